@@ -1,0 +1,157 @@
+// examples/common.hpp: what mnist_clean and mnist_backdoor share: their
+// flags, the training loop with its per-epoch line and progress bar, and
+// the JSON report.
+#pragma once
+
+#include <eigencnn/eigencnn.hpp>
+
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <iomanip>
+#include <iostream>
+#include <sstream>
+#include <sys/stat.h>
+#include <thread>
+#include <unistd.h>
+
+namespace example {
+
+using namespace eigencnn;
+
+struct Options {
+    std::string data_dir = "data/mnist";
+    int epochs = 10;
+    int batch_size = 500;
+    double lr = 1e-3;
+    std::uint64_t seed = 0;
+    int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    long long limit = 0;  // train on the first N images only (0: all)
+    double poison_fraction = 0.01;
+    int target = 8;
+    std::string output_dir = ".";
+    std::string report;
+};
+
+/// Flags common to both examples; mnist_backdoor adds its own.
+inline void add_common_flags(CLI::App& app, Options& o) {
+    app.add_option("--data", o.data_dir, "folder with the four MNIST IDX files (raw or .gz)")->capture_default_str();
+    app.add_option("--epochs", o.epochs, "training epochs")->check(CLI::PositiveNumber)->capture_default_str();
+    app.add_option("--batch-size", o.batch_size, "mini-batch size")->check(CLI::PositiveNumber)->capture_default_str();
+    app.add_option("--lr", o.lr, "Adam learning rate")->check(CLI::PositiveNumber)->capture_default_str();
+    app.add_option("--seed", o.seed, "seed of initial weights, shuffling and poisoning")->capture_default_str();
+    app.add_option("--threads", o.threads, "threads for training and inference")->check(CLI::PositiveNumber)->capture_default_str();
+    app.add_option("--limit", o.limit, "train on the first N training images only (0: all)")->check(CLI::NonNegativeNumber);
+    app.add_option("--output-dir", o.output_dir, "folder for the PNG output (created if missing)")->capture_default_str();
+    app.add_option("--report", o.report, "write the results to this file as JSON");
+}
+
+inline bool stderr_is_tty() { return ::isatty(2) != 0; }
+
+/// Train `model` with Adam for o.epochs epochs, printing one line per epoch.
+/// Returns the seconds and throughput of every epoch.
+inline std::vector<EpochStats> train(Sequential<float>& model, const Dataset<float>& train_set, const Options& o,
+                                     const std::string& title) {
+    Adam<float> opt(model.parameters(), AdamOptions{o.lr});
+    DataLoader<float> loader(train_set, o.batch_size, /*shuffle=*/true, Rng::mix(o.seed, 1));
+    std::vector<EpochStats> stats;
+    const bool tty = stderr_is_tty();
+    std::cout << title << ": " << train_set.size() << " images, batch " << o.batch_size << ", " << loader.num_batches()
+              << " batches per epoch, " << o.threads << " thread(s)\n";
+    for (int e = 0; e < o.epochs; ++e) {
+        auto progress = [&](std::size_t done, std::size_t total, double loss) {
+            if (!tty) return;
+            const int width = 30, filled = static_cast<int>(width * done / total);
+            std::fprintf(stderr, "\r  epoch %2d/%d [%s%s] %zu/%zu loss %.4f", e + 1, o.epochs, std::string(filled, '#').c_str(),
+                         std::string(width - filled, '.').c_str(), done, total, loss);
+            if (done == total) std::fprintf(stderr, "\r%*s\r", 80, "");
+        };
+        const EpochStats s = train_epoch(model, opt, loader, static_cast<std::uint64_t>(e), progress);
+        std::printf("  epoch %2d/%d  loss %.4f  %.2f s  %.0f images/s\n", e + 1, o.epochs, s.mean_loss, s.seconds, s.images_per_second);
+        std::fflush(stdout);
+        stats.push_back(s);
+    }
+    return stats;
+}
+
+/// Load MNIST, applying --limit to the training set.
+inline std::pair<Dataset<float>, Dataset<float>> load(const Options& o) {
+    Dataset<float> train_set = load_mnist<float>(o.data_dir, Split::Train);
+    Dataset<float> test_set = load_mnist<float>(o.data_dir, Split::Test);
+    if (o.limit > 0) train_set = train_set.head(o.limit);
+    return {std::move(train_set), std::move(test_set)};
+}
+
+inline void make_dir(const std::string& dir) {
+    if (::mkdir(dir.c_str(), 0777) != 0 && errno != EEXIST)
+        throw std::runtime_error(dir + ": cannot create output folder (" + std::strerror(errno) + ")");
+}
+
+/// A minimal JSON object writer for the report (numbers, strings, number lists).
+class Json {
+public:
+    Json& num(const std::string& k, double v) { return raw(k, fmt(v)); }
+    Json& str(const std::string& k, const std::string& v) {
+        std::string q = "\"";
+        for (char c : v) {
+            if (c == '"' || c == '\\') q += '\\';
+            if (static_cast<unsigned char>(c) < 0x20) {
+                char b[8];
+                std::snprintf(b, sizeof b, "\\u%04x", c);
+                q += b;
+            } else {
+                q += c;
+            }
+        }
+        return raw(k, q + "\"");
+    }
+    Json& list(const std::string& k, const std::vector<double>& v) {
+        std::string s = "[";
+        for (std::size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + fmt(v[i]);
+        return raw(k, s + "]");
+    }
+    std::string dump() const { return "{\n" + body_ + "\n}\n"; }
+
+private:
+    static std::string fmt(double v) {
+        if (!std::isfinite(v)) return "null";
+        std::ostringstream os;
+        os << std::setprecision(10) << v;
+        return os.str();
+    }
+    Json& raw(const std::string& k, const std::string& v) {
+        body_ += (body_.empty() ? "  \"" : ",\n  \"") + k + "\": " + v;
+        return *this;
+    }
+    std::string body_;
+};
+
+inline void add_config(Json& j, const Options& o) {
+    j.str("data", o.data_dir).num("epochs", o.epochs).num("batch_size", o.batch_size).num("lr", o.lr);
+    j.num("seed", static_cast<double>(o.seed)).num("threads", o.threads);
+}
+
+inline void add_epochs(Json& j, const std::string& prefix, const std::vector<EpochStats>& s) {
+    std::vector<double> sec, loss;
+    for (const auto& e : s) sec.push_back(e.seconds), loss.push_back(e.mean_loss);
+    j.list(prefix + "epoch_seconds", sec).list(prefix + "epoch_loss", loss);
+}
+
+/// Mean throughput over all epochs: images trained on / seconds spent.
+inline double images_per_second(const std::vector<EpochStats>& s) {
+    double img = 0, sec = 0;
+    for (const auto& e : s) img += e.images_per_second * e.seconds, sec += e.seconds;
+    return sec > 0 ? img / sec : 0;
+}
+
+/// Parse flags; returns -1 to continue, else the exit code (after --help or a bad flag).
+inline int parse(CLI::App& app, int argc, char** argv) {
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        return app.exit(e);
+    }
+    return -1;
+}
+
+}  // namespace example

@@ -1,0 +1,81 @@
+// eigencnn/core/layer.hpp
+//
+// Layer<T>: the interface every layer implements.
+//
+//   const Tensor<T>& forward(const Tensor<T>& x);      // y = f(x); keeps what backward needs
+//   const Tensor<T>& backward(const Tensor<T>& dy);    // dL/dx from dL/dy; writes dL/dparams
+//
+// forward and backward return references to tensors the layer owns and
+// reuses between calls (no allocation once batch sizes repeat); they stay
+// valid until the next call of the same method. backward must follow the
+// forward whose gradient it computes; it overwrites (does not accumulate)
+// the parameter gradients.
+#pragma once
+
+#include "random.hpp"
+#include "tensor.hpp"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace eigencnn {
+
+/// A trainable tensor and its gradient, both owned by a layer.
+template <typename T>
+struct Parameter {
+    std::string name;     ///< e.g. "weight", "bias"
+    Tensor<T>* value;
+    Tensor<T>* grad;
+};
+
+template <typename T>
+class Layer {
+public:
+    virtual ~Layer() = default;
+
+    /// Human-readable description, PyTorch style: "Conv2d(1, 16, kernel_size=5, stride=1)".
+    virtual std::string name() const = 0;
+
+    /// Shape of forward(x) for an input of shape `input`. Throws
+    /// std::invalid_argument naming the expected shape when `input` does not fit.
+    virtual Shape output_shape(const Shape& input) const = 0;
+
+    virtual const Tensor<T>& forward(const Tensor<T>& x) = 0;
+    virtual const Tensor<T>& backward(const Tensor<T>& grad_output) = 0;
+
+    /// Trainable parameters (empty for layers without any).
+    virtual std::vector<Parameter<T>> parameters() { return {}; }
+
+    /// Draw fresh parameters as PyTorch's default initialisation does
+    /// (nothing for layers without parameters).
+    virtual void reset_parameters(Rng& /*rng*/) {}
+
+    /// Total number of trainable scalars.
+    Index num_parameters() {
+        Index n = 0;
+        for (auto& p : parameters()) n += p.value->size();
+        return n;
+    }
+
+    /// When false, backward still computes parameter gradients but may skip
+    /// dL/dx and return an empty tensor. Sequential turns it off for its
+    /// first layer, whose input gradient nobody reads.
+    void set_input_grad(bool needed) { input_grad_ = needed; }
+    bool input_grad() const { return input_grad_; }
+
+protected:
+    bool input_grad_ = true;
+};
+
+template <typename T>
+using LayerPtr = std::unique_ptr<Layer<T>>;
+
+namespace detail {
+/// Throw std::invalid_argument("<layer>: expected <what>, got <shape>").
+[[noreturn]] inline void shape_error(const std::string& layer, const std::string& expected, const Shape& got) {
+    throw std::invalid_argument(layer + ": expected input " + expected + ", got " + got.str());
+}
+}  // namespace detail
+
+}  // namespace eigencnn

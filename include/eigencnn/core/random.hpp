@@ -1,0 +1,90 @@
+// eigencnn/core/random.hpp
+//
+// Rng: a small, portable, seeded generator (xoshiro256**, seeded through
+// splitmix64). Unlike std::uniform_*_distribution its outputs are the same
+// with every compiler and standard library, so a seed names one result.
+#pragma once
+
+#include <cstdint>
+#include <numeric>
+#include <vector>
+
+namespace eigencnn {
+
+class Rng {
+public:
+    explicit Rng(std::uint64_t seed = 0) { reseed(seed); }
+
+    void reseed(std::uint64_t seed) {
+        std::uint64_t x = seed;
+        for (auto& s : s_) s = splitmix64(x);
+    }
+
+    /// Next raw 64-bit value.
+    std::uint64_t next() {
+        const std::uint64_t result = rotl(s_[1] * 5, 7) * 9;
+        const std::uint64_t t = s_[1] << 17;
+        s_[2] ^= s_[0];
+        s_[3] ^= s_[1];
+        s_[1] ^= s_[2];
+        s_[0] ^= s_[3];
+        s_[2] ^= t;
+        s_[3] = rotl(s_[3], 45);
+        return result;
+    }
+
+    /// Uniform double in [0, 1) with 53 random bits.
+    double uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
+    /// Uniform double in [lo, hi).
+    double uniform(double lo, double hi) { return lo + (hi - lo) * uniform(); }
+
+    /// Uniform integer in [0, n), without modulo bias (Lemire's method). n > 0.
+    std::uint64_t below(std::uint64_t n) {
+        unsigned __int128 m = static_cast<unsigned __int128>(next()) * n;
+        auto low = static_cast<std::uint64_t>(m);
+        if (low < n) {
+            const std::uint64_t threshold = (0 - n) % n;
+            while (low < threshold) {
+                m = static_cast<unsigned __int128>(next()) * n;
+                low = static_cast<std::uint64_t>(m);
+            }
+        }
+        return static_cast<std::uint64_t>(m >> 64);
+    }
+
+    /// A uniformly random permutation of 0..n-1 (Fisher-Yates).
+    std::vector<std::size_t> permutation(std::size_t n) {
+        std::vector<std::size_t> p(n);
+        std::iota(p.begin(), p.end(), std::size_t{0});
+        for (std::size_t i = n; i > 1; --i) std::swap(p[i - 1], p[below(i)]);
+        return p;
+    }
+
+    /// k distinct indices drawn uniformly from 0..n-1, in draw order
+    /// (a partial Fisher-Yates shuffle). k <= n.
+    std::vector<std::size_t> choice(std::size_t n, std::size_t k) {
+        std::vector<std::size_t> p(n);
+        std::iota(p.begin(), p.end(), std::size_t{0});
+        for (std::size_t i = 0; i < k; ++i) std::swap(p[i], p[i + below(n - i)]);
+        p.resize(k);
+        return p;
+    }
+
+    /// Derive an independent stream, e.g. one per epoch: Rng(mix(seed, epoch)).
+    static std::uint64_t mix(std::uint64_t a, std::uint64_t b) {
+        std::uint64_t x = a ^ (b + 0x9e3779b97f4a7c15ULL + (a << 6) + (a >> 2));
+        return splitmix64(x);
+    }
+
+private:
+    static std::uint64_t rotl(std::uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+    static std::uint64_t splitmix64(std::uint64_t& x) {
+        std::uint64_t z = (x += 0x9e3779b97f4a7c15ULL);
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+        return z ^ (z >> 31);
+    }
+    std::uint64_t s_[4];
+};
+
+}  // namespace eigencnn

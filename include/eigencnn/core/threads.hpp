@@ -1,0 +1,36 @@
+// eigencnn/core/threads.hpp
+//
+// One setting for all parallelism: set_num_threads(n) sets both OpenMP's
+// thread count (used by the library's own loops) and Eigen's (used by GEMM).
+// Without OpenMP everything runs on one thread.
+#pragma once
+
+#include <Eigen/Core>
+#include <stdexcept>
+#include <string>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+namespace eigencnn {
+
+/// Use n threads (n >= 1) for every later computation.
+inline void set_num_threads(int n) {
+    if (n < 1) throw std::invalid_argument("set_num_threads: need at least 1 thread, got " + std::to_string(n));
+#ifdef _OPENMP
+    omp_set_num_threads(n);
+#endif
+    Eigen::setNbThreads(n);
+}
+
+/// The number of threads computations will use.
+inline int num_threads() {
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+}  // namespace eigencnn

@@ -1,0 +1,44 @@
+// eigencnn/eigencnn.hpp: the whole library in one include.
+//
+// eigencnn is a header-only convolutional network library on Eigen:
+// layers (Conv2d, MaxPool2d, ReLU, Flatten, Linear) composed in a
+// Sequential model, cross-entropy loss, Adam and SGD, IDX/MNIST data
+// loading, training and evaluation helpers, and a backdoor-attack toolkit.
+#pragma once
+
+#define EIGENCNN_VERSION_MAJOR 0
+#define EIGENCNN_VERSION_MINOR 1
+#define EIGENCNN_VERSION_PATCH 0
+
+#include "core/init.hpp"
+#include "core/layer.hpp"
+#include "core/random.hpp"
+#include "core/tensor.hpp"
+#include "core/threads.hpp"
+
+#include "layers/conv2d.hpp"
+#include "layers/flatten.hpp"
+#include "layers/linear.hpp"
+#include "layers/maxpool2d.hpp"
+#include "layers/relu.hpp"
+
+#include "loss/cross_entropy.hpp"
+
+#include "optim/adam.hpp"
+#include "optim/optimizer.hpp"
+#include "optim/sgd.hpp"
+
+#include "model/mnist_cnn.hpp"
+#include "model/sequential.hpp"
+
+#include "data/data_loader.hpp"
+#include "data/dataset.hpp"
+#include "data/idx.hpp"
+
+#include "train/evaluate.hpp"
+#include "train/trainer.hpp"
+
+#include "backdoor/trigger.hpp"
+
+#include "io/file.hpp"
+#include "io/png.hpp"

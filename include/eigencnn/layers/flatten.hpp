@@ -1,0 +1,42 @@
+// eigencnn/layers/flatten.hpp
+//
+// Flatten: [N, d1, d2, ...] -> [N, d1*d2*...], as torch.nn.Flatten() (the
+// data are already contiguous, so this is a copy under a new shape).
+// Backward reshapes dy back to the input shape.
+#pragma once
+
+#include "../core/layer.hpp"
+
+namespace eigencnn {
+
+template <typename T>
+class Flatten final : public Layer<T> {
+public:
+    std::string name() const override { return "Flatten()"; }
+
+    Shape output_shape(const Shape& in) const override {
+        if (in.rank() < 1) detail::shape_error(name(), "[N, ...]", in);
+        return Shape{in[0], in.sample_size()};
+    }
+
+    const Tensor<T>& forward(const Tensor<T>& x) override {
+        in_shape_ = x.shape();
+        output_.resize(output_shape(in_shape_));
+        output_.vector() = x.vector();
+        return output_;
+    }
+
+    const Tensor<T>& backward(const Tensor<T>& dy) override {
+        if (dy.shape() != output_.shape())
+            detail::shape_error(name() + " backward", "gradient of shape " + output_.shape().str(), dy.shape());
+        grad_input_.resize(in_shape_);
+        grad_input_.vector() = dy.vector();
+        return grad_input_;
+    }
+
+private:
+    Shape in_shape_;
+    Tensor<T> output_, grad_input_;
+};
+
+}  // namespace eigencnn

@@ -1,0 +1,96 @@
+// eigencnn/layers/linear.hpp
+//
+// Linear: fully connected layer, as torch.nn.Linear.
+//
+//   x [N, in], weight [out, in], bias [out]  ->  y [N, out]
+//   y = x * weight^T + bias
+// Backward:
+//   dW = dy^T * x      [out, in]
+//   db = sum_n dy[n]   [out]
+//   dx = dy * W        [N, in]
+#pragma once
+
+#include "../core/init.hpp"
+#include "../core/layer.hpp"
+
+namespace eigencnn {
+
+template <typename T>
+class Linear final : public Layer<T> {
+public:
+    Linear(Index in_features, Index out_features, bool bias = true, std::uint64_t seed = kDefaultInitSeed)
+        : in_(in_features), out_(out_features), has_bias_(bias) {
+        if (in_ < 1 || out_ < 1)
+            throw std::invalid_argument("Linear: need in_features and out_features >= 1, got " + std::to_string(in_) + ", " +
+                                        std::to_string(out_));
+        weight_ = Tensor<T>(Shape{out_, in_});
+        grad_weight_ = Tensor<T>(weight_.shape());
+        bias_ = Tensor<T>(Shape{has_bias_ ? out_ : 0});
+        grad_bias_ = Tensor<T>(bias_.shape());
+        Rng rng(seed);
+        reset_parameters(rng);
+    }
+
+    void reset_parameters(Rng& rng) override {
+        const double bound = default_init_bound(in_);
+        uniform_fill(weight_, bound, rng);
+        uniform_fill(bias_, bound, rng);
+    }
+
+    std::string name() const override {
+        return "Linear(in_features=" + std::to_string(in_) + ", out_features=" + std::to_string(out_) +
+               (has_bias_ ? "" : ", bias=false") + ")";
+    }
+
+    Shape output_shape(const Shape& in) const override {
+        if (in.rank() != 2 || in[1] != in_)
+            detail::shape_error(name(), "[N, " + std::to_string(in_) + "]" + (in.rank() > 2 ? " (add a Flatten before it)" : ""), in);
+        return Shape{in[0], out_};
+    }
+
+    const Tensor<T>& forward(const Tensor<T>& x) override {
+        output_.resize(output_shape(x.shape()));
+        input_.resize(x.shape());
+        input_.vector() = x.vector();  // kept for dW; a copy so that x need not outlive the call
+        auto y = output_.matrix();
+        y.noalias() = x.matrix() * weight_.matrix().transpose();
+        if (has_bias_) y.rowwise() += bias_.vector().transpose();
+        return output_;
+    }
+
+    const Tensor<T>& backward(const Tensor<T>& dy) override {
+        if (dy.shape() != output_.shape())
+            detail::shape_error(name() + " backward", "gradient of shape " + output_.shape().str(), dy.shape());
+        auto g = dy.matrix();
+        grad_weight_.matrix().noalias() = g.transpose() * input_.matrix();
+        if (has_bias_) grad_bias_.vector().noalias() = g.colwise().sum().transpose();
+        if (!this->input_grad_) {
+            grad_input_.resize(Shape{0});
+            return grad_input_;
+        }
+        grad_input_.resize(input_.shape());
+        grad_input_.matrix().noalias() = g * weight_.matrix();
+        return grad_input_;
+    }
+
+    std::vector<Parameter<T>> parameters() override {
+        std::vector<Parameter<T>> p{{"weight", &weight_, &grad_weight_}};
+        if (has_bias_) p.push_back({"bias", &bias_, &grad_bias_});
+        return p;
+    }
+
+    Tensor<T>& weight() { return weight_; }
+    Tensor<T>& bias() { return bias_; }
+    const Tensor<T>& grad_weight() const { return grad_weight_; }
+    const Tensor<T>& grad_bias() const { return grad_bias_; }
+    Index in_features() const { return in_; }
+    Index out_features() const { return out_; }
+
+private:
+    Index in_, out_;
+    bool has_bias_;
+    Tensor<T> weight_, bias_, grad_weight_, grad_bias_;
+    Tensor<T> input_, output_, grad_input_;
+};
+
+}  // namespace eigencnn

@@ -1,0 +1,100 @@
+// eigencnn/layers/maxpool2d.hpp
+//
+// MaxPool2d: maximum over K x K windows, as torch.nn.MaxPool2d (no padding,
+// floor mode; stride defaults to the kernel size).
+//
+//   x [N, C, H, W] -> y [N, C, OH, OW],  OH = (H - K) / stride + 1
+//   y[n, c, i, j] = max_{a, b < K} x[n, c, i*stride + a, j*stride + b]
+// Backward routes each output gradient to the input element that won
+// (the first maximum in row-major order; a NaN wins, as in PyTorch):
+//   dx[n, c, argmax(n, c, i, j)] += dy[n, c, i, j]
+#pragma once
+
+#include "../core/layer.hpp"
+
+#include <cmath>
+#include <cstdint>
+
+namespace eigencnn {
+
+template <typename T>
+class MaxPool2d final : public Layer<T> {
+public:
+    /// stride 0 means "equal to kernel_size".
+    explicit MaxPool2d(Index kernel_size, Index stride = 0) : k_(kernel_size), stride_(stride ? stride : kernel_size) {
+        if (k_ < 1 || stride_ < 1)
+            throw std::invalid_argument("MaxPool2d: need kernel_size >= 1 and stride >= 0, got kernel_size=" + std::to_string(kernel_size) +
+                                        ", stride=" + std::to_string(stride));
+    }
+
+    std::string name() const override {
+        return "MaxPool2d(kernel_size=" + std::to_string(k_) + ", stride=" + std::to_string(stride_) + ")";
+    }
+
+    Shape output_shape(const Shape& in) const override {
+        if (in.rank() != 4) detail::shape_error(name(), "[N, C, H, W]", in);
+        if (in[2] < k_ || in[3] < k_) detail::shape_error(name(), "H and W of at least " + std::to_string(k_), in);
+        return Shape{in[0], in[1], (in[2] - k_) / stride_ + 1, (in[3] - k_) / stride_ + 1};
+    }
+
+    const Tensor<T>& forward(const Tensor<T>& x) override {
+        const Shape ys = output_shape(x.shape());
+        in_shape_ = x.shape();
+        const Index planes = ys[0] * ys[1], H = x.dim(2), W = x.dim(3), OH = ys[2], OW = ys[3];
+        output_.resize(ys);
+        argmax_.resize(static_cast<std::size_t>(ys.numel()));
+        const T* xs = x.data();
+        T* y = output_.data();
+        std::int32_t* am = argmax_.data();
+#pragma omp parallel for schedule(static)
+        for (Index pl = 0; pl < planes; ++pl) {
+            const T* in = xs + pl * H * W;
+            for (Index i = 0; i < OH; ++i)
+                for (Index j = 0; j < OW; ++j) {
+                    Index best = (i * stride_) * W + j * stride_;
+                    T m = in[best];
+                    for (Index a = 0; a < k_; ++a)
+                        for (Index b = 0; b < k_; ++b) {
+                            const Index at = (i * stride_ + a) * W + j * stride_ + b;
+                            const T v = in[at];
+                            if (v > m || (std::isnan(v) && !std::isnan(m))) {
+                                m = v;
+                                best = at;
+                            }
+                        }
+                    const Index o = pl * OH * OW + i * OW + j;
+                    y[o] = m;
+                    am[o] = static_cast<std::int32_t>(best);
+                }
+        }
+        return output_;
+    }
+
+    const Tensor<T>& backward(const Tensor<T>& dy) override {
+        if (dy.shape() != output_.shape())
+            detail::shape_error(name() + " backward", "gradient of shape " + output_.shape().str(), dy.shape());
+        grad_input_.resize(in_shape_);
+        const Index planes = dy.dim(0) * dy.dim(1), HW = in_shape_[2] * in_shape_[3], OP = dy.dim(2) * dy.dim(3);
+        const T* g = dy.data();
+        const std::int32_t* am = argmax_.data();
+        T* dx = grad_input_.data();
+#pragma omp parallel for schedule(static)
+        for (Index pl = 0; pl < planes; ++pl) {
+            T* plane = dx + pl * HW;
+            std::fill(plane, plane + HW, T(0));
+            for (Index o = pl * OP; o < (pl + 1) * OP; ++o) plane[am[o]] += g[o];
+        }
+        return grad_input_;
+    }
+
+    Index kernel_size() const { return k_; }
+    Index stride() const { return stride_; }
+
+private:
+    Index k_, stride_;
+    Shape in_shape_;
+    Tensor<T> output_, grad_input_;
+    std::vector<std::int32_t> argmax_;  // index within the input plane, per output element
+};
+
+}  // namespace eigencnn

@@ -1,0 +1,141 @@
+// eigencnn/model/sequential.hpp
+//
+// Sequential<T>: layers applied in order, as torch.nn.Sequential.
+//
+//   Sequential<float> net(/*seed=*/42);
+//   net.add(Conv2d<float>(1, 16, 5)).add(ReLU<float>()).add(MaxPool2d<float>(2));
+//   const Tensor<float>& logits = net.forward(x);   // x [N, 1, 28, 28]
+//   net.backward(dlogits);                          // fills every parameter gradient
+//   Adam<float> opt(net.parameters());
+//
+// Each added layer with parameters is re-initialised from the model's
+// generator, so one seed fixes every initial weight. A shape mismatch
+// anywhere is a std::invalid_argument that names the layer (index and
+// description), the input shape it got and the shape it expected.
+#pragma once
+
+#include "../core/init.hpp"
+#include "../core/layer.hpp"
+
+#include <iomanip>
+#include <ostream>
+#include <sstream>
+#include <type_traits>
+
+namespace eigencnn {
+
+template <typename T>
+class Sequential {
+public:
+    explicit Sequential(std::uint64_t seed = kDefaultInitSeed) : rng_(seed) {}
+
+    /// Append a layer (moved in). Returns *this for chaining.
+    template <typename L, typename = std::enable_if_t<std::is_base_of_v<Layer<T>, std::decay_t<L>>>>
+    Sequential& add(L&& layer) {
+        return add(LayerPtr<T>(new std::decay_t<L>(std::forward<L>(layer))));
+    }
+
+    Sequential& add(LayerPtr<T> layer) {
+        if (!layer) throw std::invalid_argument("Sequential::add: null layer");
+        layer->reset_parameters(rng_);
+        layers_.push_back(std::move(layer));
+        for (std::size_t i = 0; i < layers_.size(); ++i) layers_[i]->set_input_grad(i != 0);
+        return *this;
+    }
+
+    /// Construct a layer in place: net.emplace<Conv2d>(1, 16, 5).
+    template <template <typename> class L, typename... Args>
+    Sequential& emplace(Args&&... args) {
+        return add(LayerPtr<T>(new L<T>(std::forward<Args>(args)...)));
+    }
+
+    std::size_t size() const { return layers_.size(); }
+    Layer<T>& operator[](std::size_t i) { return *layers_.at(i); }
+    const Layer<T>& operator[](std::size_t i) const { return *layers_.at(i); }
+
+    /// Output shape for an input of shape `in`; throws on the first layer that cannot take its input.
+    Shape output_shape(const Shape& in) const {
+        Shape s = in;
+        for (std::size_t i = 0; i < layers_.size(); ++i) s = checked_shape(i, s);
+        return s;
+    }
+
+    const Tensor<T>& forward(const Tensor<T>& x) {
+        if (layers_.empty()) throw std::logic_error("Sequential::forward: the model has no layers");
+        const Tensor<T>* h = &x;
+        for (std::size_t i = 0; i < layers_.size(); ++i) {
+            checked_shape(i, h->shape());
+            h = &layers_[i]->forward(*h);
+        }
+        return *h;
+    }
+
+    /// Back-propagate dloss/doutput; afterwards every parameter gradient holds
+    /// dloss/dparameter. Returns dloss/dinput only if set_input_grad(true) was
+    /// called (empty otherwise: nobody needs the gradient of the images).
+    const Tensor<T>& backward(const Tensor<T>& grad_output) {
+        if (layers_.empty()) throw std::logic_error("Sequential::backward: the model has no layers");
+        const Tensor<T>* g = &grad_output;
+        for (std::size_t i = layers_.size(); i-- > 0;) g = &layers_[i]->backward(*g);
+        return *g;
+    }
+
+    /// Whether backward computes the gradient with respect to the model input (off by default).
+    void set_input_grad(bool needed) {
+        if (!layers_.empty()) layers_.front()->set_input_grad(needed);
+    }
+
+    /// Every parameter of every layer, named "<index>.<name>" as PyTorch's state_dict does.
+    std::vector<Parameter<T>> parameters() {
+        std::vector<Parameter<T>> all;
+        for (std::size_t i = 0; i < layers_.size(); ++i)
+            for (auto p : layers_[i]->parameters()) {
+                p.name = std::to_string(i) + "." + p.name;
+                all.push_back(p);
+            }
+        return all;
+    }
+
+    Index num_parameters() {
+        Index n = 0;
+        for (auto& l : layers_) n += l->num_parameters();
+        return n;
+    }
+
+    /// Re-draw every parameter from Rng(seed), as a model built with that seed would have.
+    void reset_parameters(std::uint64_t seed) {
+        rng_.reseed(seed);
+        for (auto& l : layers_) l->reset_parameters(rng_);
+    }
+
+    /// A table of layers, output shapes and parameter counts for an input of shape `in`.
+    std::string summary(const Shape& in) {
+        std::ostringstream os;
+        os << std::left << std::setw(4) << "#" << std::setw(52) << "layer" << std::setw(22) << "output shape" << "params\n";
+        os << std::string(88, '-') << '\n';
+        os << std::setw(4) << "" << std::setw(52) << "input" << std::setw(22) << in.str() << "0\n";
+        Shape s = in;
+        for (std::size_t i = 0; i < layers_.size(); ++i) {
+            s = checked_shape(i, s);
+            os << std::setw(4) << i << std::setw(52) << layers_[i]->name() << std::setw(22) << s.str() << layers_[i]->num_parameters()
+               << '\n';
+        }
+        os << std::string(88, '-') << '\n' << "total parameters: " << num_parameters() << '\n';
+        return os.str();
+    }
+
+private:
+    Shape checked_shape(std::size_t i, const Shape& in) const {
+        try {
+            return layers_[i]->output_shape(in);
+        } catch (const std::invalid_argument& e) {
+            throw std::invalid_argument("Sequential: layer " + std::to_string(i) + " (" + layers_[i]->name() +
+                                        ") cannot take input of shape " + in.str() + ": " + e.what());
+        }
+    }
+
+    Rng rng_;
+    std::vector<LayerPtr<T>> layers_;
+};
+
+}  // namespace eigencnn

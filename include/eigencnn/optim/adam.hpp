@@ -1,0 +1,73 @@
+// eigencnn/optim/adam.hpp
+//
+// Adam (Kingma & Ba, 2015) with torch.optim.Adam's defaults and update
+// order (amsgrad off, L2 weight decay added to the gradient):
+//
+//   g  = grad + weight_decay * p
+//   m  = beta1 * m + (1 - beta1) * g
+//   v  = beta2 * v + (1 - beta2) * g^2
+//   p -= (lr / (1 - beta1^t)) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
+#pragma once
+
+#include "optimizer.hpp"
+
+#include <cmath>
+
+namespace eigencnn {
+
+struct AdamOptions {
+    double lr = 1e-3;
+    double beta1 = 0.9;
+    double beta2 = 0.999;
+    double eps = 1e-8;
+    double weight_decay = 0.0;
+};
+
+template <typename T>
+class Adam final : public Optimizer<T> {
+public:
+    explicit Adam(std::vector<Parameter<T>> params, AdamOptions opt = {}) : Optimizer<T>(std::move(params)), opt_(opt) {
+        if (!(opt_.lr >= 0) || !(opt_.eps >= 0) || !(opt_.weight_decay >= 0) || !(opt_.beta1 >= 0 && opt_.beta1 < 1) ||
+            !(opt_.beta2 >= 0 && opt_.beta2 < 1))
+            throw std::invalid_argument("Adam: need lr, eps, weight_decay >= 0 and betas in [0, 1), got lr=" + std::to_string(opt_.lr) +
+                                        " betas=(" + std::to_string(opt_.beta1) + ", " + std::to_string(opt_.beta2) +
+                                        ") eps=" + std::to_string(opt_.eps) + " weight_decay=" + std::to_string(opt_.weight_decay));
+        for (const auto& p : this->params_) {
+            m_.emplace_back(p.value->shape());
+            v_.emplace_back(p.value->shape());
+        }
+    }
+
+    void step() override {
+        const long long t = ++this->t_;
+        const T b1 = static_cast<T>(opt_.beta1), b2 = static_cast<T>(opt_.beta2), wd = static_cast<T>(opt_.weight_decay);
+        const T step_size = static_cast<T>(opt_.lr / (1 - std::pow(opt_.beta1, static_cast<double>(t))));
+        const T bc2_sqrt = static_cast<T>(std::sqrt(1 - std::pow(opt_.beta2, static_cast<double>(t))));
+        const T eps = static_cast<T>(opt_.eps);
+        for (std::size_t i = 0; i < this->params_.size(); ++i) {
+            auto p = this->params_[i].value->vector().array();
+            auto g = this->params_[i].grad->vector().array();
+            auto m = m_[i].vector().array();
+            auto v = v_[i].vector().array();
+            if (wd != T(0)) {
+                m = b1 * m + (T(1) - b1) * (g + wd * p);
+                v = b2 * v + (T(1) - b2) * (g + wd * p).square();
+            } else {
+                m = b1 * m + (T(1) - b1) * g;
+                v = b2 * v + (T(1) - b2) * g.square();
+            }
+            p -= step_size * m / (v.sqrt() / bc2_sqrt + eps);
+        }
+    }
+
+    const AdamOptions& options() const { return opt_; }
+    /// First and second moment estimates of parameter i.
+    const Tensor<T>& exp_avg(std::size_t i) const { return m_.at(i); }
+    const Tensor<T>& exp_avg_sq(std::size_t i) const { return v_.at(i); }
+
+private:
+    AdamOptions opt_;
+    std::vector<Tensor<T>> m_, v_;
+};
+
+}  // namespace eigencnn

@@ -1,0 +1,42 @@
+// eigencnn/optim/optimizer.hpp
+//
+// Optimizer<T>: updates a fixed list of parameters from their gradients.
+// Construct it from model.parameters(); call step() after backward().
+#pragma once
+
+#include "../core/layer.hpp"
+
+#include <stdexcept>
+#include <vector>
+
+namespace eigencnn {
+
+template <typename T>
+class Optimizer {
+public:
+    explicit Optimizer(std::vector<Parameter<T>> params) : params_(std::move(params)) {
+        for (const auto& p : params_)
+            if (!p.value || !p.grad || p.value->shape() != p.grad->shape())
+                throw std::invalid_argument("Optimizer: parameter '" + p.name + "' has no gradient of its own shape");
+    }
+    virtual ~Optimizer() = default;
+
+    /// One update of every parameter.
+    virtual void step() = 0;
+
+    /// Set every gradient to zero (layers overwrite their gradients in
+    /// backward, so a training loop does not need this).
+    void zero_grad() {
+        for (auto& p : params_) p.grad->set_zero();
+    }
+
+    /// Updates done so far.
+    long long steps() const { return t_; }
+    const std::vector<Parameter<T>>& parameters() const { return params_; }
+
+protected:
+    std::vector<Parameter<T>> params_;
+    long long t_ = 0;
+};
+
+}  // namespace eigencnn
