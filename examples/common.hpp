@@ -33,15 +33,47 @@ struct Options {
     std::string report;
 };
 
+/// Validators whose messages say what the flag needs ("--epochs: must be an integer >= 1, got 'abc'").
+inline CLI::Validator integer_at_least(long long lo) {
+    return CLI::Validator(
+        [lo](std::string& v) -> std::string {
+            std::size_t used = 0;
+            long long x = 0;
+            try {
+                x = std::stoll(v, &used);
+            } catch (const std::exception&) {
+                used = 0;
+            }
+            if (used != v.size() || v.empty() || x < lo) return "must be an integer >= " + std::to_string(lo) + ", got '" + v + "'";
+            return {};
+        },
+        "INT>=" + std::to_string(lo));
+}
+inline CLI::Validator positive_number() {
+    return CLI::Validator(
+        [](std::string& v) -> std::string {
+            std::size_t used = 0;
+            double x = 0;
+            try {
+                x = std::stod(v, &used);
+            } catch (const std::exception&) {
+                used = 0;
+            }
+            if (used != v.size() || v.empty() || !(x > 0) || !std::isfinite(x)) return "must be a positive number, got '" + v + "'";
+            return {};
+        },
+        "NUMBER>0");
+}
+
 /// Flags common to both examples; mnist_backdoor adds its own.
 inline void add_common_flags(CLI::App& app, Options& o) {
     app.add_option("--data", o.data_dir, "folder with the four MNIST IDX files (raw or .gz)")->capture_default_str();
-    app.add_option("--epochs", o.epochs, "training epochs")->check(CLI::PositiveNumber)->capture_default_str();
-    app.add_option("--batch-size", o.batch_size, "mini-batch size")->check(CLI::PositiveNumber)->capture_default_str();
-    app.add_option("--lr", o.lr, "Adam learning rate")->check(CLI::PositiveNumber)->capture_default_str();
+    app.add_option("--epochs", o.epochs, "training epochs")->check(integer_at_least(1))->capture_default_str();
+    app.add_option("--batch-size", o.batch_size, "mini-batch size")->check(integer_at_least(1))->capture_default_str();
+    app.add_option("--lr", o.lr, "Adam learning rate")->check(positive_number())->capture_default_str();
     app.add_option("--seed", o.seed, "seed of initial weights, shuffling and poisoning")->capture_default_str();
-    app.add_option("--threads", o.threads, "threads for training and inference")->check(CLI::PositiveNumber)->capture_default_str();
-    app.add_option("--limit", o.limit, "train on the first N training images only (0: all)")->check(CLI::NonNegativeNumber);
+    app.add_option("--threads", o.threads, "threads for training and inference")->check(integer_at_least(1))->capture_default_str();
+    app.add_option("--limit", o.limit, "train on the first N training images only (0: all)")->check(integer_at_least(0));
     app.add_option("--output-dir", o.output_dir, "folder for the PNG output (created if missing)")->capture_default_str();
     app.add_option("--report", o.report, "write the results to this file as JSON");
 }

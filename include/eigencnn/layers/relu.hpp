@@ -1,6 +1,6 @@
 // eigencnn/layers/relu.hpp
 //
-// ReLU: y = max(0, x), elementwise, any shape.
+// ReLU: y = max(0, x), elementwise, any shape (NaN stays NaN, as in PyTorch).
 // Backward: dx = dy * [y > 0]   (the gradient at 0 is taken as 0, as in PyTorch).
 #pragma once
 
@@ -20,7 +20,7 @@ public:
         T* y = output_.data();
         const Index n = x.size();
 #pragma omp parallel for schedule(static)
-        for (Index i = 0; i < n; ++i) y[i] = in[i] > T(0) ? in[i] : T(0);
+        for (Index i = 0; i < n; ++i) y[i] = in[i] < T(0) ? T(0) : in[i];  // a NaN passes through, as in PyTorch
         return output_;
     }
 

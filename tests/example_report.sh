@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# example_report.sh MNIST_BACKDOOR DATA_DIR: a short mnist_backdoor run whose JSON report must hold every key.
+set -u
+exe=$1 data=${EIGENCNN_MNIST_DIR:-$2}
+if [ ! -e "$data/train-images-idx3-ubyte" ] && [ ! -e "$data/train-images-idx3-ubyte.gz" ]; then
+  [ -n "${EIGENCNN_REQUIRE_MNIST:-}" ] && { echo "MNIST required but missing in $data"; exit 1; }
+  echo "skipping: no MNIST in $data"; exit 77
+fi
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+"$exe" --data "$data" --epochs 1 --limit 3000 --output-dir "$out/png" --report "$out/r.json" || exit 1
+for key in clean_accuracy epoch_seconds images_per_second backdoored_clean_accuracy attack_success_rate attack_success_rate_non_target; do
+  grep -q "\"$key\": " "$out/r.json" || { echo "report lacks $key:"; cat "$out/r.json"; exit 1; }
+done
+grep -q '"epoch_seconds": \[[0-9.e+-]*\]' "$out/r.json" || { echo "epoch_seconds is not a list of one number"; cat "$out/r.json"; exit 1; }
+for key in clean_accuracy backdoored_clean_accuracy attack_success_rate attack_success_rate_non_target; do
+  v=$(sed -n "s/.*\"$key\": \([0-9.e+-]*\).*/\1/p" "$out/r.json")
+  awk -v v="$v" 'BEGIN { exit !(v >= 0 && v <= 1) }' || { echo "$key = $v is not a fraction"; exit 1; }
+done
+head -c 8 "$out/png/backdoor_predictions.png" | od -An -tx1 | grep -q "89 50 4e 47 0d 0a 1a 0a" || { echo "no PNG written"; exit 1; }
+echo "report OK"; cat "$out/r.json"

@@ -1,0 +1,208 @@
+// Layers: forward against direct definitions, backward against finite differences (double).
+#include "gradcheck.hpp"
+
+using namespace test;
+
+namespace {
+
+// y[n, o, i, j] = b[o] + sum_{c, a, b} w[o, c, a, b] x[n, c, i*s + a - p, j*s + b - p], straight from the definition.
+Tensor<double> direct_conv(const Tensor<double>& x, Conv2d<double>& conv) {
+    const Shape ys = conv.output_shape(x.shape());
+    Tensor<double> y(ys);
+    const Index K = conv.kernel_size(), s = conv.stride(), p = conv.padding();
+    for (Index n = 0; n < ys[0]; ++n)
+        for (Index o = 0; o < ys[1]; ++o)
+            for (Index i = 0; i < ys[2]; ++i)
+                for (Index j = 0; j < ys[3]; ++j) {
+                    double acc = conv.bias()[o];
+                    for (Index c = 0; c < x.dim(1); ++c)
+                        for (Index a = 0; a < K; ++a)
+                            for (Index b = 0; b < K; ++b) {
+                                const Index h = i * s + a - p, w = j * s + b - p;
+                                if (h >= 0 && h < x.dim(2) && w >= 0 && w < x.dim(3))
+                                    acc += conv.weight()(o, c, a, b) * x(n, c, h, w);
+                            }
+                    y(n, o, i, j) = acc;
+                }
+    return y;
+}
+
+struct ConvCase {
+    Index n, c, h, w, oc, k, stride, pad;
+};
+const ConvCase conv_cases[] = {
+    {2, 1, 8, 8, 3, 5, 1, 0},    // the seed model's first layer, small
+    {2, 3, 7, 6, 4, 3, 1, 1},    // padding 1, non-square image
+    {3, 2, 9, 9, 2, 3, 2, 1},    // stride 2 with padding
+    {1, 2, 8, 7, 3, 3, 3, 0},    // stride 3, columns left over
+    {2, 2, 5, 5, 3, 5, 1, 2},    // padding 2, "same" output size
+    {2, 4, 6, 6, 5, 1, 1, 0},    // 1x1 kernel
+    {2, 1, 4, 4, 2, 3, 2, 2},    // padding larger than half the kernel
+};
+
+}  // namespace
+
+TEST_CASE("Conv2d forward matches the definition of cross-correlation") {
+    Rng rng(1);
+    for (const auto& cc : conv_cases) {
+        CAPTURE(cc.k);
+        CAPTURE(cc.stride);
+        CAPTURE(cc.pad);
+        Conv2d<double> conv(cc.c, cc.oc, cc.k, cc.stride, cc.pad, 3);
+        const auto x = random_tensor(Shape{cc.n, cc.c, cc.h, cc.w}, rng);
+        const Tensor<double> y = conv.forward(x);
+        const Tensor<double> ref = direct_conv(x, conv);
+        REQUIRE(y.shape() == ref.shape());
+        CHECK((y.vector() - ref.vector()).cwiseAbs().maxCoeff() < 1e-12);
+    }
+}
+
+TEST_CASE("Conv2d output shape follows PyTorch's formula") {
+    CHECK(Conv2d<float>(1, 16, 5).output_shape(Shape{7, 1, 28, 28}) == Shape{7, 16, 24, 24});
+    CHECK(Conv2d<float>(3, 8, 3, 2, 1).output_shape(Shape{1, 3, 32, 32}) == Shape{1, 8, 16, 16});
+    CHECK(Conv2d<float>(3, 8, 3, 2, 1).output_shape(Shape{1, 3, 7, 7}) == Shape{1, 8, 4, 4});
+}
+
+TEST_CASE("Conv2d gradients match finite differences") {
+    Rng rng(2);
+    for (const auto& cc : conv_cases) {
+        CAPTURE(cc.k);
+        CAPTURE(cc.stride);
+        CAPTURE(cc.pad);
+        Conv2d<double> conv(cc.c, cc.oc, cc.k, cc.stride, cc.pad, 4);
+        check_layer_gradients(conv, random_tensor(Shape{cc.n, cc.c, cc.h, cc.w}, rng));
+    }
+}
+
+TEST_CASE("Conv2d weight gradient sums over more images than one reduction chunk") {
+    Rng rng(3);
+    Conv2d<double> conv(2, 3, 3, 1, 1, 5);
+    check_layer_gradients(conv, random_tensor(Shape{19, 2, 5, 5}, rng));
+}
+
+TEST_CASE("Conv2d without input gradient still computes parameter gradients") {
+    Rng rng(4);
+    Conv2d<double> a(2, 3, 3, 1, 1, 6), b(2, 3, 3, 1, 1, 6);
+    b.set_input_grad(false);
+    const auto x = random_tensor(Shape{3, 2, 6, 6}, rng);
+    const auto g = random_tensor(a.output_shape(x.shape()), rng);
+    a.forward(x), b.forward(x);
+    a.backward(g);
+    CHECK(b.backward(g).size() == 0);
+    CHECK(a.grad_weight().vector() == b.grad_weight().vector());
+    CHECK(a.grad_bias().vector() == b.grad_bias().vector());
+}
+
+TEST_CASE("MaxPool2d forward takes window maxima; gradients match finite differences") {
+    Tensor<double> x(Shape{1, 1, 4, 4});
+    for (Index i = 0; i < 16; ++i) x[i] = static_cast<double>((i * 7) % 16);  // 0 7 14 5 / 12 3 10 1 / 8 15 6 13 / 4 11 2 9
+    MaxPool2d<double> pool(2);
+    const Tensor<double> y = pool.forward(x);
+    REQUIRE(y.shape() == Shape{1, 1, 2, 2});
+    CHECK(y[0] == 12);
+    CHECK(y[1] == 14);
+    CHECK(y[2] == 15);
+    CHECK(y[3] == 13);
+
+    Rng rng(5);
+    MaxPool2d<double> p2(2), p3(3, 1), p2s1(2, 1), p3s2(3, 2);
+    check_layer_gradients(p2, random_tensor(Shape{2, 3, 6, 6}, rng));
+    check_layer_gradients(p3, random_tensor(Shape{2, 2, 5, 5}, rng));
+    check_layer_gradients(p2s1, random_tensor(Shape{1, 2, 5, 4}, rng));
+    check_layer_gradients(p3s2, random_tensor(Shape{2, 1, 7, 8}, rng));  // leftover rows and columns get no gradient
+}
+
+TEST_CASE("MaxPool2d lets a NaN through rather than hiding it") {
+    Tensor<float> x(Shape{1, 1, 2, 2}, 1.0f);
+    x[3] = std::nanf("");
+    MaxPool2d<float> pool(2);
+    CHECK(std::isnan(pool.forward(x)[0]));
+}
+
+TEST_CASE("ReLU and Flatten: forward values and finite-difference gradients") {
+    Tensor<double> x(Shape{1, 4}, 0.0);
+    x[0] = -2, x[1] = -0.5, x[2] = 0.5, x[3] = 3;
+    ReLU<double> relu;
+    const Tensor<double> y = relu.forward(x);
+    CHECK(y[0] == 0);
+    CHECK(y[1] == 0);
+    CHECK(y[2] == 0.5);
+    CHECK(y[3] == 3);
+
+    Rng rng(6);
+    ReLU<double> r;
+    check_layer_gradients(r, random_tensor(Shape{3, 2, 4, 4}, rng));
+    Flatten<double> f;
+    CHECK(f.output_shape(Shape{3, 2, 4, 5}) == Shape{3, 40});
+    check_layer_gradients(f, random_tensor(Shape{3, 2, 4, 5}, rng));
+}
+
+TEST_CASE("Linear forward is x W^T + b; gradients match finite differences") {
+    Linear<double> lin(3, 2, true, 9);
+    Tensor<double> x(Shape{1, 3});
+    x[0] = 1, x[1] = 2, x[2] = 3;
+    const Tensor<double> y = lin.forward(x);
+    for (Index o = 0; o < 2; ++o)
+        CHECK(y[o] == doctest::Approx(lin.bias()[o] + lin.weight()(o, 0) + 2 * lin.weight()(o, 1) + 3 * lin.weight()(o, 2)));
+
+    Rng rng(7);
+    Linear<double> a(6, 4, true, 1), b(5, 3, false, 2);
+    check_layer_gradients(a, random_tensor(Shape{5, 6}, rng));
+    check_layer_gradients(b, random_tensor(Shape{2, 5}, rng));
+    CHECK(b.parameters().size() == 1);
+}
+
+TEST_CASE("cross_entropy: value from its definition, gradient from finite differences") {
+    Tensor<double> z(Shape{2, 3});
+    z[0] = 1, z[1] = 2, z[2] = 3, z[3] = 1000, z[4] = 0, z[5] = -1000;  // the second row would overflow a naive softmax
+    const std::vector<int> y{2, 0};
+    const auto r = cross_entropy(z, y);
+    const double row0 = -(3 - std::log(std::exp(1.0) + std::exp(2.0) + std::exp(3.0)));
+    CHECK(r.loss == doctest::Approx((row0 + 0.0) / 2).epsilon(1e-12));
+    CHECK(std::isfinite(r.grad[4]));
+
+    Rng rng(8);
+    Tensor<double> logits = random_tensor(Shape{4, 5}, rng, -3, 3);
+    const std::vector<int> labels{0, 4, 2, 2};
+    const auto res = cross_entropy(logits, labels);
+    CHECK(max_rel_error(logits, res.grad, [&] { return static_cast<double>(cross_entropy(logits, labels).loss); }) < 1e-8);
+}
+
+TEST_CASE("cross_entropy rejects bad labels and shapes") {
+    Tensor<float> z(Shape{2, 3});
+    CHECK_THROWS_WITH_AS(cross_entropy(z, {0, 3}), doctest::Contains("label 3 of sample 1 is outside [0, 3)"), std::invalid_argument);
+    CHECK_THROWS_WITH_AS(cross_entropy(z, {0}), doctest::Contains("1 labels for 2 rows"), std::invalid_argument);
+    CHECK_THROWS_WITH_AS(cross_entropy(Tensor<float>(Shape{2, 3, 1}), {0, 1}), doctest::Contains("[N, classes]"), std::invalid_argument);
+}
+
+TEST_CASE("layers initialise as PyTorch does: U(-1/sqrt(fan_in), 1/sqrt(fan_in)), seeded") {
+    Conv2d<float> c(16, 32, 5, 1, 0, 11);
+    const float bound = 1.0f / std::sqrt(16.0f * 25.0f);
+    CHECK(c.weight().vector().cwiseAbs().maxCoeff() <= bound);
+    CHECK(c.weight().vector().cwiseAbs().maxCoeff() > 0.95f * bound);  // the range is used, not a fraction of it
+    CHECK(c.bias().vector().cwiseAbs().maxCoeff() <= bound);
+    CHECK(std::abs(c.weight().vector().mean()) < 0.05f * bound);
+    Conv2d<float> same(16, 32, 5, 1, 0, 11), other(16, 32, 5, 1, 0, 12);
+    CHECK(same.weight().vector() == c.weight().vector());
+    CHECK(other.weight().vector() != c.weight().vector());
+    Linear<float> l(512, 10, true, 3);
+    CHECK(l.weight().vector().cwiseAbs().maxCoeff() <= 1.0f / std::sqrt(512.0f));
+}
+
+TEST_CASE("layers reject impossible sizes and wrong input shapes") {
+    CHECK_THROWS_AS(Conv2d<float>(0, 4, 3), std::invalid_argument);
+    CHECK_THROWS_AS(Conv2d<float>(1, 4, 3, 0), std::invalid_argument);
+    CHECK_THROWS_AS(Conv2d<float>(1, 4, 3, 1, -1), std::invalid_argument);
+    CHECK_THROWS_AS(MaxPool2d<float>(0), std::invalid_argument);
+    CHECK_THROWS_AS(Linear<float>(0, 3), std::invalid_argument);
+    Conv2d<float> conv(3, 4, 5);
+    CHECK_THROWS_WITH_AS(conv.forward(Tensor<float>(Shape{1, 1, 28, 28})), doctest::Contains("expected input [N, 3, H, W], got [1, 1, 28, 28]"),
+                         std::invalid_argument);
+    CHECK_THROWS_WITH_AS(conv.forward(Tensor<float>(Shape{1, 3, 4, 4})), doctest::Contains("got [1, 3, 4, 4]"), std::invalid_argument);
+    Linear<float> lin(512, 10);
+    CHECK_THROWS_WITH_AS(lin.forward(Tensor<float>(Shape{2, 32, 4, 4})), doctest::Contains("add a Flatten"), std::invalid_argument);
+    CHECK_THROWS_AS(MaxPool2d<float>(3).forward(Tensor<float>(Shape{1, 1, 2, 2})), std::invalid_argument);
+    ReLU<float> relu;
+    relu.forward(Tensor<float>(Shape{2, 3}));
+    CHECK_THROWS_WITH_AS(relu.backward(Tensor<float>(Shape{3, 2})), doctest::Contains("gradient of shape [2, 3]"), std::invalid_argument);
+}

@@ -1,0 +1,142 @@
+// Sequential: chaining, shape errors, whole-model gradients, summary,
+// reproducibility and convergence on synthetic data.
+#include "gradcheck.hpp"
+
+using namespace test;
+
+namespace {
+
+// Two classes of 1x8x8 images: a bright bar in the top half (class 0) or in
+// the bottom half (class 1), at a random row and with noise.
+Dataset<float> bars(Index n, std::uint64_t seed) {
+    Rng rng(seed);
+    Dataset<float> ds;
+    ds.images.resize(Shape{n, 1, 8, 8});
+    for (Index i = 0; i < n; ++i) {
+        const int label = static_cast<int>(rng.below(2));
+        const Index row = (label ? 4 : 0) + static_cast<Index>(rng.below(4));
+        for (Index h = 0; h < 8; ++h)
+            for (Index w = 0; w < 8; ++w) ds.images(i, 0, h, w) = static_cast<float>(0.3 * rng.uniform() + (h == row ? 0.7 : 0.0));
+        ds.labels.push_back(label);
+    }
+    return ds;
+}
+
+Sequential<float> small_cnn(std::uint64_t seed) {
+    Sequential<float> net(seed);
+    net.emplace<Conv2d>(1, 4, 3, 1, 1).emplace<ReLU>().emplace<MaxPool2d>(2).emplace<Flatten>().emplace<Linear>(64, 2);
+    return net;
+}
+
+std::vector<float> weights(Sequential<float>& net) {
+    std::vector<float> w;
+    for (auto& p : net.parameters()) w.insert(w.end(), p.value->data(), p.value->data() + p.value->size());
+    return w;
+}
+
+std::vector<float> train_small(std::uint64_t seed, int threads) {
+    set_num_threads(threads);
+    const auto data = bars(300, 3);
+    auto net = small_cnn(seed);
+    Adam<float> opt(net.parameters());
+    DataLoader<float> loader(data, 32, true, seed);
+    for (int e = 0; e < 2; ++e) train_epoch(net, opt, loader, static_cast<std::uint64_t>(e));
+    return weights(net);
+}
+
+}  // namespace
+
+TEST_CASE("Sequential: a shape mismatch names the layer and both shapes") {
+    Sequential<float> net;
+    net.emplace<Conv2d>(1, 16, 5).emplace<ReLU>().emplace<MaxPool2d>(2).emplace<Flatten>().emplace<Linear>(512, 10);
+    // 28x28 input gives [N, 16*12*12 = 2304] at the Linear layer, which expects 512.
+    CHECK_THROWS_WITH_AS(net.forward(Tensor<float>(Shape{2, 1, 28, 28})),
+                         "Sequential: layer 4 (Linear(in_features=512, out_features=10)) cannot take input of shape [2, 2304]: "
+                         "Linear(in_features=512, out_features=10): expected input [N, 512], got [2, 2304]",
+                         std::invalid_argument);
+    CHECK_THROWS_WITH_AS(net.output_shape(Shape{2, 3, 28, 28}), doctest::Contains("layer 0 (Conv2d(1, 16"), std::invalid_argument);
+    CHECK_THROWS_WITH_AS(net.summary(Shape{1, 1, 28, 28}), doctest::Contains("layer 4"), std::invalid_argument);
+    Sequential<float> empty;
+    CHECK_THROWS_AS(empty.forward(Tensor<float>(Shape{1, 1})), std::logic_error);
+}
+
+TEST_CASE("Sequential: summary of the seed model lists shapes and parameter counts") {
+    auto net = mnist_cnn<float>(0);
+    const std::string s = net.summary(Shape{1, 1, 28, 28});
+    CHECK(s.find("[1, 16, 24, 24]") != std::string::npos);
+    CHECK(s.find("[1, 32, 4, 4]") != std::string::npos);
+    CHECK(s.find("262656") != std::string::npos);  // 512*512 + 512
+    CHECK(s.find("total parameters: 281034") != std::string::npos);
+    CHECK(net.num_parameters() == 416 + 12832 + 262656 + 5130);
+    CHECK(net.output_shape(Shape{7, 1, 28, 28}) == Shape{7, 10});
+    CHECK(net.parameters()[2].name == "3.weight");
+}
+
+TEST_CASE("Sequential: whole-model gradients match finite differences (double)") {
+    Sequential<double> net(5);
+    net.emplace<Conv2d>(2, 3, 3, 1, 1).emplace<ReLU>().emplace<MaxPool2d>(2).emplace<Conv2d>(3, 4, 3, 2, 1).emplace<Flatten>()
+        .emplace<Linear>(4 * 2 * 2, 6).emplace<ReLU>().emplace<Linear>(6, 3);
+    net.set_input_grad(true);
+    Rng rng(11);
+    Tensor<double> x = random_tensor(Shape{3, 2, 8, 8}, rng);
+    const std::vector<int> y{0, 2, 1};
+    auto loss = [&] { return cross_entropy(net.forward(x), y).loss; };
+    const auto r = cross_entropy(net.forward(x), y);
+    const Tensor<double> dx = net.backward(r.grad);
+    std::vector<Tensor<double>> grads;
+    for (auto& p : net.parameters()) grads.push_back(*p.grad);
+    CHECK(max_rel_error(x, dx, loss) < 1e-7);
+    auto params = net.parameters();
+    for (std::size_t i = 0; i < params.size(); ++i) {
+        CAPTURE(params[i].name);
+        CHECK(max_rel_error(*params[i].value, grads[i], loss) < 1e-7);
+    }
+}
+
+TEST_CASE("Sequential: the first layer skips its input gradient unless asked") {
+    auto net = small_cnn(1);
+    Tensor<float> x(Shape{2, 1, 8, 8}, 0.5f);
+    const auto r = cross_entropy(net.forward(x), {0, 1});
+    CHECK(net.backward(r.grad).size() == 0);
+    net.set_input_grad(true);
+    net.forward(x);
+    CHECK(net.backward(r.grad).shape() == x.shape());
+}
+
+TEST_CASE("same seed and data give bitwise identical weights; another seed does not") {
+    const auto a = train_small(1, 2), b = train_small(1, 2), c = train_small(2, 2);
+    CHECK(a == b);
+    CHECK(a != c);
+}
+
+TEST_CASE("training on 1 and on 2 threads gives bitwise identical weights") {
+    const auto one = train_small(4, 1), two = train_small(4, 2);
+    CHECK(one == two);
+}
+
+TEST_CASE("a small CNN learns the synthetic bars task") {
+    set_num_threads(2);
+    const auto train = bars(600, 1), test = bars(200, 2);
+    auto net = small_cnn(3);
+    const double before = evaluate(net, test);
+    Adam<float> opt(net.parameters(), AdamOptions{1e-2});
+    DataLoader<float> loader(train, 50, true, 9);
+    double first_loss = 0, last_loss = 0;
+    for (int e = 0; e < 5; ++e) {
+        const auto s = train_epoch(net, opt, loader, static_cast<std::uint64_t>(e));
+        if (e == 0) first_loss = s.mean_loss;
+        last_loss = s.mean_loss;
+    }
+    CHECK(last_loss < 0.5 * first_loss);
+    CHECK(evaluate(net, test) >= 0.97);
+    CHECK(before < 0.8);
+}
+
+TEST_CASE("train_epoch stops on a non-finite loss, naming epoch and batch") {
+    auto train = bars(40, 1);
+    train.images[5] = std::numeric_limits<float>::quiet_NaN();
+    auto net = small_cnn(3);
+    Adam<float> opt(net.parameters());
+    DataLoader<float> loader(train, 40, false);
+    CHECK_THROWS_WITH_AS(train_epoch(net, opt, loader, 2), doctest::Contains("at epoch 2, batch 0"), std::runtime_error);
+}
