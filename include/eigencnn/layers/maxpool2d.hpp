@@ -49,6 +49,12 @@ public:
 #pragma omp parallel for schedule(static)
         for (Index pl = 0; pl < planes; ++pl) {
             const T* in = xs + pl * H * W;
+            T* out = y + pl * OH * OW;
+            std::int32_t* arg = am + pl * OH * OW;
+            if (k_ == 2 && stride_ == 2) {
+                pool2x2(in, W, OH, OW, out, arg);
+                continue;
+            }
             for (Index i = 0; i < OH; ++i)
                 for (Index j = 0; j < OW; ++j) {
                     Index best = (i * stride_) * W + j * stride_;
@@ -56,15 +62,13 @@ public:
                     for (Index a = 0; a < k_; ++a)
                         for (Index b = 0; b < k_; ++b) {
                             const Index at = (i * stride_ + a) * W + j * stride_ + b;
-                            const T v = in[at];
-                            if (v > m || (std::isnan(v) && !std::isnan(m))) {
-                                m = v;
+                            if (wins(in[at], m)) {
+                                m = in[at];
                                 best = at;
                             }
                         }
-                    const Index o = pl * OH * OW + i * OW + j;
-                    y[o] = m;
-                    am[o] = static_cast<std::int32_t>(best);
+                    out[i * OW + j] = m;
+                    arg[i * OW + j] = static_cast<std::int32_t>(best);
                 }
         }
         return output_;
@@ -91,6 +95,32 @@ public:
     Index stride() const { return stride_; }
 
 private:
+    // v replaces the current maximum m: strictly greater, or the first NaN.
+    static bool wins(T v, T m) { return !(v <= m) && (m == m); }
+
+    // The common 2x2, stride 2 case. Pairs within each row first, then the
+    // two rows: the result is the first maximum in row-major order, exactly
+    // as the general loop. Written as selects over contiguous arrays so that
+    // it vectorizes (the winner's position is random, so branches mispredict).
+    static void pool2x2(const T* in, Index W, Index OH, Index OW, T* out, std::int32_t* arg) {
+        for (Index i = 0; i < OH; ++i) {
+            const T* r0 = in + 2 * i * W;
+            const T* r1 = r0 + W;
+            const std::int32_t row0 = static_cast<std::int32_t>(2 * i * W), row1 = static_cast<std::int32_t>((2 * i + 1) * W);
+#pragma omp simd
+            for (Index j = 0; j < OW; ++j) {
+                const T a = r0[2 * j], b = r0[2 * j + 1], c = r1[2 * j], d = r1[2 * j + 1];
+                const std::int32_t col = static_cast<std::int32_t>(2 * j);
+                const bool wb = wins(b, a), wd = wins(d, c);
+                const T top = wb ? b : a, bottom = wd ? d : c;
+                const std::int32_t itop = row0 + col + wb, ibottom = row1 + col + wd;
+                const bool wbot = wins(bottom, top);
+                out[i * OW + j] = wbot ? bottom : top;
+                arg[i * OW + j] = wbot ? ibottom : itop;
+            }
+        }
+    }
+
     Index k_, stride_;
     Shape in_shape_;
     Tensor<T> output_, grad_input_;

@@ -1,0 +1,170 @@
+// Micro-benchmarks of Conv2d (forward, backward of weights only, backward of
+// weights and data) on the seed model's two shapes and common 3x3 shapes,
+// next to Eigen's large square GEMM, which stands for the machine's peak.
+// Every benchmark reports GFLOP/s (counter "GFLOPS"; a multiply-add is 2 FLOP).
+//
+//   build/bench/conv_bench [--benchmark_filter=seed] [--threads N]   (default: all cores)
+//
+// Strategies: "per_image" is the library's Conv2d (im2col + GEMM per image,
+// images spread over threads); "batched" is the alternative kept here only
+// for comparison: im2col of the whole batch and one GEMM (see docs/performance.md).
+#include <benchmark/benchmark.h>
+#include <eigencnn/eigencnn.hpp>
+
+#include <cstring>
+
+using namespace eigencnn;
+
+namespace {
+
+struct ConvShape {
+    const char* name;
+    Index n, c, h, w, oc, k, stride, pad;
+};
+
+const ConvShape shapes[] = {
+    {"seed_conv1_b500", 500, 1, 28, 28, 16, 5, 1, 0},
+    {"seed_conv2_b500", 500, 16, 12, 12, 32, 5, 1, 0},
+    {"3x3_s1_c32_32x32_b64", 64, 32, 32, 32, 32, 3, 1, 1},
+    {"3x3_s1_c64_16x16_b64", 64, 64, 16, 16, 64, 3, 1, 1},
+    {"3x3_s2_c64_128_32x32_b64", 64, 64, 32, 32, 128, 3, 2, 1},
+    {"3x3_s1_c128_16x16_b64", 64, 128, 16, 16, 128, 3, 1, 1},
+    {"3x3_s1_c64_32x32_b1", 1, 64, 32, 32, 64, 3, 1, 1},
+    {"3x3_s2_c128_16x16_b1", 1, 128, 16, 16, 128, 3, 2, 1},
+};
+
+double conv_flop(const ConvShape& s) {
+    const Index oh = (s.h + 2 * s.pad - s.k) / s.stride + 1, ow = (s.w + 2 * s.pad - s.k) / s.stride + 1;
+    return 2.0 * static_cast<double>(s.n * s.oc * oh * ow * s.c * s.k * s.k);
+}
+
+Tensor<float> random_input(const Shape& shape) {
+    Tensor<float> t(shape);
+    Rng rng(1);
+    uniform_fill(t, 1.0, rng);
+    return t;
+}
+
+// The batched alternative: col [R, N*P] for the whole batch, one GEMM, then a
+// scatter of Y [OC, N*P] into NCHW order.
+struct BatchedConv {
+    Conv2d<float> layer;
+    Tensor<float> col, gemm, out;
+    explicit BatchedConv(const ConvShape& s) : layer(s.c, s.oc, s.k, s.stride, s.pad) {}
+    void forward(const Tensor<float>& x) {
+        const Shape ys = layer.output_shape(x.shape());
+        const Index N = ys[0], P = ys[2] * ys[3], C = x.dim(1), H = x.dim(2), W = x.dim(3), K = layer.kernel_size();
+        const Index S = layer.stride(), pad = layer.padding(), R = C * K * K, OW = ys[3];
+        col.resize(Shape{R, N * P});
+#pragma omp parallel for collapse(2) schedule(static)
+        for (Index n = 0; n < N; ++n)
+            for (Index c = 0; c < C; ++c)
+                for (Index a = 0; a < K; ++a)
+                    for (Index b = 0; b < K; ++b) {
+                        float* dst = col.data() + ((c * K + a) * K + b) * N * P + n * P;
+                        for (Index p = 0; p < P; ++p) {
+                            const Index hh = (p / OW) * S + a - pad, ww = (p % OW) * S + b - pad;
+                            dst[p] = (hh >= 0 && hh < H && ww >= 0 && ww < W) ? x(n, c, hh, ww) : 0.0f;
+                        }
+                    }
+        gemm.resize(Shape{layer.out_channels(), N * P});
+        gemm.matrix(layer.out_channels(), N * P).noalias() = layer.weight().matrix(layer.out_channels(), R) * col.matrix(R, N * P);
+        out.resize(ys);
+#pragma omp parallel for collapse(2) schedule(static)
+        for (Index n = 0; n < N; ++n)
+            for (Index o = 0; o < layer.out_channels(); ++o) {
+                const float* src = gemm.data() + o * N * P + n * P;
+                float* dst = out.data() + (n * layer.out_channels() + o) * P;
+                for (Index p = 0; p < P; ++p) dst[p] = src[p] + layer.bias()[o];
+            }
+    }
+};
+
+void set_counters(benchmark::State& state, double flop) {
+    state.counters["GFLOPS"] = benchmark::Counter(flop, benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
+    state.counters["GFLOPS"].value /= 1e9;
+}
+
+void BM_forward_per_image(benchmark::State& state, ConvShape s) {
+    Conv2d<float> conv(s.c, s.oc, s.k, s.stride, s.pad);
+    const auto x = random_input(Shape{s.n, s.c, s.h, s.w});
+    for (auto _ : state) benchmark::DoNotOptimize(conv.forward(x).data());
+    set_counters(state, conv_flop(s));
+}
+
+void BM_forward_batched(benchmark::State& state, ConvShape s) {
+    BatchedConv conv(s);
+    const auto x = random_input(Shape{s.n, s.c, s.h, s.w});
+    for (auto _ : state) {
+        conv.forward(x);
+        benchmark::DoNotOptimize(conv.out.data());
+    }
+    set_counters(state, conv_flop(s));
+}
+
+// backward with set_input_grad(false): weight and bias gradients only.
+void BM_backward_weights(benchmark::State& state, ConvShape s) {
+    Conv2d<float> conv(s.c, s.oc, s.k, s.stride, s.pad);
+    const auto x = random_input(Shape{s.n, s.c, s.h, s.w});
+    const auto g = random_input(conv.output_shape(x.shape()));
+    conv.forward(x);
+    conv.set_input_grad(false);
+    for (auto _ : state) benchmark::DoNotOptimize(conv.backward(g).data());
+    set_counters(state, conv_flop(s));
+}
+
+// Full backward: weight gradients and the data gradient (twice the FLOP of forward).
+void BM_backward_weights_and_data(benchmark::State& state, ConvShape s) {
+    Conv2d<float> conv(s.c, s.oc, s.k, s.stride, s.pad);
+    const auto x = random_input(Shape{s.n, s.c, s.h, s.w});
+    const auto g = random_input(conv.output_shape(x.shape()));
+    conv.forward(x);
+    for (auto _ : state) benchmark::DoNotOptimize(conv.backward(g).data());
+    set_counters(state, 2 * conv_flop(s));
+}
+
+// Eigen's large float GEMM: the practical peak the conv kernels are measured against.
+void BM_eigen_gemm(benchmark::State& state) {
+    const Index n = state.range(0);
+    Eigen::MatrixXf a = Eigen::MatrixXf::Random(n, n), b = Eigen::MatrixXf::Random(n, n), c(n, n);
+    for (auto _ : state) {
+        c.noalias() = a * b;
+        benchmark::DoNotOptimize(c.data());
+    }
+    set_counters(state, 2.0 * static_cast<double>(n) * n * n);
+}
+
+int register_all() {
+    benchmark::RegisterBenchmark("eigen_gemm", BM_eigen_gemm)->Arg(2048)->Unit(benchmark::kMillisecond)->UseRealTime();
+    for (const auto& s : shapes) {
+        const std::string n = s.name;
+        benchmark::RegisterBenchmark(("forward/per_image/" + n).c_str(), BM_forward_per_image, s)->Unit(benchmark::kMillisecond)->UseRealTime();
+        benchmark::RegisterBenchmark(("forward/batched/" + n).c_str(), BM_forward_batched, s)->Unit(benchmark::kMillisecond)->UseRealTime();
+        benchmark::RegisterBenchmark(("backward_weights/per_image/" + n).c_str(), BM_backward_weights, s)
+            ->Unit(benchmark::kMillisecond)->UseRealTime();
+        benchmark::RegisterBenchmark(("backward_weights_data/per_image/" + n).c_str(), BM_backward_weights_and_data, s)
+            ->Unit(benchmark::kMillisecond)->UseRealTime();
+    }
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    int threads = num_threads();
+    for (int i = 1; i < argc; ++i)
+        if (std::strcmp(argv[i], "--threads") == 0 && i + 1 < argc) {
+            threads = std::atoi(argv[i + 1]);
+            for (int j = i; j + 2 <= argc; ++j) argv[j] = argv[j + 2];
+            argc -= 2;
+            break;
+        }
+    set_num_threads(threads);
+    benchmark::AddCustomContext("threads", std::to_string(threads));
+    register_all();
+    benchmark::Initialize(&argc, argv);
+    if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+    benchmark::RunSpecifiedBenchmarks();
+    benchmark::Shutdown();
+    return 0;
+}

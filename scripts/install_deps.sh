@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Install eigencnn's build and test dependencies from Debian's packages.
+set -euo pipefail
+sudo=""
+[ "$(id -u)" -ne 0 ] && sudo=sudo
+pkgs=(g++ cmake make pkg-config curl ca-certificates
+      libeigen3-dev zlib1g-dev libstb-dev libcli11-dev doctest-dev libbenchmark-dev)
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${pkgs[@]}" >/dev/null
+echo "dependencies installed: ${pkgs[*]}"

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Build everything and run the whole test suite through CTest.
+# The MNIST tests (label "mnist") use data/mnist (scripts/fetch_mnist.sh) or
+# $EIGENCNN_MNIST_DIR; they are skipped without the data unless
+# $EIGENCNN_REQUIRE_MNIST is set. Extra arguments go to ctest (e.g. -L mnist).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DEIGENCNN_BUILD_TESTS=ON -DEIGENCNN_BUILD_EXAMPLES=ON >/dev/null
+cmake --build build -j"$(nproc)"
+ctest --test-dir build --output-on-failure "$@"
