@@ -17,7 +17,7 @@ int main(int argc, char** argv) {
         auto model = mnist_cnn<float>(o.seed);
         std::cout << model.summary(train_set.sample_shape());
         const auto stats = train(model, train_set, o, "training");
-        const double acc = evaluate(model, test_set);
+        const double acc = evaluate(model, test_set, o.batch_size);
         std::printf("clean test accuracy: %.2f%%\n", 100 * acc);
         if (!o.report.empty()) {
             Json j;

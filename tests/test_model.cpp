@@ -140,3 +140,28 @@ TEST_CASE("train_epoch stops on a non-finite loss, naming epoch and batch") {
     DataLoader<float> loader(train, 40, false);
     CHECK_THROWS_WITH_AS(train_epoch(net, opt, loader, 2), doctest::Contains("at epoch 2, batch 0"), std::runtime_error);
 }
+
+TEST_CASE("inference mode gives the same outputs with less state, and refuses backward") {
+    set_num_threads(2);
+    auto net = mnist_cnn<float>(3);
+    Tensor<float> x(Shape{5, 1, 28, 28});
+    Rng rng(2);
+    uniform_fill(x, 1.0, rng);
+    const Tensor<float> train_out = net.forward(x);
+    net.eval();
+    CHECK_FALSE(net.is_training());
+    const Tensor<float> eval_out = net.forward(x);
+    CHECK(train_out.vector() == eval_out.vector());
+    const auto r = cross_entropy(eval_out, {0, 1, 2, 3, 4});
+    CHECK_THROWS_WITH_AS(net.backward(r.grad), doctest::Contains("backward after a forward in inference mode"), std::logic_error);
+    net.train();
+    net.forward(x);
+    CHECK_NOTHROW(net.backward(r.grad));
+    // predict switches to inference mode and back
+    Dataset<float> d;
+    d.images = x;
+    d.labels = {0, 1, 2, 3, 4};
+    const auto pred = predict(net, d, 2);
+    CHECK(pred == argmax_rows(train_out));
+    CHECK(net.is_training());
+}

@@ -64,8 +64,15 @@ public:
     void set_input_grad(bool needed) { input_grad_ = needed; }
     bool input_grad() const { return input_grad_; }
 
+    /// Training mode (the default) keeps what backward needs; inference mode
+    /// (false) lets a layer skip that and use less memory, after which
+    /// backward throws std::logic_error until the next training-mode forward.
+    void set_training(bool training) { training_ = training; }
+    bool training() const { return training_; }
+
 protected:
     bool input_grad_ = true;
+    bool training_ = true;
 };
 
 template <typename T>
@@ -73,6 +80,11 @@ using LayerPtr = std::unique_ptr<Layer<T>>;
 
 namespace detail {
 /// Throw std::invalid_argument("<layer>: expected <what>, got <shape>").
+/// Throw std::logic_error when backward follows an inference-mode forward.
+[[noreturn]] inline void no_backward_state(const std::string& layer) {
+    throw std::logic_error(layer + ": backward after a forward in inference mode (call train() on the model first)");
+}
+
 [[noreturn]] inline void shape_error(const std::string& layer, const std::string& expected, const Shape& got) {
     throw std::invalid_argument(layer + ": expected input " + expected + ", got " + got.str());
 }

@@ -33,4 +33,13 @@ inline int num_threads() {
 #endif
 }
 
+/// Index of the calling thread inside a parallel region (0 outside one).
+inline int thread_index() {
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
 }  // namespace eigencnn

@@ -22,6 +22,7 @@
 
 #include "../core/init.hpp"
 #include "../core/layer.hpp"
+#include "../core/threads.hpp"
 
 #include <algorithm>
 #include <cstring>
@@ -67,21 +68,26 @@ public:
         const Shape ys = output_shape(x.shape());
         in_shape_ = x.shape();
         const Index N = ys[0], P = ys[2] * ys[3], R = in_ * k_ * k_;
-        col_.resize(Shape{N, R, P});
+        // Training keeps every image's col for backward; inference needs one per thread.
+        const bool keep = this->training_;
+        col_.resize(Shape{keep ? N : num_threads(), R, P});
+        has_col_ = keep;
         output_.resize(ys);
         const auto W = weight_.matrix(out_, R);
         const auto b = bias_.vector();
 #pragma omp parallel for schedule(static)
         for (Index n = 0; n < N; ++n) {
-            im2col(x, n, ys[2], ys[3]);
+            T* col = col_.data() + (keep ? n : thread_index()) * R * P;
+            im2col(x, n, ys[2], ys[3], col);
             MatMap y(output_.data() + n * out_ * P, out_, P);
-            y.noalias() = W * ConstMatMap(col_.data() + n * R * P, R, P);
+            y.noalias() = W * ConstMatMap(col, R, P);
             y.colwise() += b;
         }
         return output_;
     }
 
     const Tensor<T>& backward(const Tensor<T>& dy) override {
+        if (!has_col_) detail::no_backward_state(name());
         if (dy.shape() != output_.shape())
             detail::shape_error(name() + " backward", "gradient of shape " + output_.shape().str(), dy.shape());
         const Index N = dy.dim(0), P = dy.dim(2) * dy.dim(3), R = in_ * k_ * k_;
@@ -144,9 +150,8 @@ private:
     }
 
     // col_n[(c, a, b), (i, j)] = x[n, c, i*s + a - p, j*s + b - p], 0 outside the image.
-    void im2col(const Tensor<T>& x, Index n, Index OH, Index OW) {
+    void im2col(const Tensor<T>& x, Index n, Index OH, Index OW, T* col) const {
         const Index C = in_, H = in_shape_[2], W = in_shape_[3], P = OH * OW;
-        T* col = col_.data() + n * C * k_ * k_ * P;
         for (Index c = 0; c < C; ++c) {
             const T* plane = x.data() + (n * C + c) * H * W;
             for (Index a = 0; a < k_; ++a)
@@ -206,7 +211,8 @@ private:
 
     Index in_, out_, k_, stride_, pad_;
     Tensor<T> weight_, bias_, grad_weight_, grad_bias_;
-    Tensor<T> col_, output_, grad_input_;  // col_: [N, R, P], kept for backward
+    Tensor<T> col_, output_, grad_input_;  // col_: [N, R, P] in training (kept for backward), [threads, R, P] in inference
+    bool has_col_ = false;
     Tensor<T> partial_w_, partial_b_;       // per-chunk gradients [chunks, OC, R], [chunks, OC]
     Shape in_shape_;
 };

@@ -50,8 +50,12 @@ public:
 
     const Tensor<T>& forward(const Tensor<T>& x) override {
         output_.resize(output_shape(x.shape()));
-        input_.resize(x.shape());
-        input_.vector() = x.vector();  // kept for dW; a copy so that x need not outlive the call
+        if (this->training_) {
+            input_.resize(x.shape());
+            input_.vector() = x.vector();  // kept for dW; a copy so that x need not outlive the call
+        } else {
+            input_.resize(Shape{0});
+        }
         auto y = output_.matrix();
         y.noalias() = x.matrix() * weight_.matrix().transpose();
         if (has_bias_) y.rowwise() += bias_.vector().transpose();
@@ -61,6 +65,7 @@ public:
     const Tensor<T>& backward(const Tensor<T>& dy) override {
         if (dy.shape() != output_.shape())
             detail::shape_error(name() + " backward", "gradient of shape " + output_.shape().str(), dy.shape());
+        if (input_.shape() != Shape{dy.dim(0), in_}) detail::no_backward_state(name());
         auto g = dy.matrix();
         grad_weight_.matrix().noalias() = g.transpose() * input_.matrix();
         if (has_bias_) grad_bias_.vector().noalias() = g.colwise().sum().transpose();

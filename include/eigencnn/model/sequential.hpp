@@ -38,6 +38,7 @@ public:
     Sequential& add(LayerPtr<T> layer) {
         if (!layer) throw std::invalid_argument("Sequential::add: null layer");
         layer->reset_parameters(rng_);
+        layer->set_training(training_);
         layers_.push_back(std::move(layer));
         for (std::size_t i = 0; i < layers_.size(); ++i) layers_[i]->set_input_grad(i != 0);
         return *this;
@@ -79,6 +80,15 @@ public:
         for (std::size_t i = layers_.size(); i-- > 0;) g = &layers_[i]->backward(*g);
         return *g;
     }
+
+    /// Training mode (the default): forward keeps what backward needs.
+    void train(bool on = true) {
+        training_ = on;
+        for (auto& l : layers_) l->set_training(on);
+    }
+    /// Inference mode, as torch's model.eval(): less memory, no backward.
+    void eval() { train(false); }
+    bool is_training() const { return training_; }
 
     /// Whether backward computes the gradient with respect to the model input (off by default).
     void set_input_grad(bool needed) {
@@ -135,6 +145,7 @@ private:
     }
 
     Rng rng_;
+    bool training_ = true;
     std::vector<LayerPtr<T>> layers_;
 };
 

@@ -22,9 +22,16 @@ std::vector<int> argmax_rows(const Tensor<T>& logits) {
     return out;
 }
 
-/// Predicted class of every sample of `data`, computed batch_size at a time.
+/// Predicted class of every sample of `data`, computed batch_size at a time
+/// in inference mode (the model's mode is restored afterwards).
 template <typename T>
 std::vector<int> predict(Sequential<T>& model, const Dataset<T>& data, Index batch_size = 1000) {
+    struct Restore {
+        Sequential<T>& m;
+        bool was;
+        ~Restore() { m.train(was); }
+    } restore{model, model.is_training()};
+    model.eval();
     DataLoader<T> loader(data, batch_size, /*shuffle=*/false);
     std::vector<int> pred;
     pred.reserve(static_cast<std::size_t>(data.size()));
