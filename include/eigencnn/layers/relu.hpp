@@ -19,7 +19,7 @@ public:
         const T* in = x.data();
         T* y = output_.data();
         const Index n = x.size();
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for simd schedule(static)
         for (Index i = 0; i < n; ++i) y[i] = in[i] < T(0) ? T(0) : in[i];  // a NaN passes through, as in PyTorch
         return output_;
     }
@@ -32,7 +32,7 @@ public:
         const T* g = dy.data();
         T* dx = grad_input_.data();
         const Index n = dy.size();
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for simd schedule(static)
         for (Index i = 0; i < n; ++i) dx[i] = y[i] > T(0) ? g[i] : T(0);
         return grad_input_;
     }
