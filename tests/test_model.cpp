@@ -28,7 +28,7 @@ Sequential<float> small_cnn(std::uint64_t seed) {
     return net;
 }
 
-std::vector<float> weights(Sequential<float>& net) {
+std::vector<float> weights_of(Sequential<float>& net) {
     std::vector<float> w;
     for (auto& p : net.parameters()) w.insert(w.end(), p.value->data(), p.value->data() + p.value->size());
     return w;
@@ -41,7 +41,7 @@ std::vector<float> train_small(std::uint64_t seed, int threads) {
     Adam<float> opt(net.parameters());
     DataLoader<float> loader(data, 32, true, seed);
     for (int e = 0; e < 2; ++e) train_epoch(net, opt, loader, static_cast<std::uint64_t>(e));
-    return weights(net);
+    return weights_of(net);
 }
 
 }  // namespace
@@ -112,6 +112,25 @@ TEST_CASE("same seed and data give bitwise identical weights; another seed does 
 TEST_CASE("training on 1 and on 2 threads gives bitwise identical weights") {
     const auto one = train_small(4, 1), two = train_small(4, 2);
     CHECK(one == two);
+}
+
+TEST_CASE("the seed model (large enough for threaded GEMMs) trains bitwise identically on 1 and 2 threads") {
+    Dataset<float> data;
+    data.images.resize(Shape{200, 1, 28, 28});
+    Rng rng(8);
+    uniform_fill(data.images, 1.0, rng);
+    for (int i = 0; i < 200; ++i) data.labels.push_back(i % 10);
+    auto run = [&](int threads) {
+        set_num_threads(threads);
+        auto net = mnist_cnn<float>(2);
+        Adam<float> opt(net.parameters());
+        DataLoader<float> loader(data, 100, true, 3);
+        train_epoch(net, opt, loader, 0);
+        return weights_of(net);
+    };
+    const auto one = run(1), two = run(2);
+    CHECK(one == two);
+    set_num_threads(2);
 }
 
 TEST_CASE("a small CNN learns the synthetic bars task") {

@@ -12,6 +12,7 @@
 
 #include "core/init.hpp"
 #include "core/layer.hpp"
+#include "core/matmul.hpp"
 #include "core/random.hpp"
 #include "core/tensor.hpp"
 #include "core/threads.hpp"

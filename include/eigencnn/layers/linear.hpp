@@ -8,10 +8,12 @@
 //   dW = dy^T * x      [out, in]
 //   db = sum_n dy[n]   [out]
 //   dx = dy * W        [N, in]
+// Each product runs through matmul_rows, so results do not depend on the thread count.
 #pragma once
 
 #include "../core/init.hpp"
 #include "../core/layer.hpp"
+#include "../core/matmul.hpp"
 
 namespace eigencnn {
 
@@ -57,7 +59,7 @@ public:
             input_.resize(Shape{0});
         }
         auto y = output_.matrix();
-        y.noalias() = x.matrix() * weight_.matrix().transpose();
+        matmul_rows(y, x.matrix(), weight_.matrix().transpose());
         if (has_bias_) y.rowwise() += bias_.vector().transpose();
         return output_;
     }
@@ -67,14 +69,14 @@ public:
             detail::shape_error(name() + " backward", "gradient of shape " + output_.shape().str(), dy.shape());
         if (input_.shape() != Shape{dy.dim(0), in_}) detail::no_backward_state(name());
         auto g = dy.matrix();
-        grad_weight_.matrix().noalias() = g.transpose() * input_.matrix();
+        matmul_rows(grad_weight_.matrix(), g.transpose(), input_.matrix());
         if (has_bias_) grad_bias_.vector().noalias() = g.colwise().sum().transpose();
         if (!this->input_grad_) {
             grad_input_.resize(Shape{0});
             return grad_input_;
         }
         grad_input_.resize(input_.shape());
-        grad_input_.matrix().noalias() = g * weight_.matrix();
+        matmul_rows(grad_input_.matrix(), g, weight_.matrix());
         return grad_input_;
     }
 
