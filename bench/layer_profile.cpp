@@ -1,0 +1,47 @@
+// Forward and backward time of every layer of the seed model, batch 500,
+// averaged over 10 iterations after 2 warm-up ones; shows where an epoch goes.
+//
+//   build/bench/layer_profile [threads]        (default: all cores)
+#include <eigencnn/eigencnn.hpp>
+
+#include <cstdio>
+
+using namespace eigencnn;
+using Clock = std::chrono::steady_clock;
+
+int main(int argc, char** argv) {
+    set_num_threads(argc > 1 ? std::atoi(argv[1]) : num_threads());
+    auto net = mnist_cnn<float>(1);
+    Tensor<float> x(Shape{500, 1, 28, 28});
+    Rng rng(1);
+    uniform_fill(x, 1.0, rng);
+    x.vector() = x.vector().cwiseAbs();
+    std::vector<int> labels(500);
+    for (std::size_t i = 0; i < labels.size(); ++i) labels[i] = static_cast<int>(i % 10);
+    const int warmup = 2, iters = 10;
+    std::vector<double> fw(net.size()), bw(net.size());
+    Tensor<float> grad;
+    for (int it = 0; it < warmup + iters; ++it) {
+        const Tensor<float>* h = &x;
+        for (std::size_t i = 0; i < net.size(); ++i) {
+            const auto t0 = Clock::now();
+            h = &net[i].forward(*h);
+            if (it >= warmup) fw[i] += std::chrono::duration<double>(Clock::now() - t0).count();
+        }
+        cross_entropy(*h, labels, grad);
+        const Tensor<float>* g = &grad;
+        for (std::size_t i = net.size(); i-- > 0;) {
+            const auto t0 = Clock::now();
+            g = &net[i].backward(*g);
+            if (it >= warmup) bw[i] += std::chrono::duration<double>(Clock::now() - t0).count();
+        }
+    }
+    double total = 0;
+    std::printf("%-45s %10s %10s\n", "layer (batch 500)", "fwd ms", "bwd ms");
+    for (std::size_t i = 0; i < net.size(); ++i) {
+        std::printf("%-45s %10.2f %10.2f\n", net[i].name().c_str(), 1e3 * fw[i] / iters, 1e3 * bw[i] / iters);
+        total += fw[i] + bw[i];
+    }
+    std::printf("total %.2f ms per batch, %.2f s for 120 batches (one epoch without data loading and Adam)\n", 1e3 * total / iters,
+                120 * total / iters);
+}
