@@ -29,6 +29,7 @@
 #include "optim/optimizer.hpp"
 #include "optim/sgd.hpp"
 
+#include "model/factory.hpp"
 #include "model/mnist_cnn.hpp"
 #include "model/sequential.hpp"
 
@@ -41,5 +42,6 @@
 
 #include "backdoor/trigger.hpp"
 
+#include "io/checkpoint.hpp"
 #include "io/file.hpp"
 #include "io/png.hpp"

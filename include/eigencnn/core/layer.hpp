@@ -21,6 +21,21 @@
 
 namespace eigencnn {
 
+/// What a layer is, as data: its type name and constructor arguments
+/// (e.g. {"Conv2d", {1, 16, 5, 1, 0}}). Checkpoints store it to record and
+/// check the architecture.
+struct LayerSpec {
+    std::string type;
+    std::vector<std::int64_t> args;
+    bool operator==(const LayerSpec& o) const { return type == o.type && args == o.args; }
+    bool operator!=(const LayerSpec& o) const { return !(*this == o); }
+    std::string str() const {
+        std::string s = type + "(";
+        for (std::size_t i = 0; i < args.size(); ++i) s += (i ? ", " : "") + std::to_string(args[i]);
+        return s + ")";
+    }
+};
+
 /// A trainable tensor and its gradient, both owned by a layer.
 template <typename T>
 struct Parameter {
@@ -36,6 +51,10 @@ public:
 
     /// Human-readable description, PyTorch style: "Conv2d(1, 16, kernel_size=5, stride=1)".
     virtual std::string name() const = 0;
+
+    /// Type and constructor arguments; layers of one's own that do not
+    /// override it are described by name() alone.
+    virtual LayerSpec spec() const { return {name(), {}}; }
 
     /// Shape of forward(x) for an input of shape `input`. Throws
     /// std::invalid_argument naming the expected shape when `input` does not fit.

@@ -54,6 +54,7 @@ public:
     }
 
     std::string name() const override { return "Conv2d(" + describe() + ")"; }
+    LayerSpec spec() const override { return {"Conv2d", {in_, out_, k_, stride_, pad_}}; }
 
     Shape output_shape(const Shape& in) const override {
         if (in.rank() != 4 || in[1] != in_)

@@ -13,6 +13,7 @@ template <typename T>
 class Flatten final : public Layer<T> {
 public:
     std::string name() const override { return "Flatten()"; }
+    LayerSpec spec() const override { return {"Flatten", {}}; }
 
     Shape output_shape(const Shape& in) const override {
         if (in.rank() < 1) detail::shape_error(name(), "[N, ...]", in);

@@ -44,6 +44,8 @@ public:
                (has_bias_ ? "" : ", bias=false") + ")";
     }
 
+    LayerSpec spec() const override { return {"Linear", {in_, out_, has_bias_ ? 1 : 0}}; }
+
     Shape output_shape(const Shape& in) const override {
         if (in.rank() != 2 || in[1] != in_)
             detail::shape_error(name(), "[N, " + std::to_string(in_) + "]" + (in.rank() > 2 ? " (add a Flatten before it)" : ""), in);

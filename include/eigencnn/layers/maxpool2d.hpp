@@ -31,6 +31,8 @@ public:
         return "MaxPool2d(kernel_size=" + std::to_string(k_) + ", stride=" + std::to_string(stride_) + ")";
     }
 
+    LayerSpec spec() const override { return {"MaxPool2d", {k_, stride_}}; }
+
     Shape output_shape(const Shape& in) const override {
         if (in.rank() != 4) detail::shape_error(name(), "[N, C, H, W]", in);
         if (in[2] < k_ || in[3] < k_) detail::shape_error(name(), "H and W of at least " + std::to_string(k_), in);

@@ -12,6 +12,7 @@ template <typename T>
 class ReLU final : public Layer<T> {
 public:
     std::string name() const override { return "ReLU()"; }
+    LayerSpec spec() const override { return {"ReLU", {}}; }
     Shape output_shape(const Shape& in) const override { return in; }
 
     const Tensor<T>& forward(const Tensor<T>& x) override {

@@ -95,6 +95,13 @@ public:
         if (!layers_.empty()) layers_.front()->set_input_grad(needed);
     }
 
+    /// The architecture: one LayerSpec per layer, in order.
+    std::vector<LayerSpec> specs() const {
+        std::vector<LayerSpec> s;
+        for (const auto& l : layers_) s.push_back(l->spec());
+        return s;
+    }
+
     /// Every parameter of every layer, named "<index>.<name>" as PyTorch's state_dict does.
     std::vector<Parameter<T>> parameters() {
         std::vector<Parameter<T>> all;

@@ -61,6 +61,13 @@ public:
     }
 
     const AdamOptions& options() const { return opt_; }
+    std::string kind() const override { return "Adam"; }
+    std::vector<Tensor<T>*> state() override {
+        std::vector<Tensor<T>*> s;
+        for (auto& t : m_) s.push_back(&t);
+        for (auto& t : v_) s.push_back(&t);
+        return s;
+    }
     /// First and second moment estimates of parameter i.
     const Tensor<T>& exp_avg(std::size_t i) const { return m_.at(i); }
     const Tensor<T>& exp_avg_sq(std::size_t i) const { return v_.at(i); }

@@ -32,6 +32,18 @@ public:
 
     /// Updates done so far.
     long long steps() const { return t_; }
+
+    /// "Adam", "SGD", ...: checkpoints check it on resume.
+    virtual std::string kind() const = 0;
+    /// The tensors that, with steps(), make up the optimizer's state (moment
+    /// estimates, momentum buffers), in a fixed order. Checkpoints save and
+    /// restore them so that a resumed run continues bitwise as an uninterrupted one.
+    virtual std::vector<Tensor<T>*> state() = 0;
+    /// Set the number of updates done (for restoring a checkpoint).
+    void set_steps(long long t) {
+        if (t < 0) throw std::invalid_argument("Optimizer::set_steps: negative step count " + std::to_string(t));
+        t_ = t;
+    }
     const std::vector<Parameter<T>>& parameters() const { return params_; }
 
 protected:

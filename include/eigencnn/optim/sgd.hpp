@@ -51,6 +51,12 @@ public:
     }
 
     const SGDOptions& options() const { return opt_; }
+    std::string kind() const override { return "SGD"; }
+    std::vector<Tensor<T>*> state() override {
+        std::vector<Tensor<T>*> s;
+        for (auto& t : buf_) s.push_back(&t);
+        return s;
+    }
 
 private:
     SGDOptions opt_;
