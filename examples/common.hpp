@@ -31,6 +31,9 @@ struct Options {
     int target = 8;
     std::string output_dir = ".";
     std::string report;
+    std::string save;    // checkpoint after every epoch
+    std::string resume;  // continue from a checkpoint
+    bool skip_non_finite = false;
 };
 
 /// Validators whose messages say what the flag needs ("--epochs: must be an integer >= 1, got 'abc'").
@@ -76,21 +79,47 @@ inline void add_common_flags(CLI::App& app, Options& o) {
     app.add_option("--limit", o.limit, "train on the first N training images only (0: all)")->check(integer_at_least(0));
     app.add_option("--output-dir", o.output_dir, "folder for the PNG output (created if missing)")->capture_default_str();
     app.add_option("--report", o.report, "write the results to this file as JSON");
+    app.add_option("--save", o.save, "write a checkpoint (model, Adam state, epoch) after every epoch");
+    app.add_option("--resume", o.resume, "continue training from a checkpoint written by --save");
+    app.add_flag("--skip-non-finite", o.skip_non_finite, "skip batches whose loss or gradients are NaN/inf instead of stopping");
 }
 
 inline bool stderr_is_tty() { return ::isatty(2) != 0; }
 
-/// Train `model` with Adam for o.epochs epochs, printing one line per epoch.
-/// Returns the seconds and throughput of every epoch.
+/// The settings a checkpoint must share with the run that resumes it, so
+/// that the resumed run is bitwise the uninterrupted one.
+inline Metadata run_settings(const Options& o, const std::string& phase) {
+    std::ostringstream lr;
+    lr << std::setprecision(17) << o.lr;
+    return {{"phase", phase},     {"seed", std::to_string(o.seed)}, {"batch_size", std::to_string(o.batch_size)},
+            {"lr", lr.str()},     {"limit", std::to_string(o.limit)}, {"poison_fraction", std::to_string(o.poison_fraction)},
+            {"target", std::to_string(o.target)}};
+}
+
+/// Train `model` with Adam up to o.epochs epochs, printing one line per epoch;
+/// with a `resume` checkpoint, start where it stopped; with a `save` path,
+/// checkpoint after every epoch. Returns the stats of the epochs run now.
 inline std::vector<EpochStats> train(Sequential<float>& model, const Dataset<float>& train_set, const Options& o,
-                                     const std::string& title) {
+                                     const std::string& title, const std::string& phase = "clean", const std::string& save = "",
+                                     const std::string& resume = "") {
     Adam<float> opt(model.parameters(), AdamOptions{o.lr});
     DataLoader<float> loader(train_set, o.batch_size, /*shuffle=*/true, Rng::mix(o.seed, 1));
     std::vector<EpochStats> stats;
+    int start = 0;
+    const Metadata settings = run_settings(o, phase);
+    if (!resume.empty()) {
+        Metadata meta = load_checkpoint(resume, model, static_cast<Optimizer<float>*>(&opt));
+        for (const auto& kv : settings)
+            if (meta[kv.first] != kv.second)
+                throw std::runtime_error(resume + ": cannot resume: the checkpoint has " + kv.first + " = '" + meta[kv.first] +
+                                         "', this run has '" + kv.second + "'");
+        start = std::stoi(meta["epochs_done"]);
+        std::cout << title << ": resumed from " << resume << " after epoch " << start << '\n';
+    }
     const bool tty = stderr_is_tty();
     std::cout << title << ": " << train_set.size() << " images, batch " << o.batch_size << ", " << loader.num_batches()
               << " batches per epoch, " << o.threads << " thread(s)\n";
-    for (int e = 0; e < o.epochs; ++e) {
+    for (int e = start; e < o.epochs; ++e) {
         auto progress = [&](std::size_t done, std::size_t total, double loss) {
             if (!tty) return;
             const int width = 30, filled = static_cast<int>(width * done / total);
@@ -98,10 +127,18 @@ inline std::vector<EpochStats> train(Sequential<float>& model, const Dataset<flo
                          std::string(width - filled, '.').c_str(), done, total, loss);
             if (done == total) std::fprintf(stderr, "\r%*s\r", 80, "");
         };
-        const EpochStats s = train_epoch(model, opt, loader, static_cast<std::uint64_t>(e), progress);
-        std::printf("  epoch %2d/%d  loss %.4f  %.2f s  %.0f images/s\n", e + 1, o.epochs, s.mean_loss, s.seconds, s.images_per_second);
+        const EpochStats s = train_epoch(model, opt, loader, static_cast<std::uint64_t>(e), progress,
+                                         o.skip_non_finite ? NonFinite::SkipBatch : NonFinite::Throw);
+        std::printf("  epoch %2d/%d  loss %.4f  %.2f s  %.0f images/s", e + 1, o.epochs, s.mean_loss, s.seconds, s.images_per_second);
+        if (s.skipped_batches) std::printf("  (%zu non-finite batches skipped)", s.skipped_batches);
+        std::printf("\n");
         std::fflush(stdout);
         stats.push_back(s);
+        if (!save.empty()) {
+            Metadata meta = settings;
+            meta["epochs_done"] = std::to_string(e + 1);
+            save_checkpoint(save, model, static_cast<Optimizer<float>*>(&opt), meta);
+        }
     }
     return stats;
 }

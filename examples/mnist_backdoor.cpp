@@ -7,7 +7,10 @@
 // digits, clean and triggered, with the backdoored model's predictions.
 //
 //   mnist_backdoor --data data/mnist --output-dir out --report backdoor.json
+//   --save P writes P.clean.ckpt and P.backdoored.ckpt after every epoch; --resume P continues from them.
 #include "common.hpp"
+
+#include <fstream>
 
 using namespace example;
 
@@ -31,7 +34,8 @@ int main(int argc, char** argv) {
         {  // the clean model is freed before the backdoored one is trained
             auto clean = mnist_cnn<float>(o.seed);
             std::cout << clean.summary(train_set.sample_shape());
-            clean_stats = train(clean, train_set, o, "clean model");
+            clean_stats = train(clean, train_set, o, "clean model", "clean", o.save.empty() ? "" : o.save + ".clean.ckpt",
+                                o.resume.empty() ? "" : o.resume + ".clean.ckpt");
             clean_acc = evaluate(clean, test_set, o.batch_size);
             clean_asr = attack_success(clean, test_set, o.target, Trigger{}, o.batch_size);
         }
@@ -41,7 +45,11 @@ int main(int argc, char** argv) {
         std::printf("poisoned %zu of %lld training images (trigger at row 3, col 3; label -> %d)\n", chosen.size(),
                     static_cast<long long>(train_set.size()), o.target);
         auto backdoored = mnist_cnn<float>(o.seed);
-        const auto bd_stats = train(backdoored, train_set, o, "backdoored model");
+        // Resume the backdoored model only if the interrupted run had got that far.
+        const std::string bd_resume = o.resume.empty() ? "" : o.resume + ".backdoored.ckpt";
+        const auto bd_stats = train(backdoored, train_set, o, "backdoored model", "backdoored",
+                                    o.save.empty() ? "" : o.save + ".backdoored.ckpt",
+                                    !bd_resume.empty() && std::ifstream(bd_resume).good() ? bd_resume : "");
         const double bd_acc = evaluate(backdoored, test_set, o.batch_size);
         const Dataset<float> triggered = with_trigger(test_set);
         const std::vector<int> bd_pred = predict(backdoored, triggered, o.batch_size);

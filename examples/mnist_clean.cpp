@@ -2,6 +2,7 @@
 // MNIST with Adam and reports test accuracy.
 //
 //   mnist_clean --data data/mnist --epochs 10 --report clean.json
+//   mnist_clean --save run.ckpt ...; after an interruption: mnist_clean --resume run.ckpt --save run.ckpt ...
 #include "common.hpp"
 
 using namespace example;
@@ -16,7 +17,7 @@ int main(int argc, char** argv) {
         auto [train_set, test_set] = load(o);
         auto model = mnist_cnn<float>(o.seed);
         std::cout << model.summary(train_set.sample_shape());
-        const auto stats = train(model, train_set, o, "training");
+        const auto stats = train(model, train_set, o, "training", "clean", o.save, o.resume);
         const double acc = evaluate(model, test_set, o.batch_size);
         std::printf("clean test accuracy: %.2f%%\n", 100 * acc);
         if (!o.report.empty()) {
