@@ -177,3 +177,18 @@ TEST_CASE("Rng: permutation and choice are uniform-looking and seeded") {
     for (int i = 0; i < 40000; ++i) ++hist[h.below(4)];
     for (int v : hist) CHECK(std::abs(v - 10000) < 400);
 }
+
+TEST_CASE("datasets and loaders refuse mismatched label counts and labels out of range") {
+    Dataset<float> ds;
+    ds.images.resize(Shape{4, 1, 2, 2});
+    ds.labels = {1, 2, 3};
+    CHECK_THROWS_WITH_AS(DataLoader<float>(ds, 2, false), doctest::Contains("4 images but 3 labels"), std::invalid_argument);
+    CHECK_THROWS_WITH_AS(ds.validate(10), doctest::Contains("4 images but 3 labels"), std::invalid_argument);
+    ds.labels = {1, 2, 3, 10};
+    CHECK_THROWS_WITH_AS(ds.validate(10), doctest::Contains("label 10 of sample 3 is outside [0, 10)"), std::invalid_argument);
+    ds.labels = {1, 2, 3, -1};
+    CHECK_THROWS_AS(ds.validate(10), std::invalid_argument);
+    Dataset<float> empty;
+    empty.images.resize(Shape{0, 1, 2, 2});
+    CHECK_THROWS_WITH_AS(DataLoader<float>(empty, 2, false), doctest::Contains("empty"), std::invalid_argument);
+}

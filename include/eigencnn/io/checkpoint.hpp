@@ -312,20 +312,35 @@ Metadata load_checkpoint(const std::string& path, Sequential<T>& model, Optimize
     return d.metadata;
 }
 
-/// Build the model stored in a checkpoint (built-in layers) with its weights.
+/// Build the model a decoded checkpoint describes (built-in layers) and load
+/// its weights. Nothing larger than the weights the file holds is allocated.
+template <typename T>
+Sequential<T> model_from_checkpoint(const CheckpointData<T>& d, const std::string& where) {
+    Sequential<T> model;
+    try {
+        std::uint64_t want = 0, have = 0;
+        for (const auto& s : d.architecture) {
+            want += spec_parameter_count(s);
+            if (want > (std::uint64_t(1) << 40)) throw std::invalid_argument("the architecture is implausibly large");
+        }
+        for (const auto& p : d.parameters) have += static_cast<std::uint64_t>(p.second.size());
+        if (want != have)
+            throw std::invalid_argument("it needs " + std::to_string(want) + " weights, the file holds " + std::to_string(have));
+        model = make_model<T>(d.architecture);
+    } catch (const std::invalid_argument& e) {
+        throw CheckpointError(where + ": cannot rebuild the architecture: " + e.what());
+    }
+    apply_checkpoint(d, model, static_cast<Optimizer<T>*>(nullptr), where);
+    return model;
+}
+
+/// Build the model stored in a checkpoint file, with its weights.
 template <typename T>
 Sequential<T> load_model(const std::string& path, Metadata* metadata = nullptr) {
     const auto bytes = detail::read_checkpoint_file(path);
     const auto d = decode_checkpoint<T>(bytes.data(), bytes.size(), path);
-    Sequential<T> model;
-    try {
-        model = make_model<T>(d.architecture);
-    } catch (const std::invalid_argument& e) {
-        throw CheckpointError(path + ": cannot rebuild the architecture: " + e.what());
-    }
-    apply_checkpoint(d, model, static_cast<Optimizer<T>*>(nullptr), path);
     if (metadata) *metadata = d.metadata;
-    return model;
+    return model_from_checkpoint(d, path);
 }
 
 }  // namespace eigencnn

@@ -52,6 +52,25 @@ LayerPtr<T> make_layer(const LayerSpec& s) {
     throw std::invalid_argument("make_layer: unknown layer type '" + s.type + "'");
 }
 
+/// Number of trainable scalars the layer `s` would have, computed without
+/// building it (so that a checkpoint can be checked before any allocation).
+/// Throws std::invalid_argument on overflow or an unknown type.
+inline std::uint64_t spec_parameter_count(const LayerSpec& s) {
+    auto arg = [&](std::size_t i) -> std::uint64_t {
+        if (i >= s.args.size() || s.args[i] < 0 || s.args[i] > (std::int64_t(1) << 31))
+            throw std::invalid_argument("spec_parameter_count: bad arguments in " + s.str());
+        return static_cast<std::uint64_t>(s.args[i]);
+    };
+    auto mul = [&](std::uint64_t a, std::uint64_t b) {
+        if (b && a > std::numeric_limits<std::uint64_t>::max() / b) throw std::invalid_argument("spec_parameter_count: " + s.str() + " is too large");
+        return a * b;
+    };
+    if (s.type == "Conv2d") return mul(mul(mul(arg(1), arg(0)), arg(2)), arg(2)) + arg(1);
+    if (s.type == "Linear") return mul(arg(1), arg(0)) + (arg(2) ? arg(1) : 0);
+    if (s.type == "MaxPool2d" || s.type == "ReLU" || s.type == "Flatten") return 0;
+    throw std::invalid_argument("make_layer: unknown layer type '" + s.type + "'");
+}
+
 template <typename T>
 Sequential<T> make_model(const std::vector<LayerSpec>& specs, std::uint64_t seed = kDefaultInitSeed) {
     Sequential<T> net(seed);

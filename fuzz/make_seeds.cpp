@@ -1,0 +1,53 @@
+// Writes the seed corpora of the fuzz targets: small valid IDX files (raw
+// and gzip) and small valid checkpoints, plus a few near-misses.
+//   make_seeds DIR   -> DIR/idx/*, DIR/checkpoint/*
+#include <eigencnn/eigencnn.hpp>
+
+#include <fstream>
+
+using namespace eigencnn;
+
+static void put(const std::string& path, const std::string& bytes) { std::ofstream(path, std::ios::binary) << bytes; }
+
+static std::string idx(std::vector<std::uint32_t> dims) {
+    std::string b{0, 0, 8, static_cast<char>(dims.size())};
+    std::size_t n = 1;
+    for (auto d : dims) {
+        n *= d;
+        for (int s = 24; s >= 0; s -= 8) b.push_back(static_cast<char>(d >> s));
+    }
+    for (std::size_t i = 0; i < n; ++i) b.push_back(static_cast<char>(i * 31));
+    return b;
+}
+
+static std::string gz(const std::string& in) {
+    z_stream zs{};
+    deflateInit2(&zs, 9, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY);
+    std::string out(deflateBound(&zs, in.size()) + 64, '\0');
+    zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+    zs.avail_in = static_cast<uInt>(in.size());
+    zs.next_out = reinterpret_cast<Bytef*>(&out[0]);
+    zs.avail_out = static_cast<uInt>(out.size());
+    deflate(&zs, Z_FINISH);
+    out.resize(zs.total_out);
+    deflateEnd(&zs);
+    return out;
+}
+
+int main(int argc, char** argv) {
+    if (argc != 2) return 2;
+    const std::string dir = argv[1];
+    put(dir + "/idx/labels", idx({10}));
+    put(dir + "/idx/images", idx({3, 4, 4}));
+    put(dir + "/idx/images.gz", gz(idx({2, 5, 5})));
+    put(dir + "/idx/truncated", idx({3, 4, 4}).substr(0, 30));
+    Sequential<float> small(1);
+    small.emplace<Conv2d>(1, 2, 3).emplace<ReLU>().emplace<MaxPool2d>(2).emplace<Flatten>().emplace<Linear>(2 * 3 * 3, 3);
+    put(dir + "/checkpoint/model", encode_checkpoint(small, static_cast<Optimizer<float>*>(nullptr), {{"epoch", "1"}}));
+    Adam<float> adam(small.parameters());
+    put(dir + "/checkpoint/model_adam", encode_checkpoint(small, static_cast<Optimizer<float>*>(&adam)));
+    Sequential<float> lin(2);
+    lin.emplace<Flatten>().emplace<Linear>(4, 2, false);
+    put(dir + "/checkpoint/linear", encode_checkpoint(lin));
+    return 0;
+}

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Build the libFuzzer targets with clang (AddressSanitizer + UndefinedBehaviorSanitizer)
+# and run each for a bounded time from the seed corpus in fuzz/corpus.
+#
+#   scripts/fuzz.sh [SECONDS_PER_TARGET]      (default 60)
+#
+# A crash, leak, timeout or allocation over the limits below fails the run; the
+# input is saved in build-fuzz/ (crash-*, leak-*, oom-*, timeout-*). Fix the bug and
+# copy the input to fuzz/regressions/<target>/, which tests/test_fuzz_inputs replays.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs=${1:-60}
+out=build-fuzz
+mkdir -p "$out"
+flags=(-std=c++17 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+       -Iinclude -I/usr/include/eigen3 -I/usr/include/stb)
+for target in idx checkpoint; do
+  clang++ "${flags[@]}" "fuzz/fuzz_$target.cpp" -o "$out/fuzz_$target" -lz
+done
+for target in idx checkpoint; do
+  work="$out/corpus_$target"
+  mkdir -p "$work"
+  echo "== fuzz_$target for $secs s"
+  (cd "$out" && ./"fuzz_$target" -max_total_time="$secs" -rss_limit_mb=2048 -malloc_limit_mb=512 -timeout=10 \
+      -print_final_stats=1 "corpus_$target" "../fuzz/corpus/$target" 2>&1) | tee "$out/fuzz_$target.log" | grep -E "^(#[0-9]+ +DONE|stat::number_of_executed_units|stat::peak_rss_mb|==[0-9]+==ERROR|SUMMARY)" || true
+  [ "${PIPESTATUS[0]}" -eq 0 ] || { echo "fuzz_$target failed; see $out/fuzz_$target.log"; tail -30 "$out/fuzz_$target.log"; exit 1; }
+done
+echo "fuzzing finished without findings"

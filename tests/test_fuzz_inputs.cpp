@@ -1,0 +1,45 @@
+// Replays the fuzz seed corpus and every saved fuzz finding (fuzz/corpus,
+// fuzz/regressions) through the fuzz targets' code: each input must parse or
+// be refused with the parser's own error. Under scripts/sanitize.sh this also
+// runs with AddressSanitizer and UndefinedBehaviorSanitizer.
+#include "../fuzz/targets.hpp"
+
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+
+namespace fs = std::filesystem;
+
+namespace {
+template <typename F>
+std::size_t replay(const std::string& target, F run) {
+    std::size_t n = 0;
+    for (const char* kind : {"corpus", "regressions"}) {
+        const fs::path dir = fs::path(EIGENCNN_SOURCE_DIR) / "fuzz" / kind / target;
+        if (!fs::exists(dir)) continue;
+        for (const auto& entry : fs::directory_iterator(dir)) {
+            if (!entry.is_regular_file() || entry.path().filename().string()[0] == '.') continue;
+            std::ifstream f(entry.path(), std::ios::binary);
+            const std::vector<std::uint8_t> bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+            CAPTURE(entry.path().string());
+            CHECK_NOTHROW(run(bytes.data(), bytes.size()));
+            ++n;
+        }
+    }
+    return n;
+}
+}  // namespace
+
+TEST_CASE("fuzz inputs: IDX reader") { CHECK(replay("idx", fuzz::idx) >= 4); }
+TEST_CASE("fuzz inputs: checkpoint loader") { CHECK(replay("checkpoint", fuzz::checkpoint) >= 3); }
+
+TEST_CASE("fuzz targets accept the seeds as valid, so the fuzzer starts from real files") {
+    const fs::path seed = fs::path(EIGENCNN_SOURCE_DIR) / "fuzz/corpus/checkpoint/model_adam";
+    std::ifstream f(seed, std::ios::binary);
+    const std::vector<std::uint8_t> bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    const auto d = eigencnn::decode_checkpoint<float>(bytes.data(), bytes.size(), seed.string());
+    CHECK(d.optimizer == "Adam");
+    CHECK(d.architecture.size() == 5);
+}
