@@ -18,6 +18,8 @@
 //   dcol = W^T * dy_n              [R, P]; col2im scatters (adds) it into dx_n
 // The sums over n run over fixed chunks of kChunk images and then over the
 // chunks in order, so the result does not depend on the number of threads.
+// Forward keeps a copy of x, not the cols: backward recomputes col_n per
+// image into per-thread scratch, where it stays in cache for both GEMMs.
 #pragma once
 
 #include "../core/init.hpp"
@@ -69,16 +71,17 @@ public:
         const Shape ys = output_shape(x.shape());
         in_shape_ = x.shape();
         const Index N = ys[0], P = ys[2] * ys[3], R = in_ * k_ * k_;
-        // Training keeps every image's col for backward; inference needs one per thread.
-        const bool keep = this->training_;
-        col_.resize(Shape{keep ? N : num_threads(), R, P});
-        has_col_ = keep;
+        // Backward recomputes each image's col from a copy of x (far smaller than
+        // the cols of the whole batch); inference keeps nothing.
+        has_input_ = this->training_;
+        if (has_input_) input_ = x;
+        col_.resize(Shape{num_threads(), R, P});
         output_.resize(ys);
         const auto W = weight_.matrix(out_, R);
         const auto b = bias_.vector();
 #pragma omp parallel for schedule(static)
         for (Index n = 0; n < N; ++n) {
-            T* col = col_.data() + (keep ? n : thread_index()) * R * P;
+            T* col = col_.data() + thread_index() * R * P;
             im2col(x, n, ys[2], ys[3], col);
             MatMap y(output_.data() + n * out_ * P, out_, P);
             y.noalias() = W * ConstMatMap(col, R, P);
@@ -88,7 +91,7 @@ public:
     }
 
     const Tensor<T>& backward(const Tensor<T>& dy) override {
-        if (!has_col_) detail::no_backward_state(name());
+        if (!has_input_) detail::no_backward_state(name());
         if (dy.shape() != output_.shape())
             detail::shape_error(name() + " backward", "gradient of shape " + output_.shape().str(), dy.shape());
         const Index N = dy.dim(0), P = dy.dim(2) * dy.dim(3), R = in_ * k_ * k_;
@@ -98,9 +101,11 @@ public:
         const bool want_dx = this->input_grad_;
         grad_input_.resize(want_dx ? in_shape_ : Shape{0});
         const auto W = weight_.matrix(out_, R);
+        col_.resize(Shape{num_threads(), 2 * R, P});  // per thread: col and dcol
 #pragma omp parallel
         {
-            Tensor<T> dcol(Shape{want_dx ? R : 0, P});
+            T* col = col_.data() + thread_index() * 2 * R * P;
+            T* dcol = col + R * P;
 #pragma omp for schedule(static)
             for (Index c = 0; c < chunks; ++c) {
                 MatMap dw(partial_w_.data() + c * out_ * R, out_, R);
@@ -109,11 +114,12 @@ public:
                 db.setZero();
                 for (Index n = c * kChunk; n < std::min(N, (c + 1) * kChunk); ++n) {
                     const ConstMatMap g(dy.data() + n * out_ * P, out_, P);
-                    dw.noalias() += g * ConstMatMap(col_.data() + n * R * P, R, P).transpose();
+                    im2col(input_, n, dy.dim(2), dy.dim(3), col);
+                    dw.noalias() += g * ConstMatMap(col, R, P).transpose();
                     db += g.rowwise().sum();
                     if (!want_dx) continue;
-                    dcol.matrix(R, P).noalias() = W.transpose() * g;
-                    col2im(dcol.data(), n, dy.dim(2), dy.dim(3));
+                    MatMap(dcol, R, P).noalias() = W.transpose() * g;
+                    col2im(dcol, n, dy.dim(2), dy.dim(3));
                 }
             }
         }
@@ -212,8 +218,8 @@ private:
 
     Index in_, out_, k_, stride_, pad_;
     Tensor<T> weight_, bias_, grad_weight_, grad_bias_;
-    Tensor<T> col_, output_, grad_input_;  // col_: [N, R, P] in training (kept for backward), [threads, R, P] in inference
-    bool has_col_ = false;
+    Tensor<T> input_, col_, output_, grad_input_;  // input_: copy of x for backward; col_: per-thread scratch
+    bool has_input_ = false;
     Tensor<T> partial_w_, partial_b_;       // per-chunk gradients [chunks, OC, R], [chunks, OC]
     Shape in_shape_;
 };
