@@ -1,11 +1,8 @@
 #!/usr/bin/env bash
 # example_report.sh MNIST_BACKDOOR DATA_DIR: a short mnist_backdoor run whose JSON report must hold every key.
 set -u
-exe=$1 data=${EIGENCNN_MNIST_DIR:-$2}
-if [ ! -e "$data/train-images-idx3-ubyte" ] && [ ! -e "$data/train-images-idx3-ubyte.gz" ]; then
-  [ -n "${EIGENCNN_REQUIRE_MNIST:-}" ] && { echo "MNIST required but missing in $data"; exit 1; }
-  echo "skipping: no MNIST in $data"; exit 77
-fi
+exe=$1
+source "$(dirname "$0")/mnist_data.sh" "$2"
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 "$exe" --data "$data" --epochs 1 --limit 3000 --output-dir "$out/png" --report "$out/r.json" || exit 1

@@ -2,11 +2,8 @@
 # example_resume.sh MNIST_CLEAN DATA_DIR: an interrupted and resumed mnist_clean run must end with a checkpoint
 # byte-identical to the uninterrupted run's; resuming with other settings or from a corrupt file must fail clearly.
 set -u
-exe=$1 data=${EIGENCNN_MNIST_DIR:-$2}
-if [ ! -e "$data/train-images-idx3-ubyte" ] && [ ! -e "$data/train-images-idx3-ubyte.gz" ]; then
-  [ -n "${EIGENCNN_REQUIRE_MNIST:-}" ] && { echo "MNIST required but missing in $data"; exit 1; }
-  echo "skipping: no MNIST in $data"; exit 77
-fi
+exe=$1
+source "$(dirname "$0")/mnist_data.sh" "$2"
 w=$(mktemp -d)
 trap 'rm -rf "$w"' EXIT
 run() { "$exe" --data "$data" --limit 1500 --batch-size 100 "$@" > "$w/log" 2>&1 || { echo "failed: $*"; cat "$w/log"; exit 1; }; }

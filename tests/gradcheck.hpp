@@ -1,4 +1,5 @@
-// tests/gradcheck.hpp: central finite differences against a layer's backward.
+// tests/gradcheck.hpp: central finite differences against a layer's backward,
+// and the other helpers the test suites share.
 //
 // With a fixed random upstream gradient G, the scalar L(x, theta) = sum(forward(x) .* G)
 // has dL/dx = backward(G) and dL/dtheta = the parameter gradients backward writes.
@@ -21,6 +22,13 @@ inline Tensor<double> random_tensor(const Shape& s, Rng& rng, double lo = -1, do
 }
 
 inline double dot(const Tensor<double>& a, const Tensor<double>& b) { return a.vector().dot(b.vector()); }
+
+/// Every weight of a model, concatenated: two models are equal iff these are.
+inline std::vector<float> weights_of(Sequential<float>& net) {
+    std::vector<float> w;
+    for (auto& p : net.parameters()) w.insert(w.end(), p.value->data(), p.value->data() + p.value->size());
+    return w;
+}
 
 /// Largest |analytic - numeric| / max(1, |numeric|) over all entries of `v`.
 template <typename F>

@@ -26,12 +26,6 @@ Sequential<float> net_a(std::uint64_t seed) {
     return net;
 }
 
-std::vector<float> weights_of(Sequential<float>& net) {
-    std::vector<float> w;
-    for (auto& p : net.parameters()) w.insert(w.end(), p.value->data(), p.value->data() + p.value->size());
-    return w;
-}
-
 std::vector<std::uint8_t> read_all(const std::string& path) {
     std::ifstream f(path, std::ios::binary);
     return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};

@@ -28,12 +28,6 @@ Sequential<float> small_cnn(std::uint64_t seed) {
     return net;
 }
 
-std::vector<float> weights_of(Sequential<float>& net) {
-    std::vector<float> w;
-    for (auto& p : net.parameters()) w.insert(w.end(), p.value->data(), p.value->data() + p.value->size());
-    return w;
-}
-
 std::vector<float> train_small(std::uint64_t seed, int threads) {
     set_num_threads(threads);
     const auto data = bars(300, 3);
