@@ -80,6 +80,15 @@ TEST_CASE("Conv2d weight gradient sums over more images than one reduction chunk
     check_layer_gradients(conv, random_tensor(Shape{19, 2, 5, 5}, rng));
 }
 
+TEST_CASE("Conv2d on an empty batch gives an empty output and zero gradients") {
+    Conv2d<double> conv(2, 3, 3, 1, 1, 6);
+    const Tensor<double> y = conv.forward(Tensor<double>(Shape{0, 2, 5, 5}));
+    CHECK(y.shape() == Shape{0, 3, 5, 5});
+    CHECK(conv.backward(y).shape() == Shape{0, 2, 5, 5});
+    CHECK(conv.grad_weight().vector().cwiseAbs().sum() == 0.0);
+    CHECK(conv.grad_bias().vector().cwiseAbs().sum() == 0.0);
+}
+
 TEST_CASE("Conv2d without input gradient still computes parameter gradients") {
     Rng rng(4);
     Conv2d<double> a(2, 3, 3, 1, 1, 6), b(2, 3, 3, 1, 1, 6);

@@ -125,9 +125,9 @@ public:
         }
         auto gw = grad_weight_.matrix(out_, R);
         auto gb = grad_bias_.vector();
-        gw = ConstMatMap(partial_w_.data(), out_, R);
-        gb = ConstVecMap(partial_b_.data(), out_);
-        for (Index c = 1; c < chunks; ++c) {
+        gw.setZero();  // an empty batch has no chunks and zero gradients
+        gb.setZero();
+        for (Index c = 0; c < chunks; ++c) {
             gw += ConstMatMap(partial_w_.data() + c * out_ * R, out_, R);
             gb += ConstVecMap(partial_b_.data() + c * out_, out_);
         }
