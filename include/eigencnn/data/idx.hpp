@@ -16,6 +16,8 @@
 // header declares.
 #pragma once
 
+#include "../io/file.hpp"
+
 #include <zlib.h>
 
 #include <algorithm>
@@ -23,8 +25,6 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
-#include <iterator>
 #include <limits>
 #include <stdexcept>
 #include <string>
@@ -155,10 +155,7 @@ inline IdxArray parse_idx(const std::uint8_t* bytes, std::size_t n, const std::s
 
 /// Read and parse an IDX file (raw or gzip).
 inline IdxArray read_idx(const std::string& path) {
-    std::ifstream f(path, std::ios::binary);
-    if (!f) throw IdxError(path + ": cannot open file (" + std::strerror(errno) + ")");
-    std::vector<std::uint8_t> bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-    if (f.bad()) throw IdxError(path + ": read error");
+    const auto bytes = read_file_bytes<IdxError>(path, "file");
     return parse_idx(bytes.data(), bytes.size(), path);
 }
 

@@ -292,21 +292,12 @@ void save_checkpoint(const std::string& path, Sequential<T>& model, Optimizer<T>
     write_file_atomic(path, encode_checkpoint(model, optimizer, metadata));
 }
 
-namespace detail {
-inline std::vector<std::uint8_t> read_checkpoint_file(const std::string& path) {
-    std::ifstream f(path, std::ios::binary);
-    if (!f) throw CheckpointError(path + ": cannot open checkpoint (" + std::strerror(errno) + ")");
-    std::vector<std::uint8_t> bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-    if (f.bad()) throw CheckpointError(path + ": read error");
-    return bytes;
-}
-}  // namespace detail
 
 /// Load weights (and optimizer state, when `optimizer` is given) into an
 /// existing model of the same architecture; returns the metadata.
 template <typename T>
 Metadata load_checkpoint(const std::string& path, Sequential<T>& model, Optimizer<T>* optimizer = nullptr) {
-    const auto bytes = detail::read_checkpoint_file(path);
+    const auto bytes = read_file_bytes<CheckpointError>(path, "checkpoint");
     const auto d = decode_checkpoint<T>(bytes.data(), bytes.size(), path);
     apply_checkpoint(d, model, optimizer, path);
     return d.metadata;
@@ -337,7 +328,7 @@ Sequential<T> model_from_checkpoint(const CheckpointData<T>& d, const std::strin
 /// Build the model stored in a checkpoint file, with its weights.
 template <typename T>
 Sequential<T> load_model(const std::string& path, Metadata* metadata = nullptr) {
-    const auto bytes = detail::read_checkpoint_file(path);
+    const auto bytes = read_file_bytes<CheckpointError>(path, "checkpoint");
     const auto d = decode_checkpoint<T>(bytes.data(), bytes.size(), path);
     if (metadata) *metadata = d.metadata;
     return model_from_checkpoint(d, path);

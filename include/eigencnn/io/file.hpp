@@ -8,11 +8,15 @@
 #pragma once
 
 #include <cerrno>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 #include <stdexcept>
 #include <string>
 #include <unistd.h>
+#include <vector>
 
 namespace eigencnn {
 
@@ -31,5 +35,16 @@ inline void write_file_atomic(const std::string& path, const void* data, std::si
 }
 
 inline void write_file_atomic(const std::string& path, const std::string& text) { write_file_atomic(path, text.data(), text.size()); }
+
+/// The whole content of `path`. Throws Error("<path>: cannot open <what> (<reason>)")
+/// or Error("<path>: read error"), so that each reader reports in its own exception type.
+template <typename Error>
+std::vector<std::uint8_t> read_file_bytes(const std::string& path, const std::string& what) {
+    std::ifstream f(path, std::ios::binary);
+    if (!f) throw Error(path + ": cannot open " + what + " (" + std::strerror(errno) + ")");
+    std::vector<std::uint8_t> bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    if (f.bad()) throw Error(path + ": read error");
+    return bytes;
+}
 
 }  // namespace eigencnn

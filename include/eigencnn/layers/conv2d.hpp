@@ -164,9 +164,7 @@ private:
             for (Index a = 0; a < k_; ++a)
                 for (Index b = 0; b < k_; ++b) {
                     T* dst = col + ((c * k_ + a) * k_ + b) * P;
-                    // Output columns j with 0 <= j*s + b - p < W read the image; the rest are padding.
-                    const Index j0 = std::min(OW, ceil_div(std::max<Index>(0, pad_ - b), stride_));
-                    const Index j1 = std::max(j0, std::min(OW, ceil_div(W + pad_ - b, stride_)));
+                    const auto [j0, j1] = inside_columns(b, W, OW);
                     for (Index i = 0; i < OH; ++i) {
                         const Index h = i * stride_ + a - pad_;
                         T* row = dst + i * OW;
@@ -195,8 +193,7 @@ private:
             for (Index a = 0; a < k_; ++a)
                 for (Index b = 0; b < k_; ++b) {
                     const T* src = dcol + ((c * k_ + a) * k_ + b) * P;
-                    const Index j0 = std::min(OW, ceil_div(std::max<Index>(0, pad_ - b), stride_));
-                    const Index j1 = std::max(j0, std::min(OW, ceil_div(W + pad_ - b, stride_)));
+                    const auto [j0, j1] = inside_columns(b, W, OW);
                     for (Index i = 0; i < OH; ++i) {
                         const Index h = i * stride_ + a - pad_;
                         if (h < 0 || h >= H) continue;
@@ -209,6 +206,13 @@ private:
     }
 
     static Index ceil_div(Index a, Index b) { return a <= 0 ? 0 : (a + b - 1) / b; }
+
+    // Output columns j in [j0, j1) read the image at kernel column b
+    // (0 <= j*s + b - p < W); the others fall in the zero padding.
+    std::pair<Index, Index> inside_columns(Index b, Index W, Index OW) const {
+        const Index j0 = std::min(OW, ceil_div(std::max<Index>(0, pad_ - b), stride_));
+        return {j0, std::max(j0, std::min(OW, ceil_div(W + pad_ - b, stride_)))};
+    }
 
     using MatMap = Eigen::Map<typename Tensor<T>::Matrix>;
     using ConstMatMap = Eigen::Map<const typename Tensor<T>::Matrix>;

@@ -87,17 +87,18 @@ EpochStats train_epoch(Sequential<T>& model, Optimizer<T>& optimizer, DataLoader
     for (std::size_t i = 0; i < nb; ++i) {
         loader.load(i, batch);
         processed += batch.labels.size();
-        const std::string where = " at epoch " + std::to_string(epoch) + ", batch " + std::to_string(i) + " (step " +
-                                  std::to_string(optimizer.steps() + 1) + ")";
+        auto where = [&] {  // only built on the error path; the optimizer has not stepped for this batch yet
+            return " at epoch " + std::to_string(epoch) + ", batch " + std::to_string(i) + " (step " + std::to_string(optimizer.steps() + 1) + ")";
+        };
         const T loss = cross_entropy(model.forward(batch.images), batch.labels, grad);
         std::string problem;
         if (!std::isfinite(static_cast<double>(loss))) {
-            problem = std::string("train_epoch: loss is ") + (std::isnan(loss) ? "NaN" : loss > 0 ? "+inf" : "-inf") + where;
+            problem = std::string("train_epoch: loss is ") + (std::isnan(loss) ? "NaN" : loss > 0 ? "+inf" : "-inf") + where();
             if (on_non_finite == NonFinite::Throw) problem += "; " + detail::non_finite_origin(model, batch.images);
         } else {
             model.backward(grad);
             const std::string g = detail::non_finite_gradient(model);
-            if (!g.empty()) problem = "train_epoch: " + g + where;
+            if (!g.empty()) problem = "train_epoch: " + g + where();
         }
         if (!problem.empty()) {
             if (on_non_finite == NonFinite::Throw) throw std::runtime_error(problem);
