@@ -9,25 +9,31 @@
 //
 // Computed as im2col + GEMM per image, images spread over threads (on
 // this model that beats one batched GEMM, whose tall-skinny shape Eigen
-// handles poorly, by 2-3x). With P = OH*OW and R = C*K*K, for each image n:
-//   col_n [R, P]    col_n[(c, a, b), (i, j)] = x[n, c, i*s + a - p, j*s + b - p]   (0 outside the image)
-//   y_n   [OC, P]   = W [OC, R] * col_n + bias      (written straight into y, which is NCHW)
-// Backward, with dy_n [OC, P] read straight from dy:
-//   dW   = sum_n dy_n * col_n^T    [OC, R]
-//   db   = sum_n dy_n * 1          [OC]
-//   dcol = W^T * dy_n              [R, P]; col2im scatters (adds) it into dx_n
+// handles poorly, by 2-3x), each product a single-threaded gemm() (see
+// core/gemm.hpp). With P = OH*OW and R = C*K*K, for each image n:
+//   col_n [R + 1, P]   col_n[(c, a, b), (i, j)] = x[n, c, i*s + a - p, j*s + b - p]   (0 outside the image),
+//                      and a last row of ones, so that the bias rides along in the GEMMs
+//   y_n   [OC, P]      = [W | b] [OC, R + 1] * col_n      (written straight into y, which is NCHW)
+// Backward, with dy_n [OC, P] read straight from dy. gemm() wants the right
+// operand's rows contiguous, so the weight gradient is accumulated
+// transposed, against dy_n^T [P, OC] (a small per-image transpose), and W^T
+// is formed once per call:
+//   [dW^T; db^T] = sum_n col_n * dy_n^T   [R + 1, OC]   (the ones row gives db)
+//   dcol         = W^T * dy_n             [R, P]; col2im scatters (adds) it into dx_n
 // The sums over n run over fixed chunks of kChunk images and then over the
 // chunks in order, so the result does not depend on the number of threads.
 // Forward keeps a copy of x, not the cols: backward recomputes col_n per
 // image into per-thread scratch, where it stays in cache for both GEMMs.
 #pragma once
 
+#include "../core/gemm.hpp"
+#include "../core/im2col.hpp"
 #include "../core/init.hpp"
 #include "../core/layer.hpp"
 #include "../core/threads.hpp"
 
 #include <algorithm>
-#include <cstring>
+#include <vector>
 
 namespace eigencnn {
 
@@ -75,17 +81,17 @@ public:
         // the cols of the whole batch); inference keeps nothing.
         has_input_ = this->training_;
         if (has_input_) input_ = x;
-        col_.resize(Shape{num_threads(), R, P});
+        unfold_.configure(in_, x.dim(2), x.dim(3), k_, stride_, pad_);
+        col_.resize(Shape{num_threads(), R + 1, P});
         output_.resize(ys);
-        const auto W = weight_.matrix(out_, R);
-        const auto b = bias_.vector();
+        weight_bias_.resize(Shape{out_, R + 1});  // [W | b]
+        weight_bias_.matrix(out_, R + 1) << weight_.matrix(out_, R), bias_.vector();
+        const T* Wb = weight_bias_.data();
 #pragma omp parallel for schedule(static)
         for (Index n = 0; n < N; ++n) {
-            T* col = col_.data() + thread_index() * R * P;
-            im2col(x, n, ys[2], ys[3], col);
-            MatMap y(output_.data() + n * out_ * P, out_, P);
-            y.noalias() = W * ConstMatMap(col, R, P);
-            y.colwise() += b;
+            T* col = col_.data() + thread_index() * (R + 1) * P;
+            im2col(x, n, col);
+            gemm(out_, P, R + 1, Wb, R + 1, col, P, output_.data() + n * out_ * P, P);  // y_n = [W | b] * [col_n; 1]
         }
         return output_;
     }
@@ -96,41 +102,45 @@ public:
             detail::shape_error(name() + " backward", "gradient of shape " + output_.shape().str(), dy.shape());
         const Index N = dy.dim(0), P = dy.dim(2) * dy.dim(3), R = in_ * k_ * k_;
         const Index chunks = (N + kChunk - 1) / kChunk;
-        partial_w_.resize(Shape{chunks, out_, R});
-        partial_b_.resize(Shape{chunks, out_});
+        partial_.resize(Shape{chunks, R + 1, out_});
         const bool want_dx = this->input_grad_;
         grad_input_.resize(want_dx ? in_shape_ : Shape{0});
-        const auto W = weight_.matrix(out_, R);
-        col_.resize(Shape{num_threads(), 2 * R, P});  // per thread: col and dcol
+        weight_t_.resize(Shape{R, out_});
+        weight_t_.matrix(R, out_) = weight_.matrix(out_, R).transpose();
+        const T* WT = weight_t_.data();
+        const Index scratch = (R + 1) * P + R * P + P * out_;
+        col_.resize(Shape{num_threads(), scratch});  // per thread: [col; 1], dcol, dy_n^T
 #pragma omp parallel
         {
-            T* col = col_.data() + thread_index() * 2 * R * P;
-            T* dcol = col + R * P;
+            T* col = col_.data() + thread_index() * scratch;
+            T* dcol = col + (R + 1) * P;
+            T* gt = dcol + R * P;
 #pragma omp for schedule(static)
             for (Index c = 0; c < chunks; ++c) {
-                MatMap dw(partial_w_.data() + c * out_ * R, out_, R);
-                VecMap db(partial_b_.data() + c * out_, out_);
-                dw.setZero();
-                db.setZero();
+                T* part = partial_.data() + c * (R + 1) * out_;
+                std::fill(part, part + (R + 1) * out_, T(0));
                 for (Index n = c * kChunk; n < std::min(N, (c + 1) * kChunk); ++n) {
-                    const ConstMatMap g(dy.data() + n * out_ * P, out_, P);
-                    im2col(input_, n, dy.dim(2), dy.dim(3), col);
-                    dw.noalias() += g * ConstMatMap(col, R, P).transpose();
-                    db += g.rowwise().sum();
+                    const T* g = dy.data() + n * out_ * P;  // dy_n [OC, P]
+                    for (Index p = 0; p < P; ++p)
+                        for (Index o = 0; o < out_; ++o) gt[p * out_ + o] = g[o * P + p];
+                    im2col(input_, n, col);
+                    gemm(R + 1, out_, P, col, P, gt, out_, part, out_, true);  // [dW^T; db^T] += [col_n; 1] * dy_n^T
                     if (!want_dx) continue;
-                    MatMap(dcol, R, P).noalias() = W.transpose() * g;
-                    col2im(dcol, n, dy.dim(2), dy.dim(3));
+                    gemm(R, P, out_, WT, out_, g, P, dcol, P);  // dcol = W^T * dy_n
+                    col2im(dcol, n);
                 }
             }
         }
+        // Sum the chunks in order into chunk 0 (so the result does not depend on the thread count), then transpose.
         auto gw = grad_weight_.matrix(out_, R);
         auto gb = grad_bias_.vector();
         gw.setZero();  // an empty batch has no chunks and zero gradients
         gb.setZero();
-        for (Index c = 0; c < chunks; ++c) {
-            gw += ConstMatMap(partial_w_.data() + c * out_ * R, out_, R);
-            gb += ConstVecMap(partial_b_.data() + c * out_, out_);
-        }
+        if (chunks == 0) return grad_input_;
+        MatMap sum(partial_.data(), R + 1, out_);
+        for (Index c = 1; c < chunks; ++c) sum += ConstMatMap(partial_.data() + c * (R + 1) * out_, R + 1, out_);
+        gw = sum.topRows(R).transpose();
+        gb = sum.row(R).transpose();
         return grad_input_;
     }
 
@@ -156,63 +166,15 @@ private:
         return s;
     }
 
-    // col_n[(c, a, b), (i, j)] = x[n, c, i*s + a - p, j*s + b - p], 0 outside the image.
-    void im2col(const Tensor<T>& x, Index n, Index OH, Index OW, T* col) const {
-        const Index C = in_, H = in_shape_[2], W = in_shape_[3], P = OH * OW;
-        for (Index c = 0; c < C; ++c) {
-            const T* plane = x.data() + (n * C + c) * H * W;
-            for (Index a = 0; a < k_; ++a)
-                for (Index b = 0; b < k_; ++b) {
-                    T* dst = col + ((c * k_ + a) * k_ + b) * P;
-                    const auto [j0, j1] = inside_columns(b, W, OW);
-                    for (Index i = 0; i < OH; ++i) {
-                        const Index h = i * stride_ + a - pad_;
-                        T* row = dst + i * OW;
-                        if (h < 0 || h >= H) {
-                            std::fill(row, row + OW, T(0));
-                            continue;
-                        }
-                        const Index base = h * W + b - pad_;  // + j*s: the input element of column j
-                        std::fill(row, row + j0, T(0));
-                        if (stride_ == 1) std::memcpy(row + j0, plane + base + j0, sizeof(T) * static_cast<std::size_t>(j1 - j0));
-                        else
-                            for (Index j = j0; j < j1; ++j) row[j] = plane[base + j * stride_];
-                        std::fill(row + j1, row + OW, T(0));
-                    }
-                }
-        }
+    // col_n [R + 1, P]: the image's columns, then a row of ones (the bias's input).
+    void im2col(const Tensor<T>& x, Index n, T* col) const {
+        const Index R = unfold_.rows(), P = unfold_.cols();
+        unfold_.unfold(x.data() + n * in_ * in_shape_[2] * in_shape_[3], col);
+        std::fill(col + R * P, col + (R + 1) * P, T(1));
     }
 
-    // dx[n, c, i*s + a - p, j*s + b - p] += dcol[(c, a, b), (i, j)]; dx_n is overwritten.
-    void col2im(const T* dcol, Index n, Index OH, Index OW) {
-        const Index C = in_, H = in_shape_[2], W = in_shape_[3], P = OH * OW;
-        T* dx = grad_input_.data() + n * C * H * W;
-        std::fill(dx, dx + C * H * W, T(0));
-        for (Index c = 0; c < C; ++c) {
-            T* plane = dx + c * H * W;
-            for (Index a = 0; a < k_; ++a)
-                for (Index b = 0; b < k_; ++b) {
-                    const T* src = dcol + ((c * k_ + a) * k_ + b) * P;
-                    const auto [j0, j1] = inside_columns(b, W, OW);
-                    for (Index i = 0; i < OH; ++i) {
-                        const Index h = i * stride_ + a - pad_;
-                        if (h < 0 || h >= H) continue;
-                        const Index base = h * W + b - pad_;
-                        const T* s = src + i * OW;
-                        for (Index j = j0; j < j1; ++j) plane[base + j * stride_] += s[j];
-                    }
-                }
-        }
-    }
-
-    static Index ceil_div(Index a, Index b) { return a <= 0 ? 0 : (a + b - 1) / b; }
-
-    // Output columns j in [j0, j1) read the image at kernel column b
-    // (0 <= j*s + b - p < W); the others fall in the zero padding.
-    std::pair<Index, Index> inside_columns(Index b, Index W, Index OW) const {
-        const Index j0 = std::min(OW, ceil_div(std::max<Index>(0, pad_ - b), stride_));
-        return {j0, std::max(j0, std::min(OW, ceil_div(W + pad_ - b, stride_)))};
-    }
+    // dx_n = fold of dcol.
+    void col2im(const T* dcol, Index n) { unfold_.fold(dcol, grad_input_.data() + n * in_ * in_shape_[2] * in_shape_[3]); }
 
     using MatMap = Eigen::Map<typename Tensor<T>::Matrix>;
     using ConstMatMap = Eigen::Map<const typename Tensor<T>::Matrix>;
@@ -224,7 +186,9 @@ private:
     Tensor<T> weight_, bias_, grad_weight_, grad_bias_;
     Tensor<T> input_, col_, output_, grad_input_;  // input_: copy of x for backward; col_: per-thread scratch
     bool has_input_ = false;
-    Tensor<T> partial_w_, partial_b_;       // per-chunk gradients [chunks, OC, R], [chunks, OC]
+    Tensor<T> weight_bias_, weight_t_;      // [W | b] [OC, R + 1] for forward; W^T [R, OC] for the input gradient
+    Tensor<T> partial_;                     // per-chunk gradients [dW^T; db^T], [chunks, R + 1, OC]
+    Im2col<T> unfold_;                      // geometry of the last forward's input
     Shape in_shape_;
 };
 
