@@ -1,6 +1,9 @@
 // Layers: forward against direct definitions, backward against finite differences (double).
 #include "gradcheck.hpp"
 
+#include <cstring>
+#include <limits>
+
 using namespace test;
 
 namespace {
@@ -119,6 +122,39 @@ TEST_CASE("MaxPool2d forward takes window maxima; gradients match finite differe
     check_layer_gradients(p3, random_tensor(Shape{2, 2, 5, 5}, rng));
     check_layer_gradients(p2s1, random_tensor(Shape{1, 2, 5, 4}, rng));
     check_layer_gradients(p3s2, random_tensor(Shape{2, 1, 7, 8}, rng));  // leftover rows and columns get no gradient
+}
+
+TEST_CASE("MaxPool2d 2x2 (float, the vectorised path) takes the first maximum in row-major order, ties and NaN included") {
+    Rng rng(21);
+    for (Index H : {2, 3, 8})
+        for (Index W : {2, 3, 5, 8, 12, 24, 33, 40, 65}) {
+            CAPTURE(H);
+            CAPTURE(W);
+            Tensor<float> x(Shape{2, 3, H, W});
+            for (Index i = 0; i < x.size(); ++i) x.data()[i] = static_cast<float>(rng.below(4)) - 1.0f;  // many ties
+            x.data()[rng.below(static_cast<std::uint64_t>(x.size()))] = std::numeric_limits<float>::quiet_NaN();
+            MaxPool2d<float> pool(2);
+            const Tensor<float> y = pool.forward(x);
+            Tensor<float> dy(y.shape());
+            for (Index i = 0; i < dy.size(); ++i) dy.data()[i] = static_cast<float>(i + 1);
+            const Tensor<float> dx = pool.backward(dy);
+            Tensor<float> want_dx(x.shape(), 0.0f);
+            for (Index n = 0; n < 2; ++n)
+                for (Index c = 0; c < 3; ++c)
+                    for (Index i = 0; i < H / 2; ++i)
+                        for (Index j = 0; j < W / 2; ++j) {
+                            Index bh = 2 * i, bw = 2 * j;  // first maximum in row-major order; a NaN wins
+                            for (Index a = 0; a < 2; ++a)
+                                for (Index b = 0; b < 2; ++b) {
+                                    const float v = x(n, c, 2 * i + a, 2 * j + b), m = x(n, c, bh, bw);
+                                    if (!(v <= m) && m == m) bh = 2 * i + a, bw = 2 * j + b;
+                                }
+                            const float got = y(n, c, i, j), want = x(n, c, bh, bw);
+                            REQUIRE((got == want || (std::isnan(got) && std::isnan(want))));
+                            want_dx(n, c, bh, bw) += dy(n, c, i, j);
+                        }
+            CHECK(std::memcmp(dx.data(), want_dx.data(), sizeof(float) * static_cast<std::size_t>(dx.size())) == 0);
+        }
 }
 
 TEST_CASE("MaxPool2d lets a NaN through rather than hiding it") {

@@ -2,6 +2,9 @@
 // reproducibility and convergence on synthetic data.
 #include "gradcheck.hpp"
 
+#include <cstring>
+#include <limits>
+
 using namespace test;
 
 namespace {
@@ -95,6 +98,45 @@ TEST_CASE("Sequential: the first layer skips its input gradient unless asked") {
     net.set_input_grad(true);
     net.forward(x);
     CHECK(net.backward(r.grad).shape() == x.shape());
+}
+
+TEST_CASE("Sequential: running a ReLU after the MaxPool2d that follows it changes no output and no gradient") {
+    // Sequential swaps ReLU -> MaxPool2d into MaxPool2d -> ReLU. Compare, bitwise, with the layers run one
+    // by one in the order they were added, on inputs with negatives, ties, zeros and a NaN.
+    Sequential<float> net(3);
+    net.emplace<ReLU>().emplace<MaxPool2d>(2).emplace<Conv2d>(2, 3, 3, 1, 1).emplace<ReLU>().emplace<MaxPool2d>(2)
+        .emplace<Flatten>().emplace<Linear>(12, 4);
+    net.set_input_grad(true);
+    Rng rng(8);
+    Tensor<float> x(Shape{3, 2, 8, 8});
+    uniform_fill(x, 1.0, rng);
+    for (Index i = 0; i < x.size(); i += 7) x.data()[i] = x.data()[i + 1];  // ties
+    for (Index i = 3; i < x.size(); i += 11) x.data()[i] = 0.0f;
+    x(2, 1, 5, 5) = std::numeric_limits<float>::quiet_NaN();
+    const std::vector<int> y{0, 3, 1};
+    const auto r = cross_entropy(net.forward(x), y);
+    const Tensor<float> out = net.forward(x);
+    const Tensor<float> dx = net.backward(r.grad);
+    std::vector<Tensor<float>> grads;
+    for (auto& p : net.parameters()) grads.push_back(*p.grad);
+    CHECK(net[0].backward(Tensor<float>(Shape{3, 2, 4, 4})).shape() == Shape{3, 2, 4, 4});  // the first ReLU saw the pooled tensor
+
+    const Tensor<float>* h = &x;
+    for (std::size_t i = 0; i < net.size(); ++i) h = &net[i].forward(*h);
+    const Tensor<float> out_in_order = *h;
+    const Tensor<float>* g = &r.grad;
+    for (std::size_t i = net.size(); i-- > 0;) g = &net[i].backward(*g);
+    const auto same = [](const Tensor<float>& a, const Tensor<float>& b) {
+        return a.shape() == b.shape() && std::memcmp(a.data(), b.data(), sizeof(float) * static_cast<std::size_t>(a.size())) == 0;
+    };
+    CHECK(same(out, out_in_order));
+    CHECK(same(dx, *g));
+    auto params = net.parameters();
+    for (std::size_t i = 0; i < params.size(); ++i) {
+        CAPTURE(params[i].name);
+        CHECK(same(grads[i], *params[i].grad));
+    }
+    CHECK(std::isnan(out(2, 0)));  // the NaN still reaches the output
 }
 
 TEST_CASE("same seed and data give bitwise identical weights; another seed does not") {

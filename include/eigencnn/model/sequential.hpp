@@ -12,12 +12,20 @@
 // generator, so one seed fixes every initial weight. A shape mismatch
 // anywhere is a std::invalid_argument that names the layer (index and
 // description), the input shape it got and the shape it expected.
+//
+// One rewrite, invisible in the results: a ReLU directly followed by a
+// MaxPool2d runs after the pool instead of before it. max(0, max(window)) is
+// max(window of max(0, x)), NaN included, and the gradients agree too (both
+// reach the window's first maximum when it is positive, and nothing
+// otherwise), so the ReLU touches a tensor a quarter the size (2x2 pools).
+// Layer indices, names, specs and parameters keep the order they were added in.
 #pragma once
 
 #include "../core/init.hpp"
 #include "../core/layer.hpp"
 
 #include <iomanip>
+#include <utility>
 #include <ostream>
 #include <sstream>
 #include <type_traits>
@@ -40,7 +48,7 @@ public:
         layer->reset_parameters(rng_);
         layer->set_training(training_);
         layers_.push_back(std::move(layer));
-        for (std::size_t i = 0; i < layers_.size(); ++i) layers_[i]->set_input_grad(i != 0);
+        plan();
         return *this;
     }
 
@@ -54,6 +62,10 @@ public:
     Layer<T>& operator[](std::size_t i) { return *layers_.at(i); }
     const Layer<T>& operator[](std::size_t i) const { return *layers_.at(i); }
 
+    /// The order forward runs the layers in (indices; backward runs it in reverse):
+    /// the order they were added in, except that a ReLU followed by a MaxPool2d runs after it.
+    const std::vector<std::size_t>& execution_order() const { return order_; }
+
     /// Output shape for an input of shape `in`; throws on the first layer that cannot take its input.
     Shape output_shape(const Shape& in) const {
         Shape s = in;
@@ -64,7 +76,7 @@ public:
     const Tensor<T>& forward(const Tensor<T>& x) {
         if (layers_.empty()) throw std::logic_error("Sequential::forward: the model has no layers");
         const Tensor<T>* h = &x;
-        for (std::size_t i = 0; i < layers_.size(); ++i) {
+        for (std::size_t i : order_) {
             checked_shape(i, h->shape());
             h = &layers_[i]->forward(*h);
         }
@@ -77,7 +89,7 @@ public:
     const Tensor<T>& backward(const Tensor<T>& grad_output) {
         if (layers_.empty()) throw std::logic_error("Sequential::backward: the model has no layers");
         const Tensor<T>* g = &grad_output;
-        for (std::size_t i = layers_.size(); i-- > 0;) g = &layers_[i]->backward(*g);
+        for (std::size_t k = order_.size(); k-- > 0;) g = &layers_[order_[k]]->backward(*g);
         return *g;
     }
 
@@ -92,7 +104,8 @@ public:
 
     /// Whether backward computes the gradient with respect to the model input (off by default).
     void set_input_grad(bool needed) {
-        if (!layers_.empty()) layers_.front()->set_input_grad(needed);
+        input_grad_ = needed;
+        if (!layers_.empty()) layers_[order_.front()]->set_input_grad(needed);
     }
 
     /// The architecture: one LayerSpec per layer, in order.
@@ -142,6 +155,19 @@ public:
     }
 
 private:
+    // Execution order (see the top of the file), and which layer's input
+    // gradient is the model's.
+    void plan() {
+        order_.resize(layers_.size());
+        for (std::size_t i = 0; i < order_.size(); ++i) order_[i] = i;
+        for (std::size_t i = 0; i + 1 < layers_.size(); ++i)
+            if (layers_[i]->spec().type == "ReLU" && layers_[i + 1]->spec().type == "MaxPool2d") {
+                std::swap(order_[i], order_[i + 1]);
+                ++i;
+            }
+        for (std::size_t k = 0; k < order_.size(); ++k) layers_[order_[k]]->set_input_grad(k != 0 || input_grad_);
+    }
+
     Shape checked_shape(std::size_t i, const Shape& in) const {
         try {
             return layers_[i]->output_shape(in);
@@ -153,7 +179,9 @@ private:
 
     Rng rng_;
     bool training_ = true;
+    bool input_grad_ = false;
     std::vector<LayerPtr<T>> layers_;
+    std::vector<std::size_t> order_;  // forward runs layers_[order_[0]], layers_[order_[1]], ...
 };
 
 }  // namespace eigencnn
