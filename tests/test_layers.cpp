@@ -157,6 +157,17 @@ TEST_CASE("MaxPool2d 2x2 (float, the vectorised path) takes the first maximum in
         }
 }
 
+TEST_CASE("MaxPool2d in inference mode gives the same output, keeps no winners and refuses backward") {
+    Rng rng(4);
+    Tensor<float> x(Shape{2, 3, 6, 6});
+    uniform_fill(x, 1.0, rng);
+    MaxPool2d<float> pool(2);
+    const Tensor<float> train_out = pool.forward(x);
+    pool.set_training(false);
+    CHECK(pool.forward(x).vector() == train_out.vector());
+    CHECK_THROWS_WITH_AS(pool.backward(train_out), doctest::Contains("backward after a forward in inference mode"), std::logic_error);
+}
+
 TEST_CASE("MaxPool2d lets a NaN through rather than hiding it") {
     Tensor<float> x(Shape{1, 1, 2, 2}, 1.0f);
     x[3] = std::nanf("");

@@ -50,7 +50,8 @@ public:
         in_shape_ = x.shape();
         const Index planes = ys[0] * ys[1], H = x.dim(2), W = x.dim(3), OH = ys[2], OW = ys[3];
         output_.resize(ys);
-        argmax_.resize(static_cast<std::size_t>(ys.numel()));
+        has_argmax_ = this->training_;  // inference keeps no winners (less memory traffic)
+        argmax_.resize(has_argmax_ ? static_cast<std::size_t>(ys.numel()) : 0);
         const T* xs = x.data();
         T* y = output_.data();
         std::int32_t* am = argmax_.data();
@@ -58,7 +59,7 @@ public:
         for (Index pl = 0; pl < planes; ++pl) {
             const T* in = xs + pl * H * W;
             T* out = y + pl * OH * OW;
-            std::int32_t* arg = am + pl * OH * OW;
+            std::int32_t* arg = has_argmax_ ? am + pl * OH * OW : nullptr;
             if (k_ == 2 && stride_ == 2) {
                 pool2x2(in, W, OH, OW, out, arg);
                 continue;
@@ -76,13 +77,14 @@ public:
                             }
                         }
                     out[i * OW + j] = m;
-                    arg[i * OW + j] = static_cast<std::int32_t>(best);
+                    if (arg) arg[i * OW + j] = static_cast<std::int32_t>(best);
                 }
         }
         return output_;
     }
 
     const Tensor<T>& backward(const Tensor<T>& dy) override {
+        if (!has_argmax_) detail::no_backward_state(name());
         if (dy.shape() != output_.shape())
             detail::shape_error(name() + " backward", "gradient of shape " + output_.shape().str(), dy.shape());
         grad_input_.resize(in_shape_);
@@ -130,7 +132,7 @@ private:
                 const std::int32_t itop = row0 + col + wb, ibottom = row1 + col + wd;
                 const bool wbot = wins(bottom, top);
                 out[i * OW + j] = wbot ? bottom : top;
-                arg[i * OW + j] = wbot ? ibottom : itop;
+                if (arg) arg[i * OW + j] = wbot ? ibottom : itop;
             }
         }
     }
@@ -170,7 +172,7 @@ private:
                 const __m512i itop = _mm512_mask_add_epi32(top_at, wb, top_at, one);
                 const __m512i ibot = _mm512_mask_add_epi32(bottom_at, wd, bottom_at, one);
                 _mm512_mask_storeu_ps(out + i * OW + j, m_out, _mm512_mask_blend_ps(wbot, top, bottom));
-                _mm512_mask_storeu_epi32(arg + i * OW + j, m_out, _mm512_mask_blend_epi32(wbot, itop, ibot));
+                if (arg) _mm512_mask_storeu_epi32(arg + i * OW + j, m_out, _mm512_mask_blend_epi32(wbot, itop, ibot));
             }
         }
     }
@@ -179,7 +181,8 @@ private:
     Index k_, stride_;
     Shape in_shape_;
     Tensor<T> output_, grad_input_;
-    std::vector<std::int32_t> argmax_;  // index within the input plane, per output element
+    std::vector<std::int32_t> argmax_;  // index within the input plane, per output element (training mode only)
+    bool has_argmax_ = false;
 };
 
 }  // namespace eigencnn
