@@ -95,7 +95,9 @@ public:
                     for (Index i = i0; i < i1; ++i) {
                         const Index base = first + (i - i0) * s_ * W_;
                         T* row = dst + i * OW_;
-                        for (Index j = 0; j < OW_; ++j) row[j] = j >= j0 && j < j1 ? plane[base + j * s_] : T(0);
+                        for (Index j = 0; j < j0; ++j) row[j] = T(0);
+                        for (Index j = j0; j < j1; ++j) row[j] = plane[base + j * s_];
+                        for (Index j = j1; j < OW_; ++j) row[j] = T(0);
                     }
                 }
         }
