@@ -178,8 +178,6 @@ private:
 
     using MatMap = Eigen::Map<typename Tensor<T>::Matrix>;
     using ConstMatMap = Eigen::Map<const typename Tensor<T>::Matrix>;
-    using VecMap = Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, 1>>;
-    using ConstVecMap = Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, 1>>;
     static constexpr Index kChunk = 8;  // images per partial weight gradient
 
     Index in_, out_, k_, stride_, pad_;

@@ -105,7 +105,7 @@ public:
     /// Whether backward computes the gradient with respect to the model input (off by default).
     void set_input_grad(bool needed) {
         input_grad_ = needed;
-        if (!layers_.empty()) layers_[order_.front()]->set_input_grad(needed);
+        plan();
     }
 
     /// The architecture: one LayerSpec per layer, in order.
