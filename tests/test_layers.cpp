@@ -60,6 +60,37 @@ TEST_CASE("Conv2d forward matches the definition of cross-correlation") {
     }
 }
 
+TEST_CASE("Conv2d<float> (gemm kernel, masked im2col and fold) agrees with Conv2d<double>, forward and backward") {
+    // The double layer is checked against the definition and finite differences above; the float one takes
+    // other code paths (core/gemm.hpp's kernel, AVX-512 im2col/fold where available).
+    Rng rng(9);
+    for (const auto& cc : conv_cases) {
+        CAPTURE(cc.k);
+        CAPTURE(cc.stride);
+        CAPTURE(cc.pad);
+        Conv2d<double> cd(cc.c, cc.oc, cc.k, cc.stride, cc.pad, 5);
+        Conv2d<float> cf(cc.c, cc.oc, cc.k, cc.stride, cc.pad, 5);
+        for (Index i = 0; i < cd.weight().size(); ++i) cf.weight().data()[i] = static_cast<float>(cd.weight().data()[i]);
+        for (Index i = 0; i < cd.bias().size(); ++i) cf.bias().data()[i] = static_cast<float>(cd.bias().data()[i]);
+        const auto xd = random_tensor(Shape{cc.n, cc.c, cc.h, cc.w}, rng);
+        Tensor<float> xf(xd.shape());
+        for (Index i = 0; i < xd.size(); ++i) xf.data()[i] = static_cast<float>(xd.data()[i]);
+        const auto close = [](const Tensor<float>& f, const Tensor<double>& d) {
+            REQUIRE(f.shape() == d.shape());
+            double worst = 0;
+            for (Index i = 0; i < d.size(); ++i) worst = std::max(worst, std::abs(double(f.data()[i]) - d.data()[i]));
+            return worst;
+        };
+        CHECK(close(cf.forward(xf), cd.forward(xd)) < 1e-5);
+        const auto gd = random_tensor(cd.output_shape(xd.shape()), rng);
+        Tensor<float> gf(gd.shape());
+        for (Index i = 0; i < gd.size(); ++i) gf.data()[i] = static_cast<float>(gd.data()[i]);
+        CHECK(close(cf.backward(gf), cd.backward(gd)) < 1e-5);
+        CHECK(close(cf.grad_weight(), cd.grad_weight()) < 1e-4);
+        CHECK(close(cf.grad_bias(), cd.grad_bias()) < 1e-4);
+    }
+}
+
 TEST_CASE("Conv2d output shape follows PyTorch's formula") {
     CHECK(Conv2d<float>(1, 16, 5).output_shape(Shape{7, 1, 28, 28}) == Shape{7, 16, 24, 24});
     CHECK(Conv2d<float>(3, 8, 3, 2, 1).output_shape(Shape{1, 3, 32, 32}) == Shape{1, 8, 16, 16});
