@@ -139,6 +139,75 @@ TEST_CASE("Sequential: running a ReLU after the MaxPool2d that follows it change
     CHECK(std::isnan(out(2, 0)));  // the NaN still reaches the output
 }
 
+TEST_CASE("Sequential: fused Conv2d -> MaxPool2d [-> ReLU] steps give bitwise the outputs and gradients of the layers run one by one") {
+    // Four fusable patterns (with the ReLU before the pool, after it, none; a 3x3 stride-2 pool whose windows
+    // overlap; a strided, padded conv), on inputs with zero patches (the conv output is then the bias there,
+    // so pool windows tie) and a NaN.
+    Sequential<float> net(5);
+    net.emplace<Conv2d>(2, 3, 3, 1, 1).emplace<ReLU>().emplace<MaxPool2d>(2)            // fused with its ReLU
+        .emplace<Conv2d>(3, 4, 3, 1, 1).emplace<MaxPool2d>(3, 2).emplace<ReLU>()         // overlapping windows
+        .emplace<Conv2d>(4, 5, 2, 2, 1).emplace<MaxPool2d>(2)                            // no ReLU
+        .emplace<Flatten>().emplace<Linear>(5, 3);
+    Rng rng(9);
+    Tensor<float> x(Shape{5, 2, 10, 10});
+    uniform_fill(x, 1.0, rng);
+    for (Index n = 0; n < 5; ++n)
+        for (Index h = 0; h < 6; ++h)
+            for (Index w = 0; w < 6; ++w) x(n, 1, h, w) = x(n, 0, h, w) = 0.0f;
+    Tensor<float> x_nan = x;
+    x_nan(3, 0, 8, 8) = std::numeric_limits<float>::quiet_NaN();
+    const std::vector<int> y{0, 2, 1, 1, 0};
+    const auto same = [](const Tensor<float>& a, const Tensor<float>& b) {
+        return a.shape() == b.shape() && std::memcmp(a.data(), b.data(), sizeof(float) * static_cast<std::size_t>(a.size())) == 0;
+    };
+    for (const Tensor<float>* input : {&x, &x_nan}) {
+        for (bool input_grad : {false, true}) {
+            CAPTURE(input_grad);
+            net.set_input_grad(input_grad);
+            std::vector<Tensor<float>> outs, dxs, grads[2];
+            for (bool fused : {true, false}) {
+                net.set_fusion(fused);
+                CHECK(net.fusion() == fused);
+                net.train();
+                const Tensor<float> out = net.forward(*input);
+                const auto r = cross_entropy(out, y);
+                dxs.push_back(net.backward(r.grad));
+                for (auto& p : net.parameters()) grads[fused].push_back(*p.grad);
+                outs.push_back(out);
+                net.eval();
+                outs.push_back(net.forward(*input));
+            }
+            for (const auto& o : outs) CHECK(same(o, outs[0]));
+            CHECK(same(dxs[0], dxs[1]));
+            CHECK(dxs[0].size() == (input_grad ? x.size() : 0));
+            REQUIRE(grads[0].size() == 8);
+            for (std::size_t i = 0; i < grads[0].size(); ++i) {
+                CAPTURE(i);
+                CHECK(same(grads[0][i], grads[1][i]));
+            }
+            if (input == &x) {
+                CHECK(outs[0].vector().allFinite());
+                CHECK(grads[1][0].vector().allFinite());
+            } else {
+                CHECK(std::isnan(outs[0](3, 0)));  // the NaN reaches the output either way
+            }
+        }
+    }
+}
+
+TEST_CASE("Sequential: backward after add or set_fusion without a new forward throws") {
+    auto net = small_cnn(1);
+    Tensor<float> x(Shape{2, 1, 8, 8}, 0.5f);
+    CHECK_THROWS_WITH_AS(net.backward(Tensor<float>(Shape{2, 2})), doctest::Contains("run forward first"), std::logic_error);
+    const auto r = cross_entropy(net.forward(x), {0, 1});
+    net.set_fusion(false);
+    CHECK_THROWS_WITH_AS(net.backward(r.grad), doctest::Contains("set_fusion"), std::logic_error);
+    net.forward(x);
+    CHECK_NOTHROW(net.backward(r.grad));
+    net.add(ReLU<float>());
+    CHECK_THROWS_AS(net.backward(r.grad), std::logic_error);
+}
+
 TEST_CASE("same seed and data give bitwise identical weights; another seed does not") {
     const auto a = train_small(1, 2), b = train_small(1, 2), c = train_small(2, 2);
     CHECK(a == b);

@@ -74,25 +74,9 @@ public:
     }
 
     const Tensor<T>& forward(const Tensor<T>& x) override {
-        const Shape ys = output_shape(x.shape());
-        in_shape_ = x.shape();
-        const Index N = ys[0], P = ys[2] * ys[3], R = in_ * k_ * k_;
-        // Backward recomputes each image's col from a copy of x (far smaller than
-        // the cols of the whole batch); inference keeps nothing.
-        has_input_ = this->training_;
-        if (has_input_) input_ = x;
-        unfold_.configure(in_, x.dim(2), x.dim(3), k_, stride_, pad_);
-        col_.resize(Shape{num_threads(), R + 1, P});
-        output_.resize(ys);
-        weight_bias_.resize(Shape{out_, R + 1});  // [W | b]
-        weight_bias_.matrix(out_, R + 1) << weight_.matrix(out_, R), bias_.vector();
-        const T* Wb = weight_bias_.data();
-#pragma omp parallel for schedule(static)
-        for (Index n = 0; n < N; ++n) {
-            T* col = col_.data() + thread_index() * (R + 1) * P;
-            im2col(x, n, col);
-            gemm(out_, P, R + 1, Wb, R + 1, col, P, output_.data() + n * out_ * P, P);  // y_n = [W | b] * [col_n; 1]
-        }
+        output_.resize(output_shape(x.shape()));
+        const Index image = output_.size() / std::max<Index>(1, output_.dim(0));
+        forward_images(x, [&](Index n, T*) { return output_.data() + n * image; }, [](Index, const T*) {});
         return output_;
     }
 
@@ -100,7 +84,58 @@ public:
         if (!has_input_) detail::no_backward_state(name());
         if (dy.shape() != output_.shape())
             detail::shape_error(name() + " backward", "gradient of shape " + output_.shape().str(), dy.shape());
-        const Index N = dy.dim(0), P = dy.dim(2) * dy.dim(3), R = in_ * k_ * k_;
+        const Index P = dy.dim(2) * dy.dim(3);
+        return backward_images(dy.dim(0), [&](Index n, T*, T* gt) {
+            const T* g = dy.data() + n * out_ * P;  // dy_n [OC, P]
+            for (Index p = 0; p < P; ++p)
+                for (Index o = 0; o < out_; ++o) gt[p * out_ + o] = g[o * P + p];
+            return g;
+        });
+    }
+
+    // Building blocks of forward and backward, public for fused execution
+    // (model/conv_pool.hpp), which consumes each image's output while it is
+    // still in cache instead of writing the whole [N, OC, OH, OW] tensor.
+    //
+    // forward_images: the forward pass (with its checks and the state
+    // backward needs); y_n [OC, P] is written to dest(n, scratch), where
+    // scratch is OC*P elements private to the calling thread, and then
+    // sink(n, y_n) is called on the same thread.
+    template <typename Dest, typename Sink>
+    void forward_images(const Tensor<T>& x, Dest&& dest, Sink&& sink) {
+        const Shape ys = output_shape(x.shape());
+        in_shape_ = x.shape();
+        out_shape_ = ys;
+        const Index N = ys[0], P = ys[2] * ys[3], R = in_ * k_ * k_;
+        // Backward recomputes each image's col from a copy of x (far smaller than
+        // the cols of the whole batch); inference keeps nothing.
+        has_input_ = this->training_;
+        if (has_input_) input_ = x;
+        unfold_.configure(in_, x.dim(2), x.dim(3), k_, stride_, pad_);
+        const Index scratch = (R + 1) * P + out_ * P;
+        col_.resize(Shape{num_threads(), scratch});  // per thread: [col; 1], y_n
+        weight_bias_.resize(Shape{out_, R + 1});      // [W | b]
+        weight_bias_.matrix(out_, R + 1) << weight_.matrix(out_, R), bias_.vector();
+        const T* Wb = weight_bias_.data();
+#pragma omp parallel for schedule(static)
+        for (Index n = 0; n < N; ++n) {
+            T* col = col_.data() + thread_index() * scratch;
+            im2col(x, n, col);
+            T* y = dest(n, col + (R + 1) * P);
+            gemm(out_, P, R + 1, Wb, R + 1, col, P, y, P);  // y_n = [W | b] * [col_n; 1]
+            sink(n, static_cast<const T*>(y));
+        }
+    }
+
+    // backward_images: the backward pass for a batch of N images (the last
+    // forward's). source(n, g, gt) supplies image n's output gradient: it
+    // fills gt [P, OC] with dy_n^T and returns a pointer to dy_n [OC, P],
+    // either its own or g (OC*P scratch private to the thread; null when the
+    // input gradient is not wanted, which needs only gt).
+    template <typename Source>
+    const Tensor<T>& backward_images(Index N, Source&& source) {
+        if (!has_input_) detail::no_backward_state(name());
+        const Index P = out_shape_[2] * out_shape_[3], R = in_ * k_ * k_;
         const Index chunks = (N + kChunk - 1) / kChunk;
         partial_.resize(Shape{chunks, R + 1, out_});
         const bool want_dx = this->input_grad_;
@@ -108,21 +143,20 @@ public:
         weight_t_.resize(Shape{R, out_});
         weight_t_.matrix(R, out_) = weight_.matrix(out_, R).transpose();
         const T* WT = weight_t_.data();
-        const Index scratch = (R + 1) * P + R * P + P * out_;
-        col_.resize(Shape{num_threads(), scratch});  // per thread: [col; 1], dcol, dy_n^T
+        const Index scratch = (R + 1) * P + R * P + 2 * P * out_;
+        col_.resize(Shape{num_threads(), scratch});  // per thread: [col; 1], dcol, dy_n^T, dy_n
 #pragma omp parallel
         {
             T* col = col_.data() + thread_index() * scratch;
             T* dcol = col + (R + 1) * P;
             T* gt = dcol + R * P;
+            T* gs = want_dx ? gt + P * out_ : nullptr;
 #pragma omp for schedule(static)
             for (Index c = 0; c < chunks; ++c) {
                 T* part = partial_.data() + c * (R + 1) * out_;
                 std::fill(part, part + (R + 1) * out_, T(0));
                 for (Index n = c * kChunk; n < std::min(N, (c + 1) * kChunk); ++n) {
-                    const T* g = dy.data() + n * out_ * P;  // dy_n [OC, P]
-                    for (Index p = 0; p < P; ++p)
-                        for (Index o = 0; o < out_; ++o) gt[p * out_ + o] = g[o * P + p];
+                    const T* g = source(n, gs, gt);
                     im2col(input_, n, col);
                     gemm(R + 1, out_, P, col, P, gt, out_, part, out_, true);  // [dW^T; db^T] += [col_n; 1] * dy_n^T
                     if (!want_dx) continue;
@@ -187,7 +221,7 @@ private:
     Tensor<T> weight_bias_, weight_t_;      // [W | b] [OC, R + 1] for forward; W^T [R, OC] for the input gradient
     Tensor<T> partial_;                     // per-chunk gradients [dW^T; db^T], [chunks, R + 1, OC]
     Im2col<T> unfold_;                      // geometry of the last forward's input
-    Shape in_shape_;
+    Shape in_shape_, out_shape_;
 };
 
 }  // namespace eigencnn

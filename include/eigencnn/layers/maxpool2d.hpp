@@ -56,30 +56,8 @@ public:
         T* y = output_.data();
         std::int32_t* am = argmax_.data();
 #pragma omp parallel for schedule(static)
-        for (Index pl = 0; pl < planes; ++pl) {
-            const T* in = xs + pl * H * W;
-            T* out = y + pl * OH * OW;
-            std::int32_t* arg = has_argmax_ ? am + pl * OH * OW : nullptr;
-            if (k_ == 2 && stride_ == 2) {
-                pool2x2(in, W, OH, OW, out, arg);
-                continue;
-            }
-            for (Index i = 0; i < OH; ++i)
-                for (Index j = 0; j < OW; ++j) {
-                    Index best = (i * stride_) * W + j * stride_;
-                    T m = in[best];
-                    for (Index a = 0; a < k_; ++a)
-                        for (Index b = 0; b < k_; ++b) {
-                            const Index at = (i * stride_ + a) * W + j * stride_ + b;
-                            if (wins(in[at], m)) {
-                                m = in[at];
-                                best = at;
-                            }
-                        }
-                    out[i * OW + j] = m;
-                    if (arg) arg[i * OW + j] = static_cast<std::int32_t>(best);
-                }
-        }
+        for (Index pl = 0; pl < planes; ++pl)
+            pool_plane(xs + pl * H * W, H, W, y + pl * OH * OW, has_argmax_ ? am + pl * OH * OW : nullptr);
         return output_;
     }
 
@@ -93,12 +71,41 @@ public:
         const std::int32_t* am = argmax_.data();
         T* dx = grad_input_.data();
 #pragma omp parallel for schedule(static)
-        for (Index pl = 0; pl < planes; ++pl) {
-            T* plane = dx + pl * HW;
-            std::fill(plane, plane + HW, T(0));
-            for (Index o = pl * OP; o < (pl + 1) * OP; ++o) plane[am[o]] += g[o];
-        }
+        for (Index pl = 0; pl < planes; ++pl) unpool_plane(g + pl * OP, am + pl * OP, OP, dx + pl * HW, HW);
         return grad_input_;
+    }
+
+    // Per-plane kernels of forward and backward, public for fused execution (model/conv_pool.hpp).
+
+    /// One plane: in [H, W] -> out [OH, OW], and the winners' positions in the
+    /// plane into arg [OH, OW] unless arg is null.
+    void pool_plane(const T* in, Index H, Index W, T* out, std::int32_t* arg) const {
+        const Index OH = (H - k_) / stride_ + 1, OW = (W - k_) / stride_ + 1;
+        if (k_ == 2 && stride_ == 2) {
+            pool2x2(in, W, OH, OW, out, arg);
+            return;
+        }
+        for (Index i = 0; i < OH; ++i)
+            for (Index j = 0; j < OW; ++j) {
+                Index best = (i * stride_) * W + j * stride_;
+                T m = in[best];
+                for (Index a = 0; a < k_; ++a)
+                    for (Index b = 0; b < k_; ++b) {
+                        const Index at = (i * stride_ + a) * W + j * stride_ + b;
+                        if (wins(in[at], m)) {
+                            m = in[at];
+                            best = at;
+                        }
+                    }
+                out[i * OW + j] = m;
+                if (arg) arg[i * OW + j] = static_cast<std::int32_t>(best);
+            }
+    }
+
+    /// One plane's gradient: dx [HW] = 0, then dx[arg[o]] += dy[o] for o < OP in order.
+    static void unpool_plane(const T* dy, const std::int32_t* arg, Index OP, T* dx, Index HW) {
+        std::fill(dx, dx + HW, T(0));
+        for (Index o = 0; o < OP; ++o) dx[arg[o]] += dy[o];
     }
 
     Index kernel_size() const { return k_; }

@@ -21,7 +21,7 @@ public:
         T* y = output_.data();
         const Index n = x.size();
 #pragma omp parallel for simd schedule(static)
-        for (Index i = 0; i < n; ++i) y[i] = in[i] < T(0) ? T(0) : in[i];  // a NaN passes through, as in PyTorch
+        for (Index i = 0; i < n; ++i) y[i] = value(in[i]);
         return output_;
     }
 
@@ -34,9 +34,14 @@ public:
         T* dx = grad_input_.data();
         const Index n = dy.size();
 #pragma omp parallel for simd schedule(static)
-        for (Index i = 0; i < n; ++i) dx[i] = y[i] > T(0) ? g[i] : T(0);
+        for (Index i = 0; i < n; ++i) dx[i] = gradient(y[i], g[i]);
         return grad_input_;
     }
+
+    /// max(0, x); a NaN passes through, as in PyTorch.
+    static T value(T x) { return x < T(0) ? T(0) : x; }
+    /// dL/dx from the output y and dL/dy.
+    static T gradient(T y, T dy) { return y > T(0) ? dy : T(0); }
 
 private:
     Tensor<T> output_, grad_input_;

@@ -19,10 +19,17 @@
 // reach the window's first maximum when it is positive, and nothing
 // otherwise), so the ReLU touches a tensor a quarter the size (2x2 pools).
 // Layer indices, names, specs and parameters keep the order they were added in.
+//
+// And one fusion, also bitwise invisible: where the execution order has
+// Conv2d -> MaxPool2d, optionally followed by a ReLU, the three run as one
+// step, image by image, so that the convolution's output never leaves the
+// cache (see model/conv_pool.hpp). set_fusion(false) runs every layer on its
+// own; the layers' own forward/backward state is only kept up to date then.
 #pragma once
 
 #include "../core/init.hpp"
 #include "../core/layer.hpp"
+#include "conv_pool.hpp"
 
 #include <iomanip>
 #include <utility>
@@ -76,10 +83,17 @@ public:
     const Tensor<T>& forward(const Tensor<T>& x) {
         if (layers_.empty()) throw std::logic_error("Sequential::forward: the model has no layers");
         const Tensor<T>* h = &x;
-        for (std::size_t i : order_) {
-            checked_shape(i, h->shape());
-            h = &layers_[i]->forward(*h);
+        for (const Step& step : steps_) {
+            if (!step.fused) {
+                checked_shape(order_[step.first], h->shape());
+                h = &layers_[order_[step.first]]->forward(*h);
+                continue;
+            }
+            Shape s = h->shape();
+            for (std::size_t k = step.first; k < step.last; ++k) s = checked_shape(order_[k], s);
+            h = &step.fused->forward(*h);
         }
+        planned_since_forward_ = false;
         return *h;
     }
 
@@ -88,10 +102,23 @@ public:
     /// called (empty otherwise: nobody needs the gradient of the images).
     const Tensor<T>& backward(const Tensor<T>& grad_output) {
         if (layers_.empty()) throw std::logic_error("Sequential::backward: the model has no layers");
+        if (planned_since_forward_)
+            throw std::logic_error("Sequential::backward: no forward since the model was built or changed (add, set_fusion); run forward first");
         const Tensor<T>* g = &grad_output;
-        for (std::size_t k = order_.size(); k-- > 0;) g = &layers_[order_[k]]->backward(*g);
+        for (std::size_t k = steps_.size(); k-- > 0;) {
+            const Step& step = steps_[k];
+            g = step.fused ? &step.fused->backward(*g) : &layers_[order_[step.first]]->backward(*g);
+        }
         return *g;
     }
+
+    /// Whether Conv2d -> MaxPool2d [-> ReLU] runs fused (the default; results are bitwise the same).
+    /// Changing it between a forward and its backward makes that backward throw.
+    void set_fusion(bool on) {
+        fusion_ = on;
+        plan();
+    }
+    bool fusion() const { return fusion_; }
 
     /// Training mode (the default): forward keeps what backward needs.
     void train(bool on = true) {
@@ -105,7 +132,7 @@ public:
     /// Whether backward computes the gradient with respect to the model input (off by default).
     void set_input_grad(bool needed) {
         input_grad_ = needed;
-        plan();
+        set_input_grads();
     }
 
     /// The architecture: one LayerSpec per layer, in order.
@@ -155,8 +182,8 @@ public:
     }
 
 private:
-    // Execution order (see the top of the file), and which layer's input
-    // gradient is the model's.
+    // Execution order and fused steps (see the top of the file), and which
+    // layer's input gradient is the model's.
     void plan() {
         order_.resize(layers_.size());
         for (std::size_t i = 0; i < order_.size(); ++i) order_[i] = i;
@@ -165,6 +192,25 @@ private:
                 std::swap(order_[i], order_[i + 1]);
                 ++i;
             }
+        set_input_grads();
+        planned_since_forward_ = true;
+        steps_.clear();
+        for (std::size_t k = 0; k < order_.size();) {
+            Step step{k, k + 1, nullptr};
+            auto* conv = dynamic_cast<Conv2d<T>*>(layers_[order_[k]].get());
+            auto* pool = k + 1 < order_.size() ? dynamic_cast<MaxPool2d<T>*>(layers_[order_[k + 1]].get()) : nullptr;
+            if (fusion_ && conv && pool) {
+                const bool relu = k + 2 < order_.size() && dynamic_cast<ReLU<T>*>(layers_[order_[k + 2]].get());
+                step.last = k + (relu ? 3 : 2);
+                step.fused = std::make_unique<ConvPool<T>>(*conv, *pool, relu);
+            }
+            k = step.last;
+            steps_.push_back(std::move(step));
+        }
+    }
+
+    // Only the first layer to run may skip its input gradient, unless the model's is wanted.
+    void set_input_grads() {
         for (std::size_t k = 0; k < order_.size(); ++k) layers_[order_[k]]->set_input_grad(k != 0 || input_grad_);
     }
 
@@ -182,6 +228,14 @@ private:
     bool input_grad_ = false;
     std::vector<LayerPtr<T>> layers_;
     std::vector<std::size_t> order_;  // forward runs layers_[order_[0]], layers_[order_[1]], ...
+    // order_[first, last) run as one step: a single layer, or fused (Conv2d -> MaxPool2d [-> ReLU]).
+    struct Step {
+        std::size_t first, last;
+        std::unique_ptr<ConvPool<T>> fused;
+    };
+    std::vector<Step> steps_;
+    bool fusion_ = true;
+    bool planned_since_forward_ = true;  // backward needs a forward run under the current plan
 };
 
 }  // namespace eigencnn

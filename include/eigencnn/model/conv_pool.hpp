@@ -1,0 +1,100 @@
+// eigencnn/model/conv_pool.hpp
+//
+// ConvPool<T>: Conv2d -> MaxPool2d [-> ReLU] run as one step, image by image.
+// Sequential uses it wherever its execution order has that pattern (the
+// seed model's Conv2d -> ReLU -> MaxPool2d is one, once the ReLU has moved
+// behind the pool). Unfused, the convolution's whole output [N, OC, OH, OW]
+// goes out to memory and comes back for the pool, and its gradient does the
+// same in backward; on the seed model's first layer that is 18 MB each way
+// per batch. Fused, each image's part stays in the thread's cache:
+//
+//   forward, per image n:   y_n  = conv(x_n)                  [OC, OH*OW]    (thread scratch)
+//                           z_n  = pool(y_n), winners arg_n   [OC, PH*PW]
+//                           out_n = relu(z_n) (or z_n)        -> out [N, OC, PH, PW]
+//   backward, per image n:  dz_n = relu'(out_n) * dout_n      (or dout_n)
+//                           dy_n[o, arg_n[o, q]] += dz_n[o, q]   (and the same into dy_n^T)
+//                           then Conv2d's per-image backward with dy_n.
+//
+// Every value is computed by the layers' own kernels in the same order as
+// when they run one at a time, so outputs and gradients are bitwise the
+// same. The layers' own forward/backward state is not touched: the fused
+// step keeps its own output and winners.
+#pragma once
+
+#include "../layers/conv2d.hpp"
+#include "../layers/maxpool2d.hpp"
+#include "../layers/relu.hpp"
+
+#include <cstdint>
+#include <vector>
+
+namespace eigencnn {
+
+template <typename T>
+class ConvPool {
+public:
+    /// The layers must outlive this object; `relu` adds a ReLU after the pool.
+    ConvPool(Conv2d<T>& conv, MaxPool2d<T>& pool, bool relu) : conv_(&conv), pool_(&pool), relu_(relu) {}
+
+    /// x [N, C, H, W] -> [N, OC, PH, PW]. Shapes are checked by the layers.
+    const Tensor<T>& forward(const Tensor<T>& x) {
+        const Shape ys = conv_->output_shape(x.shape());
+        const Shape zs = pool_->output_shape(ys);
+        const Index OC = ys[1], H = ys[2], W = ys[3], OP = zs[2] * zs[3];
+        output_.resize(zs);
+        conv_plane_ = H * W;
+        has_argmax_ = conv_->training();
+        argmax_.resize(has_argmax_ ? static_cast<std::size_t>(zs.numel()) : 0);
+        conv_->forward_images(
+            x, [](Index, T* scratch) { return scratch; },
+            [&](Index n, const T* y) {
+                for (Index o = 0; o < OC; ++o) {
+                    const Index plane = n * OC + o;
+                    T* out = output_.data() + plane * OP;
+                    pool_->pool_plane(y + o * H * W, H, W, out, has_argmax_ ? argmax_.data() + plane * OP : nullptr);
+                    if (relu_)
+                        for (Index q = 0; q < OP; ++q) out[q] = ReLU<T>::value(out[q]);
+                }
+            });
+        return output_;
+    }
+
+    /// dout [N, OC, PH, PW] -> dx [N, C, H, W] (empty when the conv's input
+    /// gradient is off); fills the conv's parameter gradients.
+    const Tensor<T>& backward(const Tensor<T>& dout) {
+        if (!has_argmax_) detail::no_backward_state(name());
+        if (dout.shape() != output_.shape())
+            detail::shape_error(name() + " backward", "gradient of shape " + output_.shape().str(), dout.shape());
+        const Index N = dout.dim(0), OC = dout.dim(1), OP = dout.dim(2) * dout.dim(3);
+        const Index P = conv_plane_;
+        return conv_->backward_images(N, [&](Index n, T* g, T* gt) {
+            std::fill(gt, gt + P * OC, T(0));
+            if (g) std::fill(g, g + P * OC, T(0));
+            for (Index o = 0; o < OC; ++o) {
+                const Index plane = n * OC + o;
+                const T* d = dout.data() + plane * OP;
+                const T* out = output_.data() + plane * OP;
+                const std::int32_t* arg = argmax_.data() + plane * OP;
+                for (Index q = 0; q < OP; ++q) {
+                    const T v = relu_ ? ReLU<T>::gradient(out[q], d[q]) : d[q];
+                    gt[arg[q] * OC + o] += v;
+                    if (g) g[o * P + arg[q]] += v;
+                }
+            }
+            return static_cast<const T*>(g);
+        });
+    }
+
+    std::string name() const { return conv_->name() + " + " + pool_->name() + (relu_ ? " + ReLU()" : ""); }
+
+private:
+    Conv2d<T>* conv_;
+    MaxPool2d<T>* pool_;
+    bool relu_;
+    Tensor<T> output_;                  // [N, OC, PH, PW], after the ReLU if any
+    std::vector<std::int32_t> argmax_;  // winners' positions in their conv output plane (training mode only)
+    bool has_argmax_ = false;
+    Index conv_plane_ = 0;              // OH*OW of the conv output
+};
+
+}  // namespace eigencnn
