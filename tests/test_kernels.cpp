@@ -148,4 +148,9 @@ TEST_CASE_TEMPLATE("Im2col unfold matches the definition and fold is its adjoint
     check_im2col<T>(2, 17, 35, 3, 1, 1);   // 35 columns: three chunks, the last of 3 lanes
     check_im2col<T>(2, 11, 13, 3, 2, 1);   // stride 2: the plain loops
     check_im2col<T>(1, 4, 4, 4, 3, 0);
+    // several output rows per vector (stride 1, no padding, rows of at most 8):
+    check_im2col<T>(3, 9, 7, 3, 1, 0);     // rows of 5, groups of 3 rows, the last group of 1
+    check_im2col<T>(2, 6, 4, 4, 1, 0);     // rows of 1
+    check_im2col<T>(2, 5, 12, 5, 1, 0);    // a single output row
+    check_im2col<T>(1, 21, 20, 13, 1, 0);  // rows of 8 whose two-row window exceeds 32 floats: not packed
 }

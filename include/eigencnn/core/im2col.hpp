@@ -48,6 +48,12 @@ public:
             out_mask_[q] = lane_mask(0, OW_, q);
             for (Index b = 0; b < K; ++b) in_mask_[b * chunks_ + q] = lane_mask(cols_[b].first, cols_[b].second, q);
         }
+        // Several output rows per vector (see unfold_packed).
+        group_ = 0;
+        if (s_ == 1 && p_ == 0 && OW_ <= kLanes / 2 && OH_ > 0) {
+            const Index g = std::min(kLanes / OW_, OH_);
+            if ((g - 1) * W_ + OW_ + K_ - 1 <= 2 * kLanes) group_ = g;
+        }
         // fold, stride 1: input column w takes output column w - b + p of kernel column b.
         wchunks_ = (W + kLanes - 1) / kLanes;
         width_mask_.assign(static_cast<std::size_t>(wchunks_), 0);
@@ -66,6 +72,13 @@ public:
     /// col [C*K*K, OH*OW] from image [C, H, W].
     void unfold(const T* image, T* col) const {
         const Index P = OH_ * OW_;
+#if defined(__AVX512F__)
+        if constexpr (std::is_same_v<T, float>)
+            if (group_) {
+                unfold_packed(image, col);
+                return;
+            }
+#endif
         for (Index c = 0; c < C_; ++c) {
             const T* plane = image + c * H_ * W_;
             for (Index a = 0; a < K_; ++a)
@@ -153,6 +166,37 @@ public:
 private:
     static constexpr Index kLanes = 16;
 
+#if defined(__AVX512F__)
+    // Stride 1, no padding, rows of at most 8 outputs (conv2 of the seed
+    // model: 8): a vector holds g = group_ output rows i..i+g-1 of col row
+    // (c, a, b), lane l = r*OW + j being image[c, a + i + r, b + j]. Those
+    // come from one window of at most 32 floats starting at image[c, a + i, 0],
+    // loaded once (two masked loads) for all K values of b; each b is then one
+    // two-source permute and one store, instead of g masked copies of OW floats.
+    void unfold_packed(const float* image, float* col) const {
+        const Index P = OH_ * OW_, g = group_;
+        alignas(64) std::int32_t lane[kLanes];
+        for (Index l = 0; l < kLanes; ++l) lane[l] = static_cast<std::int32_t>(l < g * OW_ ? (l / OW_) * W_ + l % OW_ : 0);
+        const __m512i idx0 = _mm512_load_si512(lane), one = _mm512_set1_epi32(1);
+        for (Index i = 0; i < OH_; i += g) {
+            const Index rows = std::min(g, OH_ - i);
+            const Index span = (rows - 1) * W_ + OW_ + K_ - 1;  // floats of the window, <= 32
+            const __mmask16 m_lo = static_cast<__mmask16>(span >= kLanes ? 0xFFFF : (1u << span) - 1);
+            const __mmask16 m_hi = static_cast<__mmask16>(span <= kLanes ? 0 : (1u << (span - kLanes)) - 1);
+            const __mmask16 m_out = static_cast<__mmask16>(rows * OW_ >= kLanes ? 0xFFFF : (1u << (rows * OW_)) - 1);
+            for (Index c = 0; c < C_; ++c)
+                for (Index a = 0; a < K_; ++a) {
+                    const float* src = image + (c * H_ + a + i) * W_;
+                    const __m512 lo = _mm512_maskz_loadu_ps(m_lo, src), hi = _mm512_maskz_loadu_ps(m_hi, src + kLanes);
+                    float* dst = col + (c * K_ + a) * K_ * P + i * OW_;
+                    __m512i idx = idx0;
+                    for (Index b = 0; b < K_; ++b, dst += P, idx = _mm512_add_epi32(idx, one))
+                        _mm512_mask_storeu_ps(dst, m_out, _mm512_permutex2var_ps(lo, idx, hi));
+                }
+        }
+    }
+#endif
+
     static Index ceil_div(Index a, Index b) { return a <= 0 ? 0 : (a + b - 1) / b; }
 
     // For each kernel offset t < K: the outputs [o0, o1) whose input o*s + t - p lies in [0, size).
@@ -174,6 +218,7 @@ private:
     }
 
     Index C_ = 0, H_ = 0, W_ = 0, K_ = 1, s_ = 1, p_ = 0, OH_ = 0, OW_ = 0, chunks_ = 0, wchunks_ = 0;
+    Index group_ = 0;  // output rows per vector in unfold_packed (0: not used)
     std::vector<std::pair<Index, Index>> rows_, cols_;  // per kernel row a / column b: outputs inside the image
     std::vector<std::uint16_t> in_mask_, out_mask_;     // per (b, chunk): lanes inside the image; per chunk: lanes < OW
     std::vector<std::uint16_t> fold_mask_, width_mask_; // per (b, input chunk): lanes with an output column; lanes < W
