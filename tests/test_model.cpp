@@ -157,8 +157,9 @@ TEST_CASE("Sequential: fused Conv2d -> MaxPool2d [-> ReLU] steps give bitwise th
     Tensor<float> x_nan = x;
     x_nan(3, 0, 8, 8) = std::numeric_limits<float>::quiet_NaN();
     const std::vector<int> y{0, 2, 1, 1, 0};
-    const auto same = [](const Tensor<float>& a, const Tensor<float>& b) {
-        return a.shape() == b.shape() && std::memcmp(a.data(), b.data(), sizeof(float) * static_cast<std::size_t>(a.size())) == 0;
+    const auto same = [](const Tensor<float>& a, const Tensor<float>& b) {  // (an empty tensor's data() may be null)
+        return a.shape() == b.shape() &&
+               (a.empty() || std::memcmp(a.data(), b.data(), sizeof(float) * static_cast<std::size_t>(a.size())) == 0);
     };
     for (const Tensor<float>* input : {&x, &x_nan}) {
         for (bool input_grad : {false, true}) {
@@ -192,6 +193,66 @@ TEST_CASE("Sequential: fused Conv2d -> MaxPool2d [-> ReLU] steps give bitwise th
                 CHECK(std::isnan(outs[0](3, 0)));  // the NaN reaches the output either way
             }
         }
+    }
+}
+
+TEST_CASE("Sequential: a fused step's winners-only backward (>= 8 input channels) matches the dense one") {
+    // Conv2d layers with 8 or more input channels take Conv2d::backward_sparse inside a fused step. Patterns:
+    // 16 channels (blocked loops, K*C a multiple of 16) with the seed's Conv -> ReLU -> Pool; 8 channels with
+    // K*C = 72 (per-row loops), padding (patches cut by the border), a stride and overlapping pool windows; and
+    // a 3x3 padded conv on 16 channels, whose border patches take the per-row loop beside the blocked ones.
+    Sequential<float> net(6);
+    net.emplace<Conv2d>(2, 16, 3, 1, 1)                                               // dense (2 channels), unfused
+        .emplace<Conv2d>(16, 8, 5).emplace<ReLU>().emplace<MaxPool2d>(2)                // blocked
+        .emplace<Conv2d>(8, 16, 3, 1, 2).emplace<MaxPool2d>(3, 2).emplace<ReLU>()       // per-row, padding, overlap
+        .emplace<Conv2d>(16, 5, 3, 2, 1).emplace<ReLU>().emplace<MaxPool2d>(2)          // stride 2, padding, blocked + border
+        .emplace<Flatten>().emplace<Linear>(5, 3);
+    Rng rng(12);
+    Tensor<float> x(Shape{11, 2, 16, 16});  // 11 images: two chunks of 8, the second partial
+    uniform_fill(x, 1.0, rng);
+    const std::vector<int> y{0, 2, 1, 1, 0, 2, 2, 1, 0, 0, 1};
+    net.set_input_grad(true);
+    std::vector<Tensor<float>> outs, dxs, grads[2];
+    for (bool fused : {true, false}) {
+        net.set_fusion(fused);
+        outs.push_back(net.forward(x));
+        dxs.push_back(net.backward(cross_entropy(outs.back(), y).grad));
+        for (auto& p : net.parameters()) grads[fused].push_back(*p.grad);
+    }
+    CHECK(std::memcmp(outs[0].data(), outs[1].data(), sizeof(float) * static_cast<std::size_t>(outs[0].size())) == 0);
+    const auto close = [](const Tensor<float>& a, const Tensor<float>& b) {
+        REQUIRE(a.shape() == b.shape());
+        const double scale = std::max(1e-30, static_cast<double>(b.vector().cwiseAbs().maxCoeff()));
+        return (a.vector() - b.vector()).cwiseAbs().maxCoeff() / scale;
+    };
+    CHECK(close(dxs[0], dxs[1]) < 1e-5);
+    CHECK(dxs[1].vector().cwiseAbs().maxCoeff() > 0);
+    for (std::size_t i = 0; i < grads[0].size(); ++i) {
+        CAPTURE(net.parameters()[i].name);
+        CHECK(grads[1][i].vector().cwiseAbs().maxCoeff() > 0);
+        CHECK(close(grads[1][i], grads[0][i]) < 1e-5);
+    }
+}
+
+TEST_CASE("Sequential: the winners-only backward matches finite differences (double)") {
+    Sequential<double> net(7);
+    net.emplace<Conv2d>(8, 6, 3, 1, 1).emplace<ReLU>().emplace<MaxPool2d>(2)             // per-row loops, padding
+        .emplace<Conv2d>(6, 16, 1).emplace<MaxPool2d>(1)                               // dense (6 channels)
+        .emplace<Conv2d>(16, 4, 2, 1, 1).emplace<ReLU>().emplace<MaxPool2d>(3, 2)      // blocked (K*C = 32) + border
+        .emplace<Flatten>().emplace<Linear>(4, 3);
+    net.set_input_grad(true);
+    Rng rng(13);
+    Tensor<double> x = random_tensor(Shape{2, 8, 6, 6}, rng);
+    const std::vector<int> y{0, 2};
+    auto loss = [&] { return cross_entropy(net.forward(x), y).loss; };
+    const Tensor<double> dx = net.backward(cross_entropy(net.forward(x), y).grad);
+    std::vector<Tensor<double>> grads;
+    for (auto& p : net.parameters()) grads.push_back(*p.grad);
+    CHECK(max_rel_error(x, dx, loss) < 1e-7);
+    auto params = net.parameters();
+    for (std::size_t i = 0; i < params.size(); ++i) {
+        CAPTURE(params[i].name);
+        CHECK(max_rel_error(*params[i].value, grads[i], loss) < 1e-7);
     }
 }
 

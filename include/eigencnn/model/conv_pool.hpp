@@ -12,13 +12,20 @@
 //                           z_n  = pool(y_n), winners arg_n   [OC, PH*PW]
 //                           out_n = relu(z_n) (or z_n)        -> out [N, OC, PH, PW]
 //   backward, per image n:  dz_n = relu'(out_n) * dout_n      (or dout_n)
+//     fewer than 8 input channels:
 //                           dy_n[o, arg_n[o, q]] += dz_n[o, q]   (and the same into dy_n^T)
-//                           then Conv2d's per-image backward with dy_n.
+//                           then Conv2d's per-image backward with dy_n (im2col + GEMMs);
+//     8 or more:            Conv2d::backward_sparse on the winners alone: dy_n is
+//                           nonzero only there (a quarter of it with 2x2 pools), so
+//                           the gradients are sums over those positions.
 //
-// Every value is computed by the layers' own kernels in the same order as
-// when they run one at a time, so outputs and gradients are bitwise the
-// same. The layers' own forward/backward state is not touched: the fused
-// step keeps its own output and winners.
+// Forward values are computed by the layers' own kernels in the same order
+// as when they run one at a time, so outputs are bitwise the same; so are
+// gradients on the dense path. The winners-only path sums in another order:
+// its gradients agree to rounding (tests/test_model.cpp checks both, and
+// finite differences); docs/performance.md has its measured speed. The
+// layers' own forward/backward state is not touched: the fused step keeps
+// its own output and winners.
 #pragma once
 
 #include "../layers/conv2d.hpp"
@@ -66,6 +73,14 @@ public:
         if (dout.shape() != output_.shape())
             detail::shape_error(name() + " backward", "gradient of shape " + output_.shape().str(), dout.shape());
         const Index N = dout.dim(0), OC = dout.dim(1), OP = dout.dim(2) * dout.dim(3);
+        if (conv_->in_channels() >= kSparseMinChannels)
+            return conv_->backward_sparse(N, OP, [&](Index n, std::int32_t* pos, T* val) {
+                const Index at = n * OC * OP;
+                const T* d = dout.data() + at;
+                const T* out = output_.data() + at;
+                std::copy(argmax_.data() + at, argmax_.data() + at + OC * OP, pos);
+                for (Index e = 0; e < OC * OP; ++e) val[e] = relu_ ? ReLU<T>::gradient(out[e], d[e]) : d[e];
+            });
         const Index P = conv_plane_;
         return conv_->backward_images(N, [&](Index n, T* g, T* gt) {
             std::fill(gt, gt + P * OC, T(0));
@@ -88,6 +103,8 @@ public:
     std::string name() const { return conv_->name() + " + " + pool_->name() + (relu_ ? " + ReLU()" : ""); }
 
 private:
+    static constexpr Index kSparseMinChannels = 8;  // fewer input channels: dense backward (see backward_sparse)
+
     Conv2d<T>* conv_;
     MaxPool2d<T>* pool_;
     bool relu_;

@@ -20,11 +20,13 @@
 // otherwise), so the ReLU touches a tensor a quarter the size (2x2 pools).
 // Layer indices, names, specs and parameters keep the order they were added in.
 //
-// And one fusion, also bitwise invisible: where the execution order has
-// Conv2d -> MaxPool2d, optionally followed by a ReLU, the three run as one
-// step, image by image, so that the convolution's output never leaves the
-// cache (see model/conv_pool.hpp). set_fusion(false) runs every layer on its
-// own; the layers' own forward/backward state is only kept up to date then.
+// And one fusion: where the execution order has Conv2d -> MaxPool2d,
+// optionally followed by a ReLU, the three run as one step, image by image,
+// so that the convolution's output never leaves the cache, and the conv's
+// backward only visits the pool's winners (see model/conv_pool.hpp).
+// Outputs are bitwise unchanged; gradients agree to rounding.
+// set_fusion(false) runs every layer on its own; the layers' own
+// forward/backward state is only kept up to date then.
 #pragma once
 
 #include "../core/init.hpp"
@@ -112,7 +114,7 @@ public:
         return *g;
     }
 
-    /// Whether Conv2d -> MaxPool2d [-> ReLU] runs fused (the default; results are bitwise the same).
+    /// Whether Conv2d -> MaxPool2d [-> ReLU] runs fused (the default; same outputs, gradients equal to rounding).
     /// Changing it between a forward and its backward makes that backward throw.
     void set_fusion(bool on) {
         fusion_ = on;
