@@ -8,10 +8,14 @@
 // Strategies: "per_image" is the library's Conv2d (im2col + GEMM per image,
 // images spread over threads); "batched" is the alternative kept here only
 // for comparison: im2col of the whole batch and one GEMM (see docs/performance.md).
+// "pooled_backward" compares the two backward strategies of a fused
+// Conv2d -> ReLU -> MaxPool2d step (model/conv_pool.hpp): "dense" and "winners".
 #include <benchmark/benchmark.h>
 #include <eigencnn/eigencnn.hpp>
 
+#include <cstdio>
 #include <cstring>
+#include <string>
 
 using namespace eigencnn;
 
@@ -123,6 +127,22 @@ void BM_backward_weights_and_data(benchmark::State& state, ConvShape s) {
     set_counters(state, 2 * conv_flop(s));
 }
 
+// The conv's backward inside a fused Conv2d -> ReLU -> MaxPool2d(2) step (what Sequential runs for the
+// seed model), with the input gradient, by either strategy: "dense" (winners' gradients scattered
+// into dy, then im2col + GEMMs) or "winners" (Conv2d::backward_sparse, which only visits the pool's
+// winners). GFLOPS counts the dense FLOP (twice the forward's) for both, so the figures compare
+// directly; for "winners" it is an effective rate, not arithmetic done.
+void BM_pooled_backward(benchmark::State& state, ConvShape s, PooledBackward how) {
+    Conv2d<float> conv(s.c, s.oc, s.k, s.stride, s.pad);
+    MaxPool2d<float> pool(2);
+    ConvPool<float> step(conv, pool, true, how);
+    const auto x = random_input(Shape{s.n, s.c, s.h, s.w});
+    const auto g = random_input(pool.output_shape(conv.output_shape(x.shape())));
+    step.forward(x);
+    for (auto _ : state) benchmark::DoNotOptimize(step.backward(g).data());
+    set_counters(state, 2 * conv_flop(s));
+}
+
 // Eigen's large float GEMM: the practical peak the conv kernels are measured against.
 void BM_eigen_gemm(benchmark::State& state) {
     const Index n = state.range(0);
@@ -144,6 +164,10 @@ int register_all() {
             ->Unit(benchmark::kMillisecond)->UseRealTime();
         benchmark::RegisterBenchmark(("backward_weights_data/per_image/" + n).c_str(), BM_backward_weights_and_data, s)
             ->Unit(benchmark::kMillisecond)->UseRealTime();
+        benchmark::RegisterBenchmark(("pooled_backward/dense/" + n).c_str(), BM_pooled_backward, s, PooledBackward::Dense)
+            ->Unit(benchmark::kMillisecond)->UseRealTime();
+        benchmark::RegisterBenchmark(("pooled_backward/winners/" + n).c_str(), BM_pooled_backward, s, PooledBackward::Winners)
+            ->Unit(benchmark::kMillisecond)->UseRealTime();
     }
     return 0;
 }
@@ -155,6 +179,10 @@ int main(int argc, char** argv) {
     for (int i = 1; i < argc; ++i)
         if (std::strcmp(argv[i], "--threads") == 0 && i + 1 < argc) {
             threads = std::atoi(argv[i + 1]);
+            if (threads < 1 || std::to_string(threads) != argv[i + 1]) {
+                std::fprintf(stderr, "conv_bench: --threads needs a whole number >= 1, got '%s'\n", argv[i + 1]);
+                return 2;
+            }
             for (int j = i; j + 2 <= argc; ++j) argv[j] = argv[j + 2];
             argc -= 2;
             break;

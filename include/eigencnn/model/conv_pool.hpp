@@ -37,11 +37,19 @@
 
 namespace eigencnn {
 
+/// How ConvPool's backward computes the conv's gradients (see the top of the file).
+enum class PooledBackward {
+    Auto,    ///< Winners with 8 or more input channels, else Dense (the faster one on the seed model's two convs)
+    Dense,   ///< scatter the winners' gradients into dy, then im2col + GEMMs
+    Winners  ///< Conv2d::backward_sparse over the winners alone
+};
+
 template <typename T>
 class ConvPool {
 public:
     /// The layers must outlive this object; `relu` adds a ReLU after the pool.
-    ConvPool(Conv2d<T>& conv, MaxPool2d<T>& pool, bool relu) : conv_(&conv), pool_(&pool), relu_(relu) {}
+    ConvPool(Conv2d<T>& conv, MaxPool2d<T>& pool, bool relu, PooledBackward how = PooledBackward::Auto)
+        : conv_(&conv), pool_(&pool), relu_(relu), how_(how) {}
 
     /// x [N, C, H, W] -> [N, OC, PH, PW]. Shapes are checked by the layers.
     const Tensor<T>& forward(const Tensor<T>& x) {
@@ -73,7 +81,7 @@ public:
         if (dout.shape() != output_.shape())
             detail::shape_error(name() + " backward", "gradient of shape " + output_.shape().str(), dout.shape());
         const Index N = dout.dim(0), OC = dout.dim(1), OP = dout.dim(2) * dout.dim(3);
-        if (conv_->in_channels() >= kSparseMinChannels)
+        if (how_ == PooledBackward::Winners || (how_ == PooledBackward::Auto && conv_->in_channels() >= kSparseMinChannels))
             return conv_->backward_sparse(N, OP, [&](Index n, std::int32_t* pos, T* val) {
                 const Index at = n * OC * OP;
                 const T* d = dout.data() + at;
@@ -103,11 +111,14 @@ public:
     std::string name() const { return conv_->name() + " + " + pool_->name() + (relu_ ? " + ReLU()" : ""); }
 
 private:
-    static constexpr Index kSparseMinChannels = 8;  // fewer input channels: dense backward (see backward_sparse)
+    // Auto's threshold. Measured (bench/conv_bench, pooled_backward): Winners is far faster on the seed
+    // model's conv2 (16 channels) and far slower on conv1 (1 channel, too few to vectorise over).
+    static constexpr Index kSparseMinChannels = 8;
 
     Conv2d<T>* conv_;
     MaxPool2d<T>* pool_;
     bool relu_;
+    PooledBackward how_;
     Tensor<T> output_;                  // [N, OC, PH, PW], after the ReLU if any
     std::vector<std::int32_t> argmax_;  // winners' positions in their conv output plane (training mode only)
     bool has_argmax_ = false;
