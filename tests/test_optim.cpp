@@ -2,6 +2,8 @@
 #include <doctest/doctest.h>
 #include <eigencnn/eigencnn.hpp>
 
+#include <cmath>
+
 using namespace eigencnn;
 
 namespace {
@@ -61,6 +63,37 @@ TEST_CASE("Adam updates every element of every parameter independently") {
     CHECK(a[2] == 1.0f);
     CHECK(a[3] == doctest::Approx(0.5f));
     CHECK(b[2] == doctest::Approx(-1.5f));
+}
+
+TEST_CASE("Adam on a tensor large enough to be split among threads matches the scalar update, on 1 and 2 threads") {
+    // 40,001 elements: above Adam's parallel threshold, and not divisible by the thread count.
+    const Index n = 40001;
+    const auto run = [&](int threads) {
+        set_num_threads(threads);
+        Tensor<double> p(Shape{n}), g(Shape{n});
+        for (Index i = 0; i < n; ++i) p[i] = 0.001 * static_cast<double>(i % 97) - 0.05;
+        Adam<double> adam({{"p", &p, &g}}, AdamOptions{0.01, 0.9, 0.999, 1e-8, 0.1});
+        for (int t = 0; t < 3; ++t) {
+            for (Index i = 0; i < n; ++i) g[i] = std::sin(0.37 * static_cast<double>(i) + t);
+            adam.step();
+        }
+        return p;
+    };
+    const Tensor<double> one = run(1), two = run(2);
+    set_num_threads(2);
+    CHECK(one.vector() == two.vector());
+    // the update written out per element (torch.optim.Adam with L2 weight decay)
+    for (Index i : {Index(0), Index(1), n / 2, n - 2, n - 1}) {
+        CAPTURE(i);
+        double p = 0.001 * static_cast<double>(i % 97) - 0.05, m = 0, v = 0;
+        for (int t = 1; t <= 3; ++t) {
+            const double g = std::sin(0.37 * static_cast<double>(i) + (t - 1)) + 0.1 * p;
+            m = 0.9 * m + 0.1 * g;
+            v = 0.999 * v + 0.001 * g * g;
+            p -= 0.01 / (1 - std::pow(0.9, t)) * m / (std::sqrt(v) / std::sqrt(1 - std::pow(0.999, t)) + 1e-8);
+        }
+        CHECK(two[i] == doctest::Approx(p).epsilon(1e-12));
+    }
 }
 
 TEST_CASE("SGD: plain, momentum and Nesterov steps") {

@@ -42,4 +42,13 @@ inline int thread_index() {
 #endif
 }
 
+/// Number of threads of the enclosing parallel region (1 outside one).
+inline int num_threads_in_region() {
+#ifdef _OPENMP
+    return omp_get_num_threads();
+#else
+    return 1;
+#endif
+}
+
 }  // namespace eigencnn

@@ -58,10 +58,12 @@ struct Dataset {
         for (std::size_t i = 0; i < count; ++i) {
             if (idx[i] >= labels.size())
                 throw std::out_of_range("Dataset: sample index " + std::to_string(idx[i]) + " >= size " + std::to_string(labels.size()));
-            std::memcpy(images_out.data() + static_cast<Index>(i) * S, images.data() + static_cast<Index>(idx[i]) * S,
-                        sizeof(T) * static_cast<std::size_t>(S));
             labels_out[i] = labels[idx[i]];
         }
+        const Index n = static_cast<Index>(count);
+#pragma omp parallel for schedule(static)
+        for (Index i = 0; i < n; ++i)
+            std::memcpy(images_out.data() + i * S, images.data() + static_cast<Index>(idx[i]) * S, sizeof(T) * static_cast<std::size_t>(S));
     }
 };
 

@@ -9,6 +9,7 @@
 //   p -= (lr / (1 - beta1^t)) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
 #pragma once
 
+#include "../core/threads.hpp"
 #include "optimizer.hpp"
 
 #include <cmath>
@@ -44,19 +45,29 @@ public:
         const T step_size = static_cast<T>(opt_.lr / (1 - std::pow(opt_.beta1, static_cast<double>(t))));
         const T bc2_sqrt = static_cast<T>(std::sqrt(1 - std::pow(opt_.beta2, static_cast<double>(t))));
         const T eps = static_cast<T>(opt_.eps);
+        // Elementwise, so each tensor is split into contiguous slices, one per thread (same result on any thread count).
         for (std::size_t i = 0; i < this->params_.size(); ++i) {
-            auto p = this->params_[i].value->vector().array();
-            auto g = this->params_[i].grad->vector().array();
-            auto m = m_[i].vector().array();
-            auto v = v_[i].vector().array();
-            if (wd != T(0)) {
-                m = b1 * m + (T(1) - b1) * (g + wd * p);
-                v = b2 * v + (T(1) - b2) * (g + wd * p).square();
-            } else {
-                m = b1 * m + (T(1) - b1) * g;
-                v = b2 * v + (T(1) - b2) * g.square();
+            const Index size = this->params_[i].value->size();
+            T* pd = this->params_[i].value->data();
+            const T* gd = this->params_[i].grad->data();
+            T* md = m_[i].data();
+            T* vd = v_[i].data();
+#pragma omp parallel if (size >= kParallelSize)
+            {
+                const Index threads = num_threads_in_region(), t = thread_index();
+                const Index lo = size * t / threads, n = size * (t + 1) / threads - lo;
+                using Array = Eigen::Array<T, Eigen::Dynamic, 1>;
+                Eigen::Map<Array> p(pd + lo, n), m(md + lo, n), v(vd + lo, n);
+                const Eigen::Map<const Array> g(gd + lo, n);
+                if (wd != T(0)) {
+                    m = b1 * m + (T(1) - b1) * (g + wd * p);
+                    v = b2 * v + (T(1) - b2) * (g + wd * p).square();
+                } else {
+                    m = b1 * m + (T(1) - b1) * g;
+                    v = b2 * v + (T(1) - b2) * g.square();
+                }
+                p -= step_size * m / (v.sqrt() / bc2_sqrt + eps);
             }
-            p -= step_size * m / (v.sqrt() / bc2_sqrt + eps);
         }
     }
 
@@ -73,6 +84,8 @@ public:
     const Tensor<T>& exp_avg_sq(std::size_t i) const { return v_.at(i); }
 
 private:
+    static constexpr Index kParallelSize = 1 << 14;  // smaller tensors are not worth a parallel region
+
     AdamOptions opt_;
     std::vector<Tensor<T>> m_, v_;
 };
