@@ -41,6 +41,21 @@ std::vector<float> train_small(std::uint64_t seed, int threads) {
     return weights_of(net);
 }
 
+// Whole-model dloss/dx and dloss/dparameters (cross-entropy on labels y) against finite differences.
+void check_model_gradients(Sequential<double>& net, Tensor<double> x, const std::vector<int>& y) {
+    net.set_input_grad(true);
+    auto loss = [&] { return cross_entropy(net.forward(x), y).loss; };
+    const Tensor<double> dx = net.backward(cross_entropy(net.forward(x), y).grad);
+    std::vector<Tensor<double>> grads;
+    for (auto& p : net.parameters()) grads.push_back(*p.grad);
+    CHECK(max_rel_error(x, dx, loss) < 1e-7);
+    auto params = net.parameters();
+    for (std::size_t i = 0; i < params.size(); ++i) {
+        CAPTURE(params[i].name);
+        CHECK(max_rel_error(*params[i].value, grads[i], loss) < 1e-7);
+    }
+}
+
 }  // namespace
 
 TEST_CASE("Sequential: a shape mismatch names the layer and both shapes") {
@@ -73,21 +88,8 @@ TEST_CASE("Sequential: whole-model gradients match finite differences (double)")
     Sequential<double> net(5);
     net.emplace<Conv2d>(2, 3, 3, 1, 1).emplace<ReLU>().emplace<MaxPool2d>(2).emplace<Conv2d>(3, 4, 3, 2, 1).emplace<Flatten>()
         .emplace<Linear>(4 * 2 * 2, 6).emplace<ReLU>().emplace<Linear>(6, 3);
-    net.set_input_grad(true);
     Rng rng(11);
-    Tensor<double> x = random_tensor(Shape{3, 2, 8, 8}, rng);
-    const std::vector<int> y{0, 2, 1};
-    auto loss = [&] { return cross_entropy(net.forward(x), y).loss; };
-    const auto r = cross_entropy(net.forward(x), y);
-    const Tensor<double> dx = net.backward(r.grad);
-    std::vector<Tensor<double>> grads;
-    for (auto& p : net.parameters()) grads.push_back(*p.grad);
-    CHECK(max_rel_error(x, dx, loss) < 1e-7);
-    auto params = net.parameters();
-    for (std::size_t i = 0; i < params.size(); ++i) {
-        CAPTURE(params[i].name);
-        CHECK(max_rel_error(*params[i].value, grads[i], loss) < 1e-7);
-    }
+    check_model_gradients(net, random_tensor(Shape{3, 2, 8, 8}, rng), {0, 2, 1});
 }
 
 TEST_CASE("Sequential: the first layer skips its input gradient unless asked") {
@@ -240,20 +242,8 @@ TEST_CASE("Sequential: the winners-only backward matches finite differences (dou
         .emplace<Conv2d>(6, 16, 1).emplace<MaxPool2d>(1)                               // dense (6 channels)
         .emplace<Conv2d>(16, 4, 2, 1, 1).emplace<ReLU>().emplace<MaxPool2d>(3, 2)      // blocked (K*C = 32) + border
         .emplace<Flatten>().emplace<Linear>(4, 3);
-    net.set_input_grad(true);
     Rng rng(13);
-    Tensor<double> x = random_tensor(Shape{2, 8, 6, 6}, rng);
-    const std::vector<int> y{0, 2};
-    auto loss = [&] { return cross_entropy(net.forward(x), y).loss; };
-    const Tensor<double> dx = net.backward(cross_entropy(net.forward(x), y).grad);
-    std::vector<Tensor<double>> grads;
-    for (auto& p : net.parameters()) grads.push_back(*p.grad);
-    CHECK(max_rel_error(x, dx, loss) < 1e-7);
-    auto params = net.parameters();
-    for (std::size_t i = 0; i < params.size(); ++i) {
-        CAPTURE(params[i].name);
-        CHECK(max_rel_error(*params[i].value, grads[i], loss) < 1e-7);
-    }
+    check_model_gradients(net, random_tensor(Shape{2, 8, 6, 6}, rng), {0, 2});
 }
 
 TEST_CASE("Sequential: backward after add or set_fusion without a new forward throws") {
