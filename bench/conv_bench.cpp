@@ -1,5 +1,5 @@
-// Micro-benchmarks of Conv2d (forward, backward of weights only, backward of
-// weights and data) on the seed model's two shapes and common 3x3 shapes,
+// Micro-benchmarks of Conv2d (forward, backward of weights only, of data only,
+// of weights and data) on the seed model's two shapes and common 3x3 shapes,
 // next to Eigen's large square GEMM, which stands for the machine's peak.
 // Every benchmark reports GFLOP/s (counter "GFLOPS"; a multiply-add is 2 FLOP).
 //
@@ -117,6 +117,16 @@ void BM_backward_weights(benchmark::State& state, ConvShape s) {
     set_counters(state, conv_flop(s));
 }
 
+// The data gradient alone (Conv2d::backward_input): W^T * dy and fold per image.
+void BM_backward_data(benchmark::State& state, ConvShape s) {
+    Conv2d<float> conv(s.c, s.oc, s.k, s.stride, s.pad);
+    const auto x = random_input(Shape{s.n, s.c, s.h, s.w});
+    const auto g = random_input(conv.output_shape(x.shape()));
+    conv.forward(x);
+    for (auto _ : state) benchmark::DoNotOptimize(conv.backward_input(g).data());
+    set_counters(state, conv_flop(s));
+}
+
 // Full backward: weight gradients and the data gradient (twice the FLOP of forward).
 void BM_backward_weights_and_data(benchmark::State& state, ConvShape s) {
     Conv2d<float> conv(s.c, s.oc, s.k, s.stride, s.pad);
@@ -162,6 +172,7 @@ int register_all() {
         benchmark::RegisterBenchmark(("forward/batched/" + n).c_str(), BM_forward_batched, s)->Unit(benchmark::kMillisecond)->UseRealTime();
         benchmark::RegisterBenchmark(("backward_weights/per_image/" + n).c_str(), BM_backward_weights, s)
             ->Unit(benchmark::kMillisecond)->UseRealTime();
+        benchmark::RegisterBenchmark(("backward_data/per_image/" + n).c_str(), BM_backward_data, s)->Unit(benchmark::kMillisecond)->UseRealTime();
         benchmark::RegisterBenchmark(("backward_weights_data/per_image/" + n).c_str(), BM_backward_weights_and_data, s)
             ->Unit(benchmark::kMillisecond)->UseRealTime();
         benchmark::RegisterBenchmark(("pooled_backward/dense/" + n).c_str(), BM_pooled_backward, s, PooledBackward::Dense)

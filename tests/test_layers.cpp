@@ -136,6 +136,35 @@ TEST_CASE("Conv2d without input gradient still computes parameter gradients") {
     CHECK(a.grad_bias().vector() == b.grad_bias().vector());
 }
 
+TEST_CASE("Conv2d::backward_input gives backward's input gradient and leaves the parameter gradients alone") {
+    Rng rng(7);
+    for (const auto& cc : conv_cases) {
+        CAPTURE(cc.k);
+        CAPTURE(cc.stride);
+        CAPTURE(cc.pad);
+        Conv2d<float> conv(cc.c, cc.oc, cc.k, cc.stride, cc.pad, 8);
+        Tensor<float> x(Shape{cc.n, cc.c, cc.h, cc.w}), g(conv.output_shape(x.shape()));
+        uniform_fill(x, 1.0, rng);
+        uniform_fill(g, 1.0, rng);
+        conv.forward(x);
+        const Tensor<float> dx = conv.backward(g);
+        const Tensor<float> gw = conv.grad_weight();
+        Tensor<float> g2 = g;
+        g2.vector() *= 2.0f;
+        conv.set_training(false);  // needs no stored input
+        conv.forward(x);
+        const Tensor<float> dx2 = conv.backward_input(g2);
+        Tensor<float> want = dx;
+        want.vector() *= 2.0f;  // exact: a power of two
+        CHECK(dx2.vector() == want.vector());
+        CHECK(conv.grad_weight().vector() == gw.vector());
+    }
+    Conv2d<float> fresh(1, 2, 3);
+    CHECK_THROWS_WITH_AS(fresh.backward_input(Tensor<float>(Shape{1, 2, 3, 3})), doctest::Contains("before any forward"), std::logic_error);
+    fresh.forward(Tensor<float>(Shape{1, 1, 5, 5}));
+    CHECK_THROWS_WITH_AS(fresh.backward_input(Tensor<float>(Shape{1, 2, 2, 2})), doctest::Contains("[1, 2, 3, 3]"), std::invalid_argument);
+}
+
 TEST_CASE("MaxPool2d forward takes window maxima; gradients match finite differences") {
     Tensor<double> x(Shape{1, 1, 4, 4});
     for (Index i = 0; i < 16; ++i) x[i] = static_cast<double>((i * 7) % 16);  // 0 7 14 5 / 12 3 10 1 / 8 15 6 13 / 4 11 2 9

@@ -95,6 +95,27 @@ public:
         });
     }
 
+    /// dL/dx alone, for when only the input gradient is wanted (e.g. optimising
+    /// an input or a trigger against fixed weights): dx_n = fold(W^T * dy_n).
+    /// Parameter gradients are left as they are; works after a forward in
+    /// either mode (it needs the weights, not the input). The same dx as backward.
+    const Tensor<T>& backward_input(const Tensor<T>& dy) {
+        if (out_shape_.rank() == 0) throw std::logic_error(name() + ": backward_input before any forward");
+        if (dy.shape() != out_shape_)
+            detail::shape_error(name() + " backward_input", "gradient of shape " + out_shape_.str(), dy.shape());
+        const Index N = dy.dim(0), P = out_shape_[2] * out_shape_[3], R = in_ * k_ * k_;
+        grad_input_.resize(in_shape_);
+        const T* WT = transposed_weight();
+        col_.resize(Shape{num_threads(), R * P});  // per thread: dcol
+#pragma omp parallel for schedule(static)
+        for (Index n = 0; n < N; ++n) {
+            T* dcol = col_.data() + thread_index() * R * P;
+            gemm(R, P, out_, WT, out_, dy.data() + n * out_ * P, P, dcol, P);  // dcol = W^T * dy_n
+            col2im(dcol, n);
+        }
+        return grad_input_;
+    }
+
     // Building blocks of forward and backward, public for fused execution
     // (model/conv_pool.hpp), which consumes each image's output while it is
     // still in cache instead of writing the whole [N, OC, OH, OW] tensor.
@@ -142,9 +163,7 @@ public:
         partial_.resize(Shape{chunks, R + 1, out_});
         const bool want_dx = this->input_grad_;
         grad_input_.resize(want_dx ? in_shape_ : Shape{0});
-        weight_t_.resize(Shape{R, out_});
-        weight_t_.matrix(R, out_) = weight_.matrix(out_, R).transpose();
-        const T* WT = weight_t_.data();
+        const T* WT = transposed_weight();
         const Index scratch = (R + 1) * P + R * P + 2 * P * out_;
         col_.resize(Shape{num_threads(), scratch});  // per thread: [col; 1], dcol, dy_n^T, dy_n
 #pragma omp parallel
@@ -362,6 +381,14 @@ private:
         }
 #pragma GCC unroll 64
         for (Index l = 0; l < NB * kBlock; ++l) dw[k0 + l] = acc[l];
+    }
+
+    // W^T [R, OC] into weight_t_, for the input gradient's product.
+    const T* transposed_weight() {
+        const Index R = in_ * k_ * k_;
+        weight_t_.resize(Shape{R, out_});
+        weight_t_.matrix(R, out_) = weight_.matrix(out_, R).transpose();
+        return weight_t_.data();
     }
 
     // col_n [R + 1, P]: the image's columns, then a row of ones (the bias's input).
