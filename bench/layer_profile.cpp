@@ -7,7 +7,12 @@
 //   build/bench/layer_profile [threads]        (default: all cores)
 #include <eigencnn/eigencnn.hpp>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
 
 using namespace eigencnn;
 using Clock = std::chrono::steady_clock;
