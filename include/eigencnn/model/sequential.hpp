@@ -190,7 +190,7 @@ private:
         order_.resize(layers_.size());
         for (std::size_t i = 0; i < order_.size(); ++i) order_[i] = i;
         for (std::size_t i = 0; i + 1 < layers_.size(); ++i)
-            if (layers_[i]->spec().type == "ReLU" && layers_[i + 1]->spec().type == "MaxPool2d") {
+            if (layer_as<ReLU>(i) && layer_as<MaxPool2d>(i + 1)) {
                 std::swap(order_[i], order_[i + 1]);
                 ++i;
             }
@@ -199,16 +199,22 @@ private:
         steps_.clear();
         for (std::size_t k = 0; k < order_.size();) {
             Step step{k, k + 1, nullptr};
-            auto* conv = dynamic_cast<Conv2d<T>*>(layers_[order_[k]].get());
-            auto* pool = k + 1 < order_.size() ? dynamic_cast<MaxPool2d<T>*>(layers_[order_[k + 1]].get()) : nullptr;
+            auto* conv = layer_as<Conv2d>(order_[k]);
+            auto* pool = k + 1 < order_.size() ? layer_as<MaxPool2d>(order_[k + 1]) : nullptr;
             if (fusion_ && conv && pool) {
-                const bool relu = k + 2 < order_.size() && dynamic_cast<ReLU<T>*>(layers_[order_[k + 2]].get());
+                const bool relu = k + 2 < order_.size() && layer_as<ReLU>(order_[k + 2]);
                 step.last = k + (relu ? 3 : 2);
                 step.fused = std::make_unique<ConvPool<T>>(*conv, *pool, relu);
             }
             k = step.last;
             steps_.push_back(std::move(step));
         }
+    }
+
+    // Layer i if it is one of the built-in L (whose semantics the rewrites rely on), else null.
+    template <template <typename> class L>
+    L<T>* layer_as(std::size_t i) const {
+        return dynamic_cast<L<T>*>(layers_[i].get());
     }
 
     // Only the first layer to run may skip its input gradient, unless the model's is wanted.
