@@ -81,13 +81,13 @@ public:
         if (dout.shape() != output_.shape())
             detail::shape_error(name() + " backward", "gradient of shape " + output_.shape().str(), dout.shape());
         const Index N = dout.dim(0), OC = dout.dim(1), OP = dout.dim(2) * dout.dim(3);
+        // dz at element e of [N, OC, PH, PW]: the pool output's gradient, through the ReLU if any
+        const auto dz = [&](Index e) { return relu_ ? ReLU<T>::gradient(output_.data()[e], dout.data()[e]) : dout.data()[e]; };
         if (how_ == PooledBackward::Winners || (how_ == PooledBackward::Auto && conv_->in_channels() >= kSparseMinChannels))
             return conv_->backward_sparse(N, OP, [&](Index n, std::int32_t* pos, T* val) {
                 const Index at = n * OC * OP;
-                const T* d = dout.data() + at;
-                const T* out = output_.data() + at;
                 std::copy(argmax_.data() + at, argmax_.data() + at + OC * OP, pos);
-                for (Index e = 0; e < OC * OP; ++e) val[e] = relu_ ? ReLU<T>::gradient(out[e], d[e]) : d[e];
+                for (Index e = 0; e < OC * OP; ++e) val[e] = dz(at + e);
             });
         const Index P = conv_plane_;
         return conv_->backward_images(N, [&](Index n, T* g, T* gt) {
@@ -95,11 +95,9 @@ public:
             if (g) std::fill(g, g + P * OC, T(0));
             for (Index o = 0; o < OC; ++o) {
                 const Index plane = n * OC + o;
-                const T* d = dout.data() + plane * OP;
-                const T* out = output_.data() + plane * OP;
                 const std::int32_t* arg = argmax_.data() + plane * OP;
                 for (Index q = 0; q < OP; ++q) {
-                    const T v = relu_ ? ReLU<T>::gradient(out[q], d[q]) : d[q];
+                    const T v = dz(plane * OP + q);
                     gt[arg[q] * OC + o] += v;
                     if (g) g[o * P + arg[q]] += v;
                 }
