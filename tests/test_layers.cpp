@@ -3,6 +3,7 @@
 
 #include <cstring>
 #include <limits>
+#include <ostream>
 
 using namespace test;
 
@@ -33,6 +34,10 @@ Tensor<double> direct_conv(const Tensor<double>& x, Conv2d<double>& conv) {
 struct ConvCase {
     Index n, c, h, w, oc, k, stride, pad;
 };
+std::ostream& operator<<(std::ostream& os, const ConvCase& cc) {  // for CAPTURE
+    return os << "[" << cc.n << ", " << cc.c << ", " << cc.h << ", " << cc.w << "] -> " << cc.oc << ", kernel " << cc.k
+              << ", stride " << cc.stride << ", padding " << cc.pad;
+}
 const ConvCase conv_cases[] = {
     {2, 1, 8, 8, 3, 5, 1, 0},    // the seed model's first layer, small
     {2, 3, 7, 6, 4, 3, 1, 1},    // padding 1, non-square image
@@ -48,9 +53,7 @@ const ConvCase conv_cases[] = {
 TEST_CASE("Conv2d forward matches the definition of cross-correlation") {
     Rng rng(1);
     for (const auto& cc : conv_cases) {
-        CAPTURE(cc.k);
-        CAPTURE(cc.stride);
-        CAPTURE(cc.pad);
+        CAPTURE(cc);
         Conv2d<double> conv(cc.c, cc.oc, cc.k, cc.stride, cc.pad, 3);
         const auto x = random_tensor(Shape{cc.n, cc.c, cc.h, cc.w}, rng);
         const Tensor<double> y = conv.forward(x);
@@ -65,9 +68,7 @@ TEST_CASE("Conv2d<float> (gemm kernel, masked im2col and fold) agrees with Conv2
     // other code paths (core/gemm.hpp's kernel, AVX-512 im2col/fold where available).
     Rng rng(9);
     for (const auto& cc : conv_cases) {
-        CAPTURE(cc.k);
-        CAPTURE(cc.stride);
-        CAPTURE(cc.pad);
+        CAPTURE(cc);
         Conv2d<double> cd(cc.c, cc.oc, cc.k, cc.stride, cc.pad, 5);
         Conv2d<float> cf(cc.c, cc.oc, cc.k, cc.stride, cc.pad, 5);
         for (Index i = 0; i < cd.weight().size(); ++i) cf.weight().data()[i] = static_cast<float>(cd.weight().data()[i]);
@@ -100,9 +101,7 @@ TEST_CASE("Conv2d output shape follows PyTorch's formula") {
 TEST_CASE("Conv2d gradients match finite differences") {
     Rng rng(2);
     for (const auto& cc : conv_cases) {
-        CAPTURE(cc.k);
-        CAPTURE(cc.stride);
-        CAPTURE(cc.pad);
+        CAPTURE(cc);
         Conv2d<double> conv(cc.c, cc.oc, cc.k, cc.stride, cc.pad, 4);
         check_layer_gradients(conv, random_tensor(Shape{cc.n, cc.c, cc.h, cc.w}, rng));
     }
@@ -139,9 +138,7 @@ TEST_CASE("Conv2d without input gradient still computes parameter gradients") {
 TEST_CASE("Conv2d::backward_input gives backward's input gradient and leaves the parameter gradients alone") {
     Rng rng(7);
     for (const auto& cc : conv_cases) {
-        CAPTURE(cc.k);
-        CAPTURE(cc.stride);
-        CAPTURE(cc.pad);
+        CAPTURE(cc);
         Conv2d<float> conv(cc.c, cc.oc, cc.k, cc.stride, cc.pad, 8);
         Tensor<float> x(Shape{cc.n, cc.c, cc.h, cc.w}), g(conv.output_shape(x.shape()));
         uniform_fill(x, 1.0, rng);
