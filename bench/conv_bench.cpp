@@ -106,34 +106,36 @@ void BM_forward_batched(benchmark::State& state, ConvShape s) {
     set_counters(state, conv_flop(s));
 }
 
+// A conv after one forward of a random batch, with a random output gradient: what the backward benchmarks time.
+struct AfterForward {
+    Conv2d<float> conv;
+    Tensor<float> g;
+    explicit AfterForward(const ConvShape& s) : conv(s.c, s.oc, s.k, s.stride, s.pad) {
+        const auto x = random_input(Shape{s.n, s.c, s.h, s.w});
+        g = random_input(conv.output_shape(x.shape()));
+        conv.forward(x);
+    }
+};
+
 // backward with set_input_grad(false): weight and bias gradients only.
 void BM_backward_weights(benchmark::State& state, ConvShape s) {
-    Conv2d<float> conv(s.c, s.oc, s.k, s.stride, s.pad);
-    const auto x = random_input(Shape{s.n, s.c, s.h, s.w});
-    const auto g = random_input(conv.output_shape(x.shape()));
-    conv.forward(x);
-    conv.set_input_grad(false);
-    for (auto _ : state) benchmark::DoNotOptimize(conv.backward(g).data());
+    AfterForward b(s);
+    b.conv.set_input_grad(false);
+    for (auto _ : state) benchmark::DoNotOptimize(b.conv.backward(b.g).data());
     set_counters(state, conv_flop(s));
 }
 
 // The data gradient alone (Conv2d::backward_input): W^T * dy and fold per image.
 void BM_backward_data(benchmark::State& state, ConvShape s) {
-    Conv2d<float> conv(s.c, s.oc, s.k, s.stride, s.pad);
-    const auto x = random_input(Shape{s.n, s.c, s.h, s.w});
-    const auto g = random_input(conv.output_shape(x.shape()));
-    conv.forward(x);
-    for (auto _ : state) benchmark::DoNotOptimize(conv.backward_input(g).data());
+    AfterForward b(s);
+    for (auto _ : state) benchmark::DoNotOptimize(b.conv.backward_input(b.g).data());
     set_counters(state, conv_flop(s));
 }
 
 // Full backward: weight gradients and the data gradient (twice the FLOP of forward).
 void BM_backward_weights_and_data(benchmark::State& state, ConvShape s) {
-    Conv2d<float> conv(s.c, s.oc, s.k, s.stride, s.pad);
-    const auto x = random_input(Shape{s.n, s.c, s.h, s.w});
-    const auto g = random_input(conv.output_shape(x.shape()));
-    conv.forward(x);
-    for (auto _ : state) benchmark::DoNotOptimize(conv.backward(g).data());
+    AfterForward b(s);
+    for (auto _ : state) benchmark::DoNotOptimize(b.conv.backward(b.g).data());
     set_counters(state, 2 * conv_flop(s));
 }
 
