@@ -87,8 +87,8 @@ public:
 
     const Tensor<T>& backward(const Tensor<T>& dy) override {
         if (!has_input_) detail::no_backward_state(name());
-        if (dy.shape() != output_.shape())
-            detail::shape_error(name() + " backward", "gradient of shape " + output_.shape().str(), dy.shape());
+        if (dy.shape() != out_shape_)
+            detail::shape_error(name() + " backward", "gradient of shape " + out_shape_.str(), dy.shape());
         const Index P = dy.dim(2) * dy.dim(3);
         return backward_images(dy.dim(0), [&](Index n, T*, T* gt) {
             const T* g = dy.data() + n * out_ * P;  // dy_n [OC, P]
