@@ -7,8 +7,8 @@
 // paddings, strides and widths that cross 16-lane chunks.
 #include "gradcheck.hpp"
 
-#include <eigencnn/core/gemm.hpp>
-#include <eigencnn/core/im2col.hpp>
+#include <eigencnn/kernels/gemm.hpp>
+#include <eigencnn/kernels/im2col.hpp>
 
 #include <doctest/doctest.h>
 

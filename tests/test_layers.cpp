@@ -148,7 +148,7 @@ TEST_CASE("Conv2d::backward_input gives backward's input gradient and leaves the
         const Tensor<float> gw = conv.grad_weight();
         Tensor<float> g2 = g;
         g2.vector() *= 2.0f;
-        conv.set_training(false);  // needs no stored input
+        conv.set_grad_enabled(false);  // needs no stored input
         conv.forward(x);
         const Tensor<float> dx2 = conv.backward_input(g2);
         Tensor<float> want = dx;
@@ -214,15 +214,15 @@ TEST_CASE("MaxPool2d 2x2 (float, the vectorised path) takes the first maximum in
         }
 }
 
-TEST_CASE("MaxPool2d in inference mode gives the same output, keeps no winners and refuses backward") {
+TEST_CASE("MaxPool2d with gradients disabled gives the same output, keeps no winners and refuses backward") {
     Rng rng(4);
     Tensor<float> x(Shape{2, 3, 6, 6});
     uniform_fill(x, 1.0, rng);
     MaxPool2d<float> pool(2);
     const Tensor<float> train_out = pool.forward(x);
-    pool.set_training(false);
+    pool.set_grad_enabled(false);
     CHECK(pool.forward(x).vector() == train_out.vector());
-    CHECK_THROWS_WITH_AS(pool.backward(train_out), doctest::Contains("backward after a forward in inference mode"), std::logic_error);
+    CHECK_THROWS_WITH_AS(pool.backward(train_out), doctest::Contains("backward after a forward with gradients disabled"), std::logic_error);
 }
 
 TEST_CASE("MaxPool2d lets a NaN through rather than hiding it") {

@@ -199,7 +199,7 @@ TEST_CASE("Sequential: fused Conv2d -> MaxPool2d [-> ReLU] steps give bitwise th
 }
 
 TEST_CASE("Sequential: a fused step's winners-only backward (>= 8 input channels) matches the dense one") {
-    // Conv2d layers with 8 or more input channels take Conv2d::backward_sparse inside a fused step. Patterns:
+    // Conv2d layers with 8 or more input channels take the winners-only backward inside a fused step. Patterns:
     // 16 channels (blocked loops, K*C a multiple of 16) with the seed's Conv -> ReLU -> Pool; 8 channels with
     // K*C = 72 (per-row loops), padding (patches cut by the border), a stride and overlapping pool windows; and
     // a 3x3 padded conv on 16 channels, whose border patches take the per-row loop beside the blocked ones.
@@ -316,7 +316,7 @@ TEST_CASE("train_epoch stops on a non-finite loss, naming epoch and batch") {
     CHECK_THROWS_WITH_AS(train_epoch(net, opt, loader, 2), doctest::Contains("at epoch 2, batch 0"), std::runtime_error);
 }
 
-TEST_CASE("inference mode gives the same outputs with less state, and refuses backward") {
+TEST_CASE("eval mode and disabled gradients give the same outputs; without gradients backward is refused") {
     set_num_threads(2);
     auto net = mnist_cnn<float>(3);
     Tensor<float> x(Shape{5, 1, 28, 28});
@@ -328,7 +328,12 @@ TEST_CASE("inference mode gives the same outputs with less state, and refuses ba
     const Tensor<float> eval_out = net.forward(x);
     CHECK(train_out.vector() == eval_out.vector());
     const auto r = cross_entropy(eval_out, {0, 1, 2, 3, 4});
-    CHECK_THROWS_WITH_AS(net.backward(r.grad), doctest::Contains("backward after a forward in inference mode"), std::logic_error);
+    CHECK_NOTHROW(net.backward(r.grad));  // eval mode keeps what backward needs unless gradients are off
+    net.set_grad_enabled(false);
+    CHECK_FALSE(net.grad_enabled());
+    CHECK(net.forward(x).vector() == train_out.vector());
+    CHECK_THROWS_WITH_AS(net.backward(r.grad), doctest::Contains("backward after a forward with gradients disabled"), std::logic_error);
+    net.set_grad_enabled(true);
     net.train();
     net.forward(x);
     CHECK_NOTHROW(net.backward(r.grad));
@@ -338,5 +343,6 @@ TEST_CASE("inference mode gives the same outputs with less state, and refuses ba
     d.labels = {0, 1, 2, 3, 4};
     const auto pred = predict(net, d, 2);
     CHECK(pred == argmax_rows(train_out));
-    CHECK(net.is_training());
+    CHECK(net.is_training());  // predict switched to eval without gradients, and back
+    CHECK(net.grad_enabled());
 }

@@ -12,10 +12,17 @@
 
 #include "core/init.hpp"
 #include "core/layer.hpp"
-#include "core/matmul.hpp"
 #include "core/random.hpp"
+#include "core/registry.hpp"
+#include "core/spec.hpp"
 #include "core/tensor.hpp"
 #include "core/threads.hpp"
+
+#include "kernels/conv2d_winners.hpp"
+#include "kernels/gemm.hpp"
+#include "kernels/im2col.hpp"
+#include "kernels/matmul.hpp"
+#include "kernels/maxpool.hpp"
 
 #include "layers/conv2d.hpp"
 #include "layers/flatten.hpp"
@@ -29,6 +36,10 @@
 #include "optim/optimizer.hpp"
 #include "optim/sgd.hpp"
 
+#include "fusion/conv_pool.hpp"
+#include "fusion/plan.hpp"
+#include "fusion/step.hpp"
+
 #include "model/factory.hpp"
 #include "model/mnist_cnn.hpp"
 #include "model/sequential.hpp"
@@ -38,6 +49,7 @@
 #include "data/idx.hpp"
 
 #include "train/evaluate.hpp"
+#include "train/inference.hpp"
 #include "train/trainer.hpp"
 
 #include "backdoor/trigger.hpp"

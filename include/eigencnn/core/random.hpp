@@ -5,8 +5,10 @@
 // with every compiler and standard library, so a seed names one result.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <numeric>
+#include <stdexcept>
 #include <vector>
 
 namespace eigencnn {
@@ -18,6 +20,14 @@ public:
     void reseed(std::uint64_t seed) {
         std::uint64_t x = seed;
         for (auto& s : s_) s = splitmix64(x);
+    }
+
+    /// The generator's whole state, to save and restore it (checkpoints keep
+    /// each layer's stream this way). An all-zero state is not a valid one.
+    std::array<std::uint64_t, 4> state() const { return {s_[0], s_[1], s_[2], s_[3]}; }
+    void set_state(const std::array<std::uint64_t, 4>& s) {
+        if ((s[0] | s[1] | s[2] | s[3]) == 0) throw std::invalid_argument("Rng::set_state: the all-zero state is not valid for xoshiro256**");
+        for (int i = 0; i < 4; ++i) s_[i] = s[i];
     }
 
     /// Next raw 64-bit value.

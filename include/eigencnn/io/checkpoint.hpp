@@ -1,22 +1,29 @@
 // eigencnn/io/checkpoint.hpp
 //
-// Checkpoints: a Sequential model (architecture and weights), optionally an
-// optimizer's state, and string metadata, in one binary file. A run resumed
-// from a checkpoint continues bitwise as the uninterrupted run would have.
+// Checkpoints: a Sequential model (architecture, weights, buffers and the
+// layers' random streams), optionally an optimizer's state, and string
+// metadata, in one binary file. A run resumed from a checkpoint continues
+// bitwise as the uninterrupted run would have.
 //
-// Format, version 1 (integers little-endian, fixed width):
+// Format, version 2 (integers little-endian, fixed width):
 //   offset 0   8 bytes  magic "EIGENCNN"
-//          8   u32      format version (1)
+//          8   u32      format version (2; version 1 files are still read)
 //          12  u32      scalar size in bytes (4: float, 8: double)
 //          16  u64      payload length L
 //          24  L bytes  payload
 //          24+L u32     CRC-32 (zlib) of bytes [0, 24 + L)
 // Payload:
-//   u32 layers;  per layer:  str type, u32 n, i64 args[n]              (the LayerSpec)
+//   u32 layers;  per layer:  str type, u32 n, n x (u8 kind, u64 value)   (the LayerSpec: kind 0 an
+//                                                                        int64, kind 1 a double's bits)
 //   u32 params;  per param:  str name, tensor
+//   u32 buffers; per buffer: str name, tensor                           (Layer::buffers(), "<i>.<name>")
+//   u32 streams; per layer:  u64 state[4]                               (Layer::rng(), one per layer)
 //   str optimizer kind ("" for none); i64 steps; u32 n; tensor[n]       (Optimizer::state())
 //   u32 entries; per entry:  str key, str value                        (metadata)
 // where str = u32 length + bytes, tensor = u32 rank + u64 extents[rank] + data.
+// Version 1 had integer arguments only (i64 args[n], no kind byte) and no
+// buffers or streams: loading one leaves the model's buffers and streams as
+// they are (built-in layers of that time had none).
 //
 // Saving goes through write_file_atomic: a crash mid-save leaves the previous
 // file (or none), never a partial one. Loading reads and checks the whole
@@ -32,6 +39,7 @@
 
 #include <zlib.h>
 
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <fstream>
@@ -50,11 +58,12 @@ using Metadata = std::map<std::string, std::string>;
 namespace detail {
 
 constexpr char kCkptMagic[8] = {'E', 'I', 'G', 'E', 'N', 'C', 'N', 'N'};
-constexpr std::uint32_t kCkptVersion = 1;
+constexpr std::uint32_t kCkptVersion = 2;
 constexpr std::size_t kCkptHeader = 24;
 
 class ByteWriter {
 public:
+    void u8(std::uint8_t v) { le(v, 1); }
     void u32(std::uint32_t v) { le(v, 4); }
     void u64(std::uint64_t v) { le(v, 8); }
     void str(const std::string& s) {
@@ -78,6 +87,7 @@ private:
 class ByteReader {
 public:
     ByteReader(const std::uint8_t* p, std::size_t n, std::string where) : p_(p), n_(n), where_(std::move(where)) {}
+    std::uint8_t u8(const char* what) { return static_cast<std::uint8_t>(le(1, what)); }
     std::uint32_t u32(const char* what) { return static_cast<std::uint32_t>(le(4, what)); }
     std::uint64_t u64(const char* what) { return le(8, what); }
     std::string str(const char* what) {
@@ -145,8 +155,11 @@ inline std::uint32_t crc32_of(const std::uint8_t* p, std::size_t n) {
 /// Everything a checkpoint holds, parsed and validated but not yet applied.
 template <typename T>
 struct CheckpointData {
+    std::uint32_t version = detail::kCkptVersion;
     std::vector<LayerSpec> architecture;
     std::vector<std::pair<std::string, Tensor<T>>> parameters;
+    std::vector<std::pair<std::string, Tensor<T>>> buffers;   ///< version 2
+    std::vector<std::array<std::uint64_t, 4>> streams;         ///< version 2: one per layer
     std::string optimizer;  ///< kind, "" when no optimizer was saved
     long long optimizer_steps = 0;
     std::vector<Tensor<T>> optimizer_state;
@@ -162,7 +175,17 @@ std::string encode_checkpoint(Sequential<T>& model, Optimizer<T>* optimizer = nu
     for (const auto& s : specs) {
         w.str(s.type);
         w.u32(static_cast<std::uint32_t>(s.args.size()));
-        for (auto a : s.args) w.u64(static_cast<std::uint64_t>(a));
+        for (const auto& a : s.args) {
+            w.u8(static_cast<std::uint8_t>(a.kind()));
+            if (a.is_int()) {
+                w.u64(static_cast<std::uint64_t>(a.int_value()));
+            } else {
+                const double v = a.real_value();
+                std::uint64_t bits = 0;
+                std::memcpy(&bits, &v, sizeof bits);
+                w.u64(bits);
+            }
+        }
     }
     auto params = model.parameters();
     w.u32(static_cast<std::uint32_t>(params.size()));
@@ -170,6 +193,15 @@ std::string encode_checkpoint(Sequential<T>& model, Optimizer<T>* optimizer = nu
         w.str(p.name);
         w.tensor(*p.value);
     }
+    auto buffers = model.buffers();
+    w.u32(static_cast<std::uint32_t>(buffers.size()));
+    for (const auto& b : buffers) {
+        w.str(b.name);
+        w.tensor(*b.value);
+    }
+    w.u32(static_cast<std::uint32_t>(model.size()));
+    for (std::size_t i = 0; i < model.size(); ++i)
+        for (std::uint64_t word : model[i].rng().state()) w.u64(word);
     w.str(optimizer ? optimizer->kind() : "");
     w.u64(static_cast<std::uint64_t>(optimizer ? optimizer->steps() : 0));
     const auto state = optimizer ? optimizer->state() : std::vector<Tensor<T>*>{};
@@ -200,8 +232,8 @@ CheckpointData<T> decode_checkpoint(const std::uint8_t* p, std::size_t n, const 
     detail::ByteReader h(p + 8, 16, where);
     const std::uint32_t version = h.u32("version"), scalar = h.u32("scalar size");
     const std::uint64_t len = h.u64("payload length");
-    if (version != detail::kCkptVersion)
-        throw CheckpointError(where + ": unsupported checkpoint version " + std::to_string(version) + " (this build reads version " +
+    if (version != 1 && version != detail::kCkptVersion)
+        throw CheckpointError(where + ": unsupported checkpoint version " + std::to_string(version) + " (this build reads versions 1 to " +
                               std::to_string(detail::kCkptVersion) + ")");
     if (len != n - detail::kCkptHeader - 4)
         throw CheckpointError(where + ": " + (len > n - detail::kCkptHeader - 4 ? "truncated" : "trailing data") + ": header declares " +
@@ -214,6 +246,7 @@ CheckpointData<T> decode_checkpoint(const std::uint8_t* p, std::size_t n, const 
 
     detail::ByteReader r(p + detail::kCkptHeader, static_cast<std::size_t>(len), where);
     CheckpointData<T> d;
+    d.version = version;
     const std::uint32_t layers = r.u32("layer count");
     if (layers > r.left() / 8) r.fail("implausible layer count " + std::to_string(layers));
     for (std::uint32_t i = 0; i < layers; ++i) {
@@ -221,7 +254,20 @@ CheckpointData<T> decode_checkpoint(const std::uint8_t* p, std::size_t n, const 
         s.type = r.str("layer type");
         const std::uint32_t nargs = r.u32("layer argument count");
         if (nargs > r.left() / 8) r.fail("implausible argument count of layer " + std::to_string(i));
-        for (std::uint32_t a = 0; a < nargs; ++a) s.args.push_back(static_cast<std::int64_t>(r.u64("layer argument")));
+        for (std::uint32_t a = 0; a < nargs; ++a) {
+            const std::uint8_t kind = version == 1 ? 0 : r.u8("layer argument kind");
+            const std::uint64_t bits = r.u64("layer argument");
+            if (kind == 0) {
+                s.args.emplace_back(static_cast<std::int64_t>(bits));
+            } else if (kind == 1) {
+                double v = 0;
+                std::memcpy(&v, &bits, sizeof v);
+                if (!std::isfinite(v)) r.fail("non-finite real argument " + std::to_string(a) + " of layer " + std::to_string(i) + " (" + s.type + ")");
+                s.args.emplace_back(v);
+            } else {
+                r.fail("unknown argument kind " + std::to_string(kind) + " in layer " + std::to_string(i) + " (" + s.type + ")");
+            }
+        }
         d.architecture.push_back(std::move(s));
     }
     const std::uint32_t params = r.u32("parameter count");
@@ -229,6 +275,22 @@ CheckpointData<T> decode_checkpoint(const std::uint8_t* p, std::size_t n, const 
     for (std::uint32_t i = 0; i < params; ++i) {
         std::string name = r.str("parameter name");
         d.parameters.emplace_back(name, r.template tensor<T>("'" + name + "'"));
+    }
+    if (version >= 2) {
+        const std::uint32_t buffers = r.u32("buffer count");
+        if (buffers > r.left() / 8) r.fail("implausible buffer count " + std::to_string(buffers));
+        for (std::uint32_t i = 0; i < buffers; ++i) {
+            std::string name = r.str("buffer name");
+            d.buffers.emplace_back(name, r.template tensor<T>("buffer '" + name + "'"));
+        }
+        const std::uint32_t streams = r.u32("random stream count");
+        if (streams != layers) r.fail(std::to_string(streams) + " random streams for " + std::to_string(layers) + " layers");
+        for (std::uint32_t i = 0; i < streams; ++i) {
+            std::array<std::uint64_t, 4> state{};
+            for (auto& word : state) word = r.u64("random stream state");
+            if ((state[0] | state[1] | state[2] | state[3]) == 0) r.fail("random stream of layer " + std::to_string(i) + " is all zero");
+            d.streams.push_back(state);
+        }
     }
     d.optimizer = r.str("optimizer kind");
     d.optimizer_steps = static_cast<long long>(r.u64("optimizer steps"));
@@ -267,6 +329,17 @@ void apply_checkpoint(const CheckpointData<T>& d, Sequential<T>& model, Optimize
             throw CheckpointError(where + ": parameter " + std::to_string(i) + " is '" + d.parameters[i].first + "' " +
                                   d.parameters[i].second.shape().str() + " in the checkpoint, '" + params[i].name + "' " +
                                   params[i].value->shape().str() + " in the model");
+    auto buffers = model.buffers();
+    if (d.version >= 2 || !buffers.empty()) {
+        if (buffers.size() != d.buffers.size())
+            throw CheckpointError(where + ": " + std::to_string(d.buffers.size()) + " buffers in the checkpoint, " +
+                                  std::to_string(buffers.size()) + " in the model");
+        for (std::size_t i = 0; i < buffers.size(); ++i)
+            if (buffers[i].name != d.buffers[i].first || buffers[i].value->shape() != d.buffers[i].second.shape())
+                throw CheckpointError(where + ": buffer " + std::to_string(i) + " is '" + d.buffers[i].first + "' " +
+                                      d.buffers[i].second.shape().str() + " in the checkpoint, '" + buffers[i].name + "' " +
+                                      buffers[i].value->shape().str() + " in the model");
+    }
     std::vector<Tensor<T>*> state;
     if (optimizer) {
         if (d.optimizer.empty()) throw CheckpointError(where + ": holds no optimizer state to resume " + optimizer->kind() + " from");
@@ -282,6 +355,8 @@ void apply_checkpoint(const CheckpointData<T>& d, Sequential<T>& model, Optimize
                                       " in the checkpoint, " + state[i]->shape().str() + " in the optimizer");
     }
     for (std::size_t i = 0; i < params.size(); ++i) *params[i].value = d.parameters[i].second;
+    for (std::size_t i = 0; i < buffers.size(); ++i) *buffers[i].value = d.buffers[i].second;
+    for (std::size_t i = 0; i < d.streams.size(); ++i) model[i].rng().set_state(d.streams[i]);
     for (std::size_t i = 0; i < state.size(); ++i) *state[i] = d.optimizer_state[i];
     if (optimizer) optimizer->set_steps(d.optimizer_steps);
 }
@@ -311,7 +386,7 @@ Sequential<T> model_from_checkpoint(const CheckpointData<T>& d, const std::strin
     try {
         std::uint64_t want = 0, have = 0;
         for (const auto& s : d.architecture) {
-            want += spec_parameter_count(s);
+            want += spec_parameter_count<T>(s);
             if (want > (std::uint64_t(1) << 40)) throw std::invalid_argument("the architecture is implausibly large");
         }
         for (const auto& p : d.parameters) have += static_cast<std::uint64_t>(p.second.size());

@@ -10,7 +10,7 @@
 // Computed as im2col + GEMM per image, images spread over threads (on
 // this model that beats one batched GEMM, whose tall-skinny shape Eigen
 // handles poorly, by 2-3x), each product a single-threaded gemm() (see
-// core/gemm.hpp). With P = OH*OW and R = C*K*K, for each image n:
+// kernels/gemm.hpp). With P = OH*OW and R = C*K*K, for each image n:
 //   col_n [R + 1, P]   col_n[(c, a, b), (i, j)] = x[n, c, i*s + a - p, j*s + b - p]   (0 outside the image),
 //                      and a last row of ones, so that the bias rides along in the GEMMs
 //   y_n   [OC, P]      = [W | b] [OC, R + 1] * col_n      (written straight into y, which is NCHW)
@@ -24,40 +24,65 @@
 // chunks in order, so the result does not depend on the number of threads.
 // Forward keeps a copy of x, not the cols: backward recomputes col_n per
 // image into per-thread scratch, where it stays in cache for both GEMMs.
-// Two more ways back: backward_input (dx alone) and backward_sparse (the
-// whole backward when dy is nonzero only at a following max-pool's winners;
-// no im2col or GEMM, see there).
+// Two more ways back: backward_input (dx alone), and, for the fused
+// Conv2d -> MaxPool2d step (fusion/conv_pool.hpp, a friend), the per-image
+// building blocks and the winners-only backward (kernels/conv2d_winners.hpp:
+// the whole backward when dy is nonzero only at the pool's winners).
 #pragma once
 
-#include "../core/gemm.hpp"
-#include "../core/im2col.hpp"
 #include "../core/init.hpp"
 #include "../core/layer.hpp"
+#include "../core/registry.hpp"
 #include "../core/threads.hpp"
+#include "../kernels/conv2d_winners.hpp"
+#include "../kernels/gemm.hpp"
+#include "../kernels/im2col.hpp"
 
 #include <algorithm>
 #include <cstdint>
+#include <limits>
 #include <type_traits>
 #include <vector>
 
 namespace eigencnn {
 
 template <typename T>
+class ConvPool;
+
+template <typename T>
 class Conv2d final : public Layer<T> {
 public:
+    static constexpr const char* kType = "Conv2d";
+
     /// Weights and bias drawn as PyTorch does, from Rng(seed).
     Conv2d(Index in_channels, Index out_channels, Index kernel_size, Index stride = 1, Index padding = 0,
            std::uint64_t seed = kDefaultInitSeed)
         : in_(in_channels), out_(out_channels), k_(kernel_size), stride_(stride), pad_(padding) {
-        if (in_ < 1 || out_ < 1 || k_ < 1 || stride_ < 1 || pad_ < 0)
-            throw std::invalid_argument("Conv2d: need in_channels, out_channels, kernel_size, stride >= 1 and padding >= 0, got " +
+        if (in_ < 1 || out_ < 1 || k_ < 1 || stride_ < 1 || pad_ < 0 || in_ > kMaxSizeArg || out_ > kMaxSizeArg || k_ > kMaxSizeArg ||
+            stride_ > kMaxSizeArg || pad_ > kMaxSizeArg)
+            throw std::invalid_argument("Conv2d: need 1 <= in_channels, out_channels, kernel_size, stride <= 2^31 and 0 <= padding <= 2^31, got " +
                                         describe());
+        weight_count(in_, out_, k_, name());  // throws when the weight tensor's size overflows
         weight_ = Tensor<T>(Shape{out_, in_, k_, k_});
         bias_ = Tensor<T>(Shape{out_});
         grad_weight_ = Tensor<T>(weight_.shape());
         grad_bias_ = Tensor<T>(bias_.shape());
         Rng rng(seed);
         reset_parameters(rng);
+    }
+
+    /// Spec {in_channels, out_channels, kernel_size, stride, padding}.
+    static Conv2d from_spec(const LayerSpec& s) {
+        s.expect_args(5);
+        return Conv2d(s.int_arg(0, "in_channels", 1, kMaxSizeArg), s.int_arg(1, "out_channels", 1, kMaxSizeArg),
+                      s.int_arg(2, "kernel_size", 1, kMaxSizeArg), s.int_arg(3, "stride", 1, kMaxSizeArg), s.int_arg(4, "padding", 0, kMaxSizeArg));
+    }
+    static std::uint64_t parameter_count(const LayerSpec& s) {
+        s.expect_args(5);
+        const std::int64_t in = s.int_arg(0, "in_channels", 1, kMaxSizeArg), out = s.int_arg(1, "out_channels", 1, kMaxSizeArg);
+        s.int_arg(3, "stride", 1, kMaxSizeArg);
+        s.int_arg(4, "padding", 0, kMaxSizeArg);
+        return static_cast<std::uint64_t>(checked_add(weight_count(in, out, s.int_arg(2, "kernel_size", 1, kMaxSizeArg), s.str()), out, s.str()));
     }
 
     void reset_parameters(Rng& rng) override {
@@ -67,15 +92,21 @@ public:
     }
 
     std::string name() const override { return "Conv2d(" + describe() + ")"; }
-    LayerSpec spec() const override { return {"Conv2d", {in_, out_, k_, stride_, pad_}}; }
+    LayerSpec spec() const override { return {kType, {in_, out_, k_, stride_, pad_}}; }
 
     Shape output_shape(const Shape& in) const override {
         if (in.rank() != 4 || in[1] != in_)
             detail::shape_error(name(), "[N, " + std::to_string(in_) + ", H, W]", in);
-        const Index oh = (in[2] + 2 * pad_ - k_), ow = (in[3] + 2 * pad_ - k_);
+        const Index oh = checked_add(in[2], 2 * pad_, name()) - k_, ow = checked_add(in[3], 2 * pad_, name()) - k_;
         if (oh < 0 || ow < 0)
             detail::shape_error(name(), "H and W of at least " + std::to_string(k_ - 2 * pad_), in);
-        return Shape{in[0], out_, oh / stride_ + 1, ow / stride_ + 1};
+        const Shape out{in[0], out_, oh / stride_ + 1, ow / stride_ + 1};
+        // the per-image im2col [C*K*K + 1, OH*OW] and the output must be addressable; winners are int32 positions
+        const Index plane = checked_mul(out[2], out[3], name());
+        checked_mul(checked_add(weight_count(in_, 1, k_, name()), 1, name()), plane, name() + " im2col");
+        checked_mul(checked_mul(in[0], out_, name()), plane, name() + " output");
+        if (plane > std::numeric_limits<std::int32_t>::max()) detail::shape_error(name(), "an output plane of fewer than 2^31 positions", in);
+        return out;
     }
 
     const Tensor<T>& forward(const Tensor<T>& x) override {
@@ -100,27 +131,35 @@ public:
 
     /// dL/dx alone, for when only the input gradient is wanted (e.g. optimising
     /// an input or a trigger against fixed weights): dx_n = fold(W^T * dy_n).
-    /// Parameter gradients are left as they are; works after a forward in
-    /// either mode (it needs the weights, not the input). The same dx as backward.
-    const Tensor<T>& backward_input(const Tensor<T>& dy) {
+    /// Parameter gradients are left as they are; works after a forward with
+    /// gradients enabled or not (it needs the weights, not the input). The same dx as backward.
+    const Tensor<T>& backward_input(const Tensor<T>& dy) override {
         if (out_shape_.rank() == 0) throw std::logic_error(name() + ": backward_input before any forward");
         if (dy.shape() != out_shape_)
             detail::shape_error(name() + " backward_input", "gradient of shape " + out_shape_.str(), dy.shape());
-        const Index N = dy.dim(0), P = out_shape_[2] * out_shape_[3], R = in_ * k_ * k_;
-        grad_input_.resize(in_shape_);
-        const T* WT = transposed_weight();
-        col_.resize(Shape{num_threads(), R * P});  // per thread: dcol
-#pragma omp parallel for schedule(static)
-        for (Index n = 0; n < N; ++n) {
-            T* dcol = col_.data() + thread_index() * R * P;
-            gemm(R, P, out_, WT, out_, dy.data() + n * out_ * P, P, dcol, P);  // dcol = W^T * dy_n
-            col2im(dcol, n);
-        }
-        return grad_input_;
+        const Index P = out_shape_[2] * out_shape_[3];
+        return backward_input_images(dy.dim(0), [&](Index n, T*) { return dy.data() + n * out_ * P; });
     }
 
-    // Building blocks of forward and backward, public for fused execution
-    // (model/conv_pool.hpp), which consumes each image's output while it is
+    std::vector<Parameter<T>> parameters() override {
+        return {{"weight", &weight_, &grad_weight_}, {"bias", &bias_, &grad_bias_}};
+    }
+
+    Tensor<T>& weight() { return weight_; }
+    Tensor<T>& bias() { return bias_; }
+    const Tensor<T>& grad_weight() const { return grad_weight_; }
+    const Tensor<T>& grad_bias() const { return grad_bias_; }
+    Index in_channels() const { return in_; }
+    Index out_channels() const { return out_; }
+    Index kernel_size() const { return k_; }
+    Index stride() const { return stride_; }
+    Index padding() const { return pad_; }
+
+private:
+    friend class ConvPool<T>;
+
+    // Building blocks of forward and backward, for fused execution
+    // (fusion/conv_pool.hpp, a friend), which consumes each image's output while it is
     // still in cache instead of writing the whole [N, OC, OH, OW] tensor.
     //
     // forward_images: the forward pass (with its checks and the state
@@ -135,7 +174,7 @@ public:
         const Index N = ys[0], P = ys[2] * ys[3], R = in_ * k_ * k_;
         // Backward recomputes each image's col from a copy of x (far smaller than
         // the cols of the whole batch); inference keeps nothing.
-        has_input_ = this->training_;
+        has_input_ = this->grad_enabled_;
         if (has_input_) input_ = x;
         unfold_.configure(in_, x.dim(2), x.dim(3), k_, stride_, pad_);
         const Index scratch = (R + 1) * P + out_ * P;
@@ -203,37 +242,100 @@ public:
         return grad_input_;
     }
 
-    // backward_sparse: the same backward when each output plane's gradient is
-    // nonzero at Q known positions at most (a following max-pool's winners):
-    // entries(n, pos, val) fills pos [OC, Q] (positions i*OW + j in the output
-    // plane) and val [OC, Q] for image n. Each nonzero g = dy[n, o, i, j] is
-    // an outer product, vectorised over the input channels c, with x and dx
-    // held channel-last ([H, W, C]) so that the K*C values of a kernel row are
-    // contiguous:
-    //   dW[o, c, a, b] += g * x[n, c, i*s + a - p, j*s + b - p]
-    //   dx[n, c, i*s + a - p, j*s + b - p] += g * W[o, c, a, b]
-    //   db[o] += g
-    // With a 2x2 pool that is a quarter of the dense products, fewer still
-    // where a ReLU zeroed the gradient, and no im2col or fold. Gradients agree
-    // with backward_images up to rounding (the sums run in another order).
-    template <typename Entries>
-    const Tensor<T>& backward_sparse(Index N, Index Q, Entries&& entries);  // in conv2d_sparse.hpp
-
-    std::vector<Parameter<T>> parameters() override {
-        return {{"weight", &weight_, &grad_weight_}, {"bias", &bias_, &grad_bias_}};
+    // backward_input_images: dx alone for N images (the last forward's);
+    // source(n, g) returns dy_n [OC, P], its own or written into g (OC*P
+    // scratch private to the thread). dx_n = fold(W^T * dy_n).
+    template <typename Source>
+    const Tensor<T>& backward_input_images(Index N, Source&& source) {
+        check_batch(N);
+        const Index P = out_shape_[2] * out_shape_[3], R = in_ * k_ * k_;
+        grad_input_.resize(in_shape_);
+        const T* WT = transposed_weight();
+        const Index scratch = R * P + out_ * P;
+        col_.resize(Shape{num_threads(), scratch});  // per thread: dcol, dy_n
+#pragma omp parallel for schedule(static)
+        for (Index n = 0; n < N; ++n) {
+            T* dcol = col_.data() + thread_index() * scratch;
+            const T* g = source(n, dcol + R * P);
+            gemm(R, P, out_, WT, out_, g, P, dcol, P);  // dcol = W^T * dy_n
+            col2im(dcol, n);
+        }
+        return grad_input_;
     }
 
-    Tensor<T>& weight() { return weight_; }
-    Tensor<T>& bias() { return bias_; }
-    const Tensor<T>& grad_weight() const { return grad_weight_; }
-    const Tensor<T>& grad_bias() const { return grad_bias_; }
-    Index in_channels() const { return in_; }
-    Index out_channels() const { return out_; }
-    Index kernel_size() const { return k_; }
-    Index stride() const { return stride_; }
-    Index padding() const { return pad_; }
+    // backward_winners: the same backward as backward_images when each output
+    // plane's gradient is nonzero at Q known positions at most (a following
+    // max-pool's winners): entries(n, pos, val) fills pos [OC, Q] (positions
+    // i*OW + j in the output plane) and val [OC, Q] for image n. The
+    // per-image work is kernels/conv2d_winners.hpp's; here x_n and dx_n go
+    // channel-last and back, and the images' dW are summed over fixed chunks,
+    // so the result does not depend on the thread count. Gradients agree with
+    // backward_images up to rounding (the sums run in another order).
+    template <typename Entries>
+    const Tensor<T>& backward_winners(Index N, Index Q, Entries&& entries) {
+        if (!has_input_) detail::no_backward_state(name());
+        check_batch(N);
+        const Index C = in_, K = k_, H = in_shape_[2], W = in_shape_[3], OW = out_shape_[3], HW = H * W;
+        const Index KKC = K * K * C, stride = (KKC + 1) * out_;  // per chunk: dW [OC, K, K, C], then db [OC]
+        const Index chunks = (N + kChunk - 1) / kChunk;
+        partial_.resize(Shape{chunks, stride});
+        const bool want_dx = this->input_grad_;
+        grad_input_.resize(want_dx ? in_shape_ : Shape{0});
+        weight_t_.resize(Shape{out_, K, K, C});  // W channel-last
+        for (Index o = 0; o < out_; ++o)
+            for (Index c = 0; c < C; ++c)
+                for (Index ab = 0; ab < K * K; ++ab) weight_t_.data()[(o * K * K + ab) * C + c] = weight_.data()[(o * C + c) * K * K + ab];
+        const Index scratch = 2 * HW * C + out_ * Q + Q;
+        col_.resize(Shape{num_threads(), scratch});  // per thread: x_n and dx_n channel-last, val, gs
+        positions_.resize(static_cast<std::size_t>(num_threads() * (out_ * Q + Q)));  // per thread: pos, at
+        const bool blocked = (K * C) % kWinnersBlock == 0;
+        block_offset_.resize(blocked ? static_cast<std::size_t>(KKC / kWinnersBlock) : 0);  // (a, b, c) -> (a*W + b)*C
+        for (std::size_t j = 0; j < block_offset_.size(); ++j) {
+            const Index k = static_cast<Index>(j) * kWinnersBlock;
+            block_offset_[j] = k / (K * C) * W * C + k % (K * C);
+        }
+        origin_.resize(static_cast<std::size_t>(2 * out_shape_[2] * OW));  // output position -> top-left input row, column
+        for (Index p = 0; p < out_shape_[2] * OW; ++p) {
+            origin_[2 * p] = p / OW * stride_ - pad_;
+            origin_[2 * p + 1] = p % OW * stride_ - pad_;
+        }
+        const WinnersGeometry geo{C, K, H, W, out_, Q, blocked, origin_.data(), block_offset_.data()};
+#pragma omp parallel
+        {
+            T* xs = col_.data() + thread_index() * scratch;
+            T* dxs = xs + HW * C;
+            T* val = dxs + HW * C;
+            T* gs = val + out_ * Q;
+            std::int32_t* pos = positions_.data() + thread_index() * (out_ * Q + Q);
+            std::int32_t* at = pos + out_ * Q;
+#pragma omp for schedule(static)
+            for (Index ch = 0; ch < chunks; ++ch) {
+                T* part = partial_.data() + ch * stride;
+                std::fill(part, part + stride, T(0));
+                for (Index n = ch * kChunk; n < std::min(N, (ch + 1) * kChunk); ++n) {
+                    entries(n, pos, val);
+                    MatMap(xs, HW, C) = ConstMatMap(input_.data() + n * C * HW, C, HW).transpose();
+                    if (want_dx) std::fill(dxs, dxs + HW * C, T(0));
+                    conv2d_winners_image(geo, xs, weight_t_.data(), pos, val, part, want_dx ? dxs : nullptr, gs, at);
+                    if (want_dx) MatMap(grad_input_.data() + n * C * HW, C, HW) = ConstMatMap(dxs, HW, C).transpose();
+                }
+            }
+        }
+        // Sum the chunks in order, then back to [OC, C, K, K].
+        grad_weight_.set_zero();
+        grad_bias_.set_zero();
+        if (chunks == 0) return grad_input_;
+        MatMap total(partial_.data(), 1, stride);
+        for (Index ch = 1; ch < chunks; ++ch) total += ConstMatMap(partial_.data() + ch * stride, 1, stride);
+        const T* sum = partial_.data();
+        for (Index o = 0; o < out_; ++o) {
+            for (Index c = 0; c < C; ++c)
+                for (Index ab = 0; ab < K * K; ++ab) grad_weight_.data()[(o * C + c) * K * K + ab] = sum[(o * K * K + ab) * C + c];
+            grad_bias_.data()[o] = sum[out_ * KKC + o];
+        }
+        return grad_input_;
+    }
 
-private:
     std::string describe() const {
         std::string s = std::to_string(in_) + ", " + std::to_string(out_) + ", kernel_size=" + std::to_string(k_) +
                         ", stride=" + std::to_string(stride_);
@@ -241,12 +343,10 @@ private:
         return s;
     }
 
-    // backward_sparse's inner loop: NB blocks of kBlock values of dW[o] from k0 on, each
-    // summed over the m patches (gradient gs[e], top-left at[e] in the channel-last image
-    // xs) in registers and added to dw once. Block k/kBlock of a patch starts
-    // block_offset[k/kBlock] after its top-left.
-    template <int NB>
-    static void sparse_blocks(Index k0, Index m, const T* gs, const std::int32_t* at, const T* xs, T* dw, const Index* block_offset);
+    // Number of weights OC * C * K * K, checked.
+    static std::int64_t weight_count(std::int64_t in, std::int64_t out, std::int64_t k, const std::string& what) {
+        return checked_mul(checked_mul(checked_mul(out, in, what), k, what), k, what);
+    }
 
     void check_batch(Index N) const {
         if (N != in_shape_[0])
@@ -275,20 +375,19 @@ private:
     using MatMap = Eigen::Map<typename Tensor<T>::Matrix>;
     using ConstMatMap = Eigen::Map<const typename Tensor<T>::Matrix>;
     static constexpr Index kChunk = 8;   // images per partial weight gradient
-    static constexpr Index kBlock = 16;  // backward_sparse: values of dW per register block
 
     Index in_, out_, k_, stride_, pad_;
     Tensor<T> weight_, bias_, grad_weight_, grad_bias_;
     Tensor<T> input_, col_, output_, grad_input_;  // input_: copy of x for backward; col_: per-thread scratch
     bool has_input_ = false;
     Tensor<T> weight_bias_, weight_t_;      // [W | b] [OC, R + 1] for forward; W^T [R, OC] for the input gradient
-    Tensor<T> partial_;                     // per-chunk gradients [dW^T; db^T], [chunks, R + 1, OC] (or backward_sparse's)
-    std::vector<std::int32_t> positions_;   // backward_sparse: per thread, the entries' positions [OC, Q] and patch offsets [Q]
-    std::vector<Index> origin_, block_offset_;             // backward_sparse: per output position, its window's top-left input row and column; per block of dW, its offset in a patch
+    Tensor<T> partial_;                     // per-chunk gradients [dW^T; db^T], [chunks, R + 1, OC] (or backward_winners')
+    std::vector<std::int32_t> positions_;   // backward_winners: per thread, the entries' positions [OC, Q] and patch offsets [Q]
+    std::vector<Index> origin_, block_offset_;             // backward_winners: per output position, its window's top-left input row and column; per block of dW, its offset in a patch
     Im2col<T> unfold_;                      // geometry of the last forward's input
     Shape in_shape_, out_shape_;
 };
 
-}  // namespace eigencnn
+EIGENCNN_REGISTER_LAYER(Conv2d)
 
-#include "conv2d_sparse.hpp"
+}  // namespace eigencnn

@@ -6,14 +6,21 @@
 #pragma once
 
 #include "../core/layer.hpp"
+#include "../core/registry.hpp"
 
 namespace eigencnn {
 
 template <typename T>
 class Flatten final : public Layer<T> {
 public:
+    static constexpr const char* kType = "Flatten";
+    static Flatten from_spec(const LayerSpec& s) {
+        s.expect_args(0);
+        return Flatten();
+    }
+
     std::string name() const override { return "Flatten()"; }
-    LayerSpec spec() const override { return {"Flatten", {}}; }
+    LayerSpec spec() const override { return {kType, {}}; }
 
     Shape output_shape(const Shape& in) const override {
         if (in.rank() < 1) detail::shape_error(name(), "[N, ...]", in);
@@ -35,9 +42,14 @@ public:
         return grad_input_;
     }
 
+    /// No parameters: the same as backward.
+    const Tensor<T>& backward_input(const Tensor<T>& dy) override { return backward(dy); }
+
 private:
     Shape in_shape_;
     Tensor<T> output_, grad_input_;
 };
+
+EIGENCNN_REGISTER_LAYER(Flatten)
 
 }  // namespace eigencnn

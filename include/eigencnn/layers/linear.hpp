@@ -13,24 +13,39 @@
 
 #include "../core/init.hpp"
 #include "../core/layer.hpp"
-#include "../core/matmul.hpp"
+#include "../core/registry.hpp"
+#include "../kernels/matmul.hpp"
 
 namespace eigencnn {
 
 template <typename T>
 class Linear final : public Layer<T> {
 public:
+    static constexpr const char* kType = "Linear";
+
     Linear(Index in_features, Index out_features, bool bias = true, std::uint64_t seed = kDefaultInitSeed)
         : in_(in_features), out_(out_features), has_bias_(bias) {
-        if (in_ < 1 || out_ < 1)
-            throw std::invalid_argument("Linear: need in_features and out_features >= 1, got " + std::to_string(in_) + ", " +
+        if (in_ < 1 || out_ < 1 || in_ > kMaxSizeArg || out_ > kMaxSizeArg)
+            throw std::invalid_argument("Linear: need 1 <= in_features, out_features <= 2^31, got " + std::to_string(in_) + ", " +
                                         std::to_string(out_));
+        checked_mul(in_, out_, "Linear(" + std::to_string(in_) + ", " + std::to_string(out_) + ") weight");
         weight_ = Tensor<T>(Shape{out_, in_});
         grad_weight_ = Tensor<T>(weight_.shape());
         bias_ = Tensor<T>(Shape{has_bias_ ? out_ : 0});
         grad_bias_ = Tensor<T>(bias_.shape());
         Rng rng(seed);
         reset_parameters(rng);
+    }
+
+    /// Spec {in_features, out_features, bias (0 or 1)}.
+    static Linear from_spec(const LayerSpec& s) {
+        s.expect_args(3);
+        return Linear(s.int_arg(0, "in_features", 1, kMaxSizeArg), s.int_arg(1, "out_features", 1, kMaxSizeArg), s.int_arg(2, "bias", 0, 1) != 0);
+    }
+    static std::uint64_t parameter_count(const LayerSpec& s) {
+        s.expect_args(3);
+        const std::int64_t in = s.int_arg(0, "in_features", 1, kMaxSizeArg), out = s.int_arg(1, "out_features", 1, kMaxSizeArg);
+        return static_cast<std::uint64_t>(checked_add(checked_mul(in, out, s.str()), s.int_arg(2, "bias", 0, 1) ? out : 0, s.str()));
     }
 
     void reset_parameters(Rng& rng) override {
@@ -44,7 +59,7 @@ public:
                (has_bias_ ? "" : ", bias=false") + ")";
     }
 
-    LayerSpec spec() const override { return {"Linear", {in_, out_, has_bias_ ? 1 : 0}}; }
+    LayerSpec spec() const override { return {kType, {in_, out_, has_bias_ ? 1 : 0}}; }
 
     Shape output_shape(const Shape& in) const override {
         if (in.rank() != 2 || in[1] != in_)
@@ -54,7 +69,7 @@ public:
 
     const Tensor<T>& forward(const Tensor<T>& x) override {
         output_.resize(output_shape(x.shape()));
-        if (this->training_) {
+        if (this->grad_enabled_) {
             input_.resize(x.shape());
             input_.vector() = x.vector();  // kept for dW; a copy so that x need not outlive the call
         } else {
@@ -82,6 +97,15 @@ public:
         return grad_input_;
     }
 
+    /// dx = dy * W alone (needs only the weights, so it also works after a forward with gradients disabled).
+    const Tensor<T>& backward_input(const Tensor<T>& dy) override {
+        if (dy.shape() != output_.shape())
+            detail::shape_error(name() + " backward_input", "gradient of shape " + output_.shape().str(), dy.shape());
+        grad_input_.resize(Shape{dy.dim(0), in_});
+        matmul_rows(grad_input_.matrix(), dy.matrix(), weight_.matrix());
+        return grad_input_;
+    }
+
     std::vector<Parameter<T>> parameters() override {
         std::vector<Parameter<T>> p{{"weight", &weight_, &grad_weight_}};
         if (has_bias_) p.push_back({"bias", &bias_, &grad_bias_});
@@ -101,5 +125,7 @@ private:
     Tensor<T> weight_, bias_, grad_weight_, grad_bias_;
     Tensor<T> input_, output_, grad_input_;
 };
+
+EIGENCNN_REGISTER_LAYER(Linear)
 
 }  // namespace eigencnn

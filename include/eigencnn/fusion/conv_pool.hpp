@@ -1,9 +1,9 @@
-// eigencnn/model/conv_pool.hpp
+// eigencnn/fusion/conv_pool.hpp
 //
 // ConvPool<T>: Conv2d -> MaxPool2d [-> ReLU] run as one step, image by image.
-// Sequential uses it wherever its execution order has that pattern (the
-// seed model's Conv2d -> ReLU -> MaxPool2d is one, once the ReLU has moved
-// behind the pool). Unfused, the convolution's whole output [N, OC, OH, OW]
+// The fusion pass (fusion/plan.hpp) uses it wherever the execution order has
+// that pattern (the seed model's Conv2d -> ReLU -> MaxPool2d is one, once the
+// ReLU has moved behind the pool). Unfused, the convolution's whole output [N, OC, OH, OW]
 // goes out to memory and comes back for the pool, and its gradient does the
 // same in backward; on the seed model's first layer that is 18 MB each way
 // per batch. Fused, each image's part stays in the thread's cache:
@@ -15,9 +15,12 @@
 //     fewer than 8 input channels:
 //                           dy_n[o, arg_n[o, q]] += dz_n[o, q]   (and the same into dy_n^T)
 //                           then Conv2d's per-image backward with dy_n (im2col + GEMMs);
-//     8 or more:            Conv2d::backward_sparse on the winners alone: dy_n is
+//     8 or more:            the winners-only backward (kernels/conv2d_winners.hpp): dy_n is
 //                           nonzero only there (a quarter of it with 2x2 pools), so
 //                           the gradients are sums over those positions.
+//
+//   backward_input, per image: dy_n = scatter of dz_n to the winners, dx_n = fold(W^T * dy_n)
+//                           (the conv's own input-gradient path; no parameter gradient touched).
 //
 // Forward values are computed by the layers' own kernels in the same order
 // as when they run one at a time, so outputs are bitwise the same; so are
@@ -28,9 +31,11 @@
 // its own output and winners.
 #pragma once
 
+#include "../kernels/maxpool.hpp"
 #include "../layers/conv2d.hpp"
 #include "../layers/maxpool2d.hpp"
 #include "../layers/relu.hpp"
+#include "step.hpp"
 
 #include <cstdint>
 #include <vector>
@@ -41,24 +46,24 @@ namespace eigencnn {
 enum class PooledBackward {
     Auto,    ///< Winners with 8 or more input channels, else Dense (the faster one on the seed model's two convs)
     Dense,   ///< scatter the winners' gradients into dy, then im2col + GEMMs
-    Winners  ///< Conv2d::backward_sparse over the winners alone
+    Winners  ///< the winners-only backward (kernels/conv2d_winners.hpp)
 };
 
 template <typename T>
-class ConvPool {
+class ConvPool final : public FusedStep<T> {
 public:
     /// The layers must outlive this object; `relu` adds a ReLU after the pool.
     ConvPool(Conv2d<T>& conv, MaxPool2d<T>& pool, bool relu, PooledBackward how = PooledBackward::Auto)
         : conv_(&conv), pool_(&pool), relu_(relu), how_(how) {}
 
     /// x [N, C, H, W] -> [N, OC, PH, PW]. Shapes are checked by the layers.
-    const Tensor<T>& forward(const Tensor<T>& x) {
+    const Tensor<T>& forward(const Tensor<T>& x) override {
         const Shape ys = conv_->output_shape(x.shape());
         const Shape zs = pool_->output_shape(ys);
         const Index OC = ys[1], H = ys[2], W = ys[3], OP = zs[2] * zs[3];
         output_.resize(zs);
         conv_plane_ = H * W;
-        has_argmax_ = conv_->training();
+        has_argmax_ = conv_->grad_enabled();
         argmax_.resize(has_argmax_ ? static_cast<std::size_t>(zs.numel()) : 0);
         conv_->forward_images(
             x, [](Index, T* scratch) { return scratch; },
@@ -66,9 +71,10 @@ public:
                 for (Index o = 0; o < OC; ++o) {
                     const Index plane = n * OC + o;
                     T* out = output_.data() + plane * OP;
-                    pool_->pool_plane(y + o * H * W, H, W, out, has_argmax_ ? argmax_.data() + plane * OP : nullptr);
+                    maxpool_plane(y + o * H * W, H, W, pool_->kernel_size(), pool_->stride(), out,
+                                  has_argmax_ ? argmax_.data() + plane * OP : nullptr);
                     if (relu_)
-                        for (Index q = 0; q < OP; ++q) out[q] = ReLU<T>::value(out[q]);
+                        for (Index q = 0; q < OP; ++q) out[q] = relu_value(out[q]);
                 }
             });
         return output_;
@@ -76,15 +82,12 @@ public:
 
     /// dout [N, OC, PH, PW] -> dx [N, C, H, W] (empty when the conv's input
     /// gradient is off); fills the conv's parameter gradients.
-    const Tensor<T>& backward(const Tensor<T>& dout) {
-        if (!has_argmax_) detail::no_backward_state(name());
-        if (dout.shape() != output_.shape())
-            detail::shape_error(name() + " backward", "gradient of shape " + output_.shape().str(), dout.shape());
+    const Tensor<T>& backward(const Tensor<T>& dout) override {
+        check_gradient(dout, "backward");
         const Index N = dout.dim(0), OC = dout.dim(1), OP = dout.dim(2) * dout.dim(3);
-        // dz at element e of [N, OC, PH, PW]: the pool output's gradient, through the ReLU if any
-        const auto dz = [&](Index e) { return relu_ ? ReLU<T>::gradient(output_.data()[e], dout.data()[e]) : dout.data()[e]; };
+        const auto dz = [&](Index e) { return pooled_gradient(dout, e); };
         if (how_ == PooledBackward::Winners || (how_ == PooledBackward::Auto && conv_->in_channels() >= kSparseMinChannels))
-            return conv_->backward_sparse(N, OP, [&](Index n, std::int32_t* pos, T* val) {
+            return conv_->backward_winners(N, OP, [&](Index n, std::int32_t* pos, T* val) {
                 const Index at = n * OC * OP;
                 std::copy(argmax_.data() + at, argmax_.data() + at + OC * OP, pos);
                 for (Index e = 0; e < OC * OP; ++e) val[e] = dz(at + e);
@@ -106,9 +109,35 @@ public:
         });
     }
 
-    std::string name() const { return conv_->name() + " + " + pool_->name() + (relu_ ? " + ReLU()" : ""); }
+    /// dout [N, OC, PH, PW] -> dx [N, C, H, W]; no parameter gradient is touched.
+    const Tensor<T>& backward_input(const Tensor<T>& dout) override {
+        check_gradient(dout, "backward_input");
+        const Index N = dout.dim(0), OC = dout.dim(1), OP = dout.dim(2) * dout.dim(3), P = conv_plane_;
+        return conv_->backward_input_images(N, [&](Index n, T* g) {
+            std::fill(g, g + P * OC, T(0));
+            for (Index o = 0; o < OC; ++o) {
+                const Index plane = n * OC + o;
+                const std::int32_t* arg = argmax_.data() + plane * OP;
+                for (Index q = 0; q < OP; ++q) g[o * P + arg[q]] += pooled_gradient(dout, plane * OP + q);
+            }
+            return static_cast<const T*>(g);
+        });
+    }
+
+    std::string name() const override { return conv_->name() + " + " + pool_->name() + (relu_ ? " + ReLU()" : ""); }
 
 private:
+    void check_gradient(const Tensor<T>& dout, const char* what) const {
+        if (!has_argmax_) detail::no_backward_state(name());
+        if (dout.shape() != output_.shape())
+            detail::shape_error(name() + " " + what, "gradient of shape " + output_.shape().str(), dout.shape());
+    }
+
+    // dz at element e of [N, OC, PH, PW]: the pool output's gradient, through the ReLU if any.
+    T pooled_gradient(const Tensor<T>& dout, Index e) const {
+        return relu_ ? relu_gradient(output_.data()[e], dout.data()[e]) : dout.data()[e];
+    }
+
     // Auto's threshold. Measured (bench/conv_bench, pooled_backward): Winners is far faster on the seed
     // model's conv2 (16 channels) and far slower on conv1 (1 channel, too few to vectorise over).
     static constexpr Index kSparseMinChannels = 8;
@@ -118,7 +147,7 @@ private:
     bool relu_;
     PooledBackward how_;
     Tensor<T> output_;                  // [N, OC, PH, PW], after the ReLU if any
-    std::vector<std::int32_t> argmax_;  // winners' positions in their conv output plane (training mode only)
+    std::vector<std::int32_t> argmax_;  // winners' positions in their conv output plane (gradients enabled only)
     bool has_argmax_ = false;
     Index conv_plane_ = 0;              // OH*OW of the conv output
 };

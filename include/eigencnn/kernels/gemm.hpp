@@ -1,4 +1,4 @@
-// eigencnn/core/gemm.hpp
+// eigencnn/kernels/gemm.hpp
 //
 // gemm: the small single-threaded matrix products the layers are made of.
 //
@@ -26,11 +26,15 @@
 // Eigen.
 #pragma once
 
-#include "tensor.hpp"
+#include "../core/tensor.hpp"
 
 #include <algorithm>
 #include <type_traits>
 #include <vector>
+
+#if defined(__GNUC__) && (defined(__AVX__) || defined(__FMA__) || defined(__SSE__))
+#include <immintrin.h>
+#endif
 
 namespace eigencnn {
 namespace detail {
@@ -68,6 +72,25 @@ inline gemm_vec gemm_load(const float* p) {
 }
 inline void gemm_store(float* p, gemm_vec v) { __builtin_memcpy(p, &v, sizeof v); }
 
+// c + a * b with one rounding where the target has FMA, and never contracted
+// differently in different tiles: left to the compiler, `c += a * b` became
+// an FMA in some tile shapes and a multiply and an add in others (seen with
+// AVX2 on the 1-row tile), so a row's result depended on how M was split.
+inline gemm_vec gemm_fma(float a, gemm_vec b, gemm_vec c) {
+    const gemm_vec av = gemm_vec{} + a;
+#if defined(__AVX512F__)
+    return _mm512_fmadd_ps(av, b, c);
+#elif defined(__FMA__) && defined(__AVX__)
+    return _mm256_fmadd_ps(av, b, c);
+#elif defined(__FMA__)
+    return _mm_fmadd_ps(av, b, c);
+#else
+    gemm_vec product = av * b;
+    __asm__("" : "+x"(product));  // keep the product rounded: no contraction with the add
+    return c + product;
+#endif
+}
+
 // One MR x (NV*L) tile of C, over the whole K.
 template <int MR, int NV>
 inline void gemm_tile(bool accumulate, Index K, const float* A, Index lda, const float* B, Index ldb, float* C, Index ldc) {
@@ -85,7 +108,7 @@ inline void gemm_tile(bool accumulate, Index K, const float* A, Index lda, const
         for (int m = 0; m < MR; ++m) {
             const float a = A[m * lda + k];
 #pragma GCC unroll 16
-            for (int v = 0; v < NV; ++v) c[m][v] += a * b[v];
+            for (int v = 0; v < NV; ++v) c[m][v] = gemm_fma(a, b[v], c[m][v]);
         }
     }
 #pragma GCC unroll 16

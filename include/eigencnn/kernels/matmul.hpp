@@ -1,4 +1,4 @@
-// eigencnn/core/matmul.hpp
+// eigencnn/kernels/matmul.hpp
 //
 // matmul_rows(dst, lhs, rhs): dst = lhs * rhs, with the rows of dst cut into
 // fixed blocks of 64 that OpenMP threads share. Inside a parallel region
@@ -9,7 +9,7 @@
 // results would change in the last bits between 1 and 2 threads.)
 #pragma once
 
-#include "tensor.hpp"
+#include "../core/tensor.hpp"
 
 #include <algorithm>
 

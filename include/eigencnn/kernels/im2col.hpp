@@ -1,4 +1,4 @@
-// eigencnn/core/im2col.hpp
+// eigencnn/kernels/im2col.hpp
 //
 // Im2col: unfold one image into the columns a convolution multiplies, and
 // fold their gradient back.
@@ -17,7 +17,7 @@
 // bounds test. Before this, im2col took about 40% of Conv2d's forward.
 #pragma once
 
-#include "tensor.hpp"
+#include "../core/tensor.hpp"
 
 #include <algorithm>
 #include <cstdint>

@@ -1,0 +1,135 @@
+// eigencnn/kernels/conv2d_winners.hpp
+//
+// The winners-only convolution backward: the gradients of a convolution
+// whose output gradient is nonzero only at known positions (a following
+// max-pool's winners), for one image. Conv2d's fused-step backward
+// (layers/conv2d.hpp, used by fusion/conv_pool.hpp) runs it image by image
+// and sums the images' contributions in fixed chunks.
+//
+// For each nonzero g = dy[o, i, j], with (h0, w0) = (i*s - p, j*s - p):
+//   dW[o, c, a, b] += g * x[c, h0 + a, w0 + b]      db[o] += g
+//   dx[c, h0 + a, w0 + b] += g * W[o, c, a, b]
+// x and dx are held channel-last, xs [H, W, C], so that row a of the patch
+// at (h0, w0) is K*C contiguous values starting at (h0 + a)*W*C + w0*C; W
+// likewise as wt [OC, K, K, C], and dW accumulates as [OC, K, K, C] then db
+// [OC]. Patches wholly inside the image go through blocked loops (dW[o]
+// summed over the patches in registers, kWinnersBlock values at a time,
+// when K*C is a multiple of it); the others, row by row. The reference is
+// the dense backward (im2col + GEMM), which tests/test_model.cpp compares it
+// with, and finite differences.
+#pragma once
+
+#include "gemm.hpp"
+
+#include <algorithm>
+#include <cstdint>
+#include <type_traits>
+
+namespace eigencnn {
+
+constexpr Index kWinnersBlock = 16;  // values of dW per register block
+
+/// The geometry of one winners-only backward call.
+struct WinnersGeometry {
+    Index C, K, H, W, OC, Q;   ///< input channels, kernel, input plane, output channels, entries per output plane
+    bool blocked;              ///< K*C is a multiple of kWinnersBlock
+    const Index* origin;       ///< per output position p: top-left input row origin[2p] and column origin[2p + 1]
+    const Index* block_offset; ///< per block of kWinnersBlock values of dW[o]: its offset from a patch's top-left
+};
+
+// NB blocks of kWinnersBlock values of dW[o] from k0 on, each summed over the m
+// patches (gradient gs[e], top-left at[e] in the channel-last image xs) in
+// registers and added to dw once. Block k/kWinnersBlock of a patch starts
+// block_offset[k/kWinnersBlock] after its top-left.
+template <int NB, typename T>
+void conv2d_winners_blocks(Index k0, Index m, const T* gs, const std::int32_t* at, const T* xs, T* dw, const Index* block_offset) {
+    const Index* off = block_offset + k0 / kWinnersBlock;
+#ifdef EIGENCNN_GEMM_KERNEL
+    if constexpr (std::is_same_v<T, float>) {  // explicit vectors: the compiler splits the plain loops below badly
+        using detail::gemm_vec;
+        constexpr int V = kWinnersBlock / detail::kGemmLanes;  // vectors per block
+        gemm_vec acc[NB * V];
+#pragma GCC unroll 16
+        for (int v = 0; v < NB * V; ++v) acc[v] = detail::gemm_load(dw + k0 + v * detail::kGemmLanes);
+        for (Index e = 0; e < m; ++e) {
+            const float g = gs[e];
+            const float* x = xs + at[e];
+#pragma GCC unroll 4
+            for (int j = 0; j < NB; ++j)
+#pragma GCC unroll 4
+                for (int v = 0; v < V; ++v) acc[j * V + v] = detail::gemm_fma(g, detail::gemm_load(x + off[j] + v * detail::kGemmLanes), acc[j * V + v]);
+        }
+#pragma GCC unroll 16
+        for (int v = 0; v < NB * V; ++v) detail::gemm_store(dw + k0 + v * detail::kGemmLanes, acc[v]);
+        return;
+    }
+#endif
+    T acc[NB * kWinnersBlock];
+#pragma GCC unroll 64
+    for (Index l = 0; l < NB * kWinnersBlock; ++l) acc[l] = dw[k0 + l];
+    for (Index e = 0; e < m; ++e) {
+        const T g = gs[e];
+        const T* x = xs + at[e];
+#pragma GCC unroll 4
+        for (int j = 0; j < NB; ++j)
+#pragma GCC unroll 16
+            for (Index l = 0; l < kWinnersBlock; ++l) acc[j * kWinnersBlock + l] += g * x[off[j] + l];
+    }
+#pragma GCC unroll 64
+    for (Index l = 0; l < NB * kWinnersBlock; ++l) dw[k0 + l] = acc[l];
+}
+
+/// One image: entries pos [OC, Q] (positions i*OW + j in the output plane) with
+/// gradients val [OC, Q]; adds into part (dW [OC, K, K, C], then db [OC]) and,
+/// unless dxs is null, into dxs [H, W, C]. gs [Q] and at [Q] are scratch.
+template <typename T>
+void conv2d_winners_image(const WinnersGeometry& geo, const T* xs, const T* wt, const std::int32_t* pos, const T* val, T* part, T* dxs,
+                          T* gs, std::int32_t* at) {
+    const Index C = geo.C, K = geo.K, H = geo.H, W = geo.W, Q = geo.Q, KKC = K * K * C;
+    for (Index o = 0; o < geo.OC; ++o) {
+        T* dw = part + o * KKC;
+        const T* w = wt + o * KKC;
+        T db = 0;
+        Index m = 0;  // patches wholly inside the image, for the blocked loops below
+        for (Index q = 0; q < Q; ++q) {
+            const T g = val[o * Q + q];
+            if (g == T(0)) continue;
+            db += g;
+            const Index h0 = geo.origin[2 * pos[o * Q + q]], w0 = geo.origin[2 * pos[o * Q + q] + 1];
+            if (geo.blocked && h0 >= 0 && w0 >= 0 && h0 + K <= H && w0 + K <= W) {
+                gs[m] = g;
+                at[m++] = (h0 * W + w0) * C;
+                continue;
+            }
+            const Index b0 = std::max<Index>(0, -w0), len = (std::min(K, W - w0) - b0) * C;
+            for (Index a = std::max<Index>(0, -h0); a < std::min(K, H - h0); ++a) {
+                const Index i = ((h0 + a) * W + w0 + b0) * C, k = (a * K + b0) * C;
+#pragma omp simd
+                for (Index t = 0; t < len; ++t) dw[k + t] += g * xs[i + t];
+                if (dxs)
+#pragma omp simd
+                    for (Index t = 0; t < len; ++t) dxs[i + t] += g * w[k + t];
+            }
+        }
+        part[geo.OC * KKC + o] += db;
+        if (m == 0) continue;
+        // dW[o] in blocks of kWinnersBlock values (a block never straddles two kernel rows, as
+        // kWinnersBlock divides K*C), four at a time, summed over the patches in registers.
+        Index k0 = 0;
+        for (; k0 + 4 * kWinnersBlock <= KKC; k0 += 4 * kWinnersBlock) conv2d_winners_blocks<4>(k0, m, gs, at, xs, dw, geo.block_offset);
+        for (; k0 < KKC; k0 += kWinnersBlock) conv2d_winners_blocks<1>(k0, m, gs, at, xs, dw, geo.block_offset);
+        if (!dxs) continue;
+        // patch by patch: overlapping patches then update the same values far apart in time
+        for (Index e = 0; e < m; ++e) {
+            T* d = dxs + at[e];
+            const T g = gs[e];
+            for (Index k = 0; k < KKC; k += kWinnersBlock) {
+                T* dk = d + geo.block_offset[k / kWinnersBlock];
+#pragma omp simd
+                for (Index l = 0; l < kWinnersBlock; ++l) dk[l] += g * w[k + l];
+            }
+        }
+    }
+}
+
+}  // namespace eigencnn
