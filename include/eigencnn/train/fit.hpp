@@ -129,9 +129,8 @@ FitResult fit(Sequential<T>& model, Optimizer<T>& optimizer, DataLoader<T>& load
             result.start_epoch = epochs_done(meta, options.resume);
             if (result.start_epoch > options.epochs)
                 throw std::runtime_error(options.resume + ": cannot resume: the checkpoint has " + std::to_string(result.start_epoch) +
-                                         " epochs done, more than the " + std::to_string(options.epochs) +
-                                         " epochs this run asks for in all (epochs must be at least " +
-                                         std::to_string(result.start_epoch) + ")");
+                                         " epochs done, more than this run's epochs = " + std::to_string(options.epochs) +
+                                         " (the total, resumed epochs included; use at least " + std::to_string(result.start_epoch) + ")");
         } catch (const std::runtime_error&) {
             before.restore(model, optimizer);
             throw;
