@@ -30,12 +30,12 @@ int main(int argc, char** argv) {
 
         double clean_acc = 0;
         AttackSuccess clean_asr;
-        std::vector<EpochStats> clean_stats;
+        FitResult clean_fit;
         {  // the clean model is freed before the backdoored one is trained
             auto clean = mnist_cnn<float>(o.seed);
             std::cout << clean.summary(train_set.sample_shape());
-            clean_stats = train(clean, train_set, o, "clean model", "clean", o.save.empty() ? "" : o.save + ".clean.ckpt",
-                                o.resume.empty() ? "" : o.resume + ".clean.ckpt");
+            clean_fit = train(clean, train_set, o, "clean model", "clean", o.save.empty() ? "" : o.save + ".clean.ckpt",
+                              o.resume.empty() ? "" : o.resume + ".clean.ckpt");
             clean_acc = evaluate(clean, test_set, o.batch_size);
             clean_asr = attack_success(clean, test_set, o.target, Trigger{}, o.batch_size);
         }
@@ -47,9 +47,9 @@ int main(int argc, char** argv) {
         auto backdoored = mnist_cnn<float>(o.seed);
         // Resume the backdoored model only if the interrupted run had got that far.
         const std::string bd_resume = o.resume.empty() ? "" : o.resume + ".backdoored.ckpt";
-        const auto bd_stats = train(backdoored, train_set, o, "backdoored model", "backdoored",
-                                    o.save.empty() ? "" : o.save + ".backdoored.ckpt",
-                                    !bd_resume.empty() && std::ifstream(bd_resume).good() ? bd_resume : "");
+        const FitResult bd_fit = train(backdoored, train_set, o, "backdoored model", "backdoored",
+                                       o.save.empty() ? "" : o.save + ".backdoored.ckpt",
+                                       !bd_resume.empty() && std::ifstream(bd_resume).good() ? bd_resume : "");
         const double bd_acc = evaluate(backdoored, test_set, o.batch_size);
         const Dataset<float> triggered = with_trigger(test_set);
         const std::vector<int> bd_pred = predict(backdoored, triggered, o.batch_size);
@@ -85,19 +85,23 @@ int main(int argc, char** argv) {
         std::cout << "\nwrote " << png << " (top: clean test digits, bottom: with trigger; caption true>predicted by the backdoored model)\n";
 
         if (!o.report.empty()) {
-            Json j;
+            Report j;
             add_config(j, o);
-            j.num("poison_fraction", o.poison_fraction).num("target_label", o.target).num("poisoned_images", static_cast<double>(chosen.size()));
-            j.num("clean_accuracy", clean_acc).num("backdoored_clean_accuracy", bd_acc);
-            j.num("attack_success_rate", asr.all).num("attack_success_rate_non_target", asr.non_target);
-            j.num("clean_model_attack_success_rate", clean_asr.all);
-            add_epochs(j, "", clean_stats);
-            add_epochs(j, "backdoored_", bd_stats);
-            std::vector<EpochStats> all = clean_stats;
-            all.insert(all.end(), bd_stats.begin(), bd_stats.end());
-            j.num("images_per_second", images_per_second(all));
-            j.str("png", png);
-            write_file_atomic(o.report, j.dump());
+            j["poison_fraction"] = o.poison_fraction;
+            j["target_label"] = o.target;
+            j["poisoned_images"] = chosen.size();
+            j["clean_accuracy"] = clean_acc;
+            j["backdoored_clean_accuracy"] = bd_acc;
+            j["attack_success_rate"] = asr.all;
+            j["attack_success_rate_non_target"] = asr.non_target;
+            j["clean_model_attack_success_rate"] = clean_asr.all;
+            add_epochs(j, "", clean_fit);
+            add_epochs(j, "backdoored_", bd_fit);
+            std::vector<EpochStats> all = clean_fit.epochs;
+            all.insert(all.end(), bd_fit.epochs.begin(), bd_fit.epochs.end());
+            j["images_per_second"] = images_per_second(all);
+            j["png"] = png;
+            write_json_atomic(o.report, j);
             std::cout << "report written to " << o.report << '\n';
         }
     } catch (const std::exception& e) {

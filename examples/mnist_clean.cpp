@@ -17,16 +17,16 @@ int main(int argc, char** argv) {
         auto [train_set, test_set] = load(o);
         auto model = mnist_cnn<float>(o.seed);
         std::cout << model.summary(train_set.sample_shape());
-        const auto stats = train(model, train_set, o, "training", "clean", o.save, o.resume);
+        const FitResult fitted = train(model, train_set, o, "training", "clean", o.save, o.resume);
         const double acc = evaluate(model, test_set, o.batch_size);
         std::printf("clean test accuracy: %.2f%%\n", 100 * acc);
         if (!o.report.empty()) {
-            Json j;
+            Report j;
             add_config(j, o);
-            j.num("clean_accuracy", acc);
-            add_epochs(j, "", stats);
-            j.num("images_per_second", images_per_second(stats));
-            write_file_atomic(o.report, j.dump());
+            j["clean_accuracy"] = acc;
+            add_epochs(j, "", fitted);
+            j["images_per_second"] = images_per_second(fitted.epochs);
+            write_json_atomic(o.report, j);
             std::cout << "report written to " << o.report << '\n';
         }
     } catch (const std::exception& e) {

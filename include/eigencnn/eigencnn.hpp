@@ -48,7 +48,9 @@
 #include "data/dataset.hpp"
 #include "data/idx.hpp"
 
+#include "train/callbacks.hpp"
 #include "train/evaluate.hpp"
+#include "train/fit.hpp"
 #include "train/inference.hpp"
 #include "train/trainer.hpp"
 
@@ -57,3 +59,4 @@
 #include "io/checkpoint.hpp"
 #include "io/file.hpp"
 #include "io/png.hpp"
+// io/json.hpp (results as JSON) needs nlohmann-json and is not included here: include it yourself.
