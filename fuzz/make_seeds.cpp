@@ -49,5 +49,25 @@ int main(int argc, char** argv) {
     Sequential<float> lin(2);
     lin.emplace<Flatten>().emplace<Linear>(4, 2, false);
     put(dir + "/checkpoint/linear", encode_checkpoint(lin));
+    // fuzz_model: N C H W, then layers (type, argument count, per argument: kind byte + 8 value bytes)
+    auto layer = [](std::string& b, int type, std::vector<std::int64_t> args) {
+        b.push_back(static_cast<char>(type));
+        b.push_back(static_cast<char>(args.size()));
+        for (std::int64_t a : args) {
+            b.push_back(0);
+            for (int i = 0; i < 8; ++i) b.push_back(static_cast<char>(static_cast<std::uint64_t>(a) >> (8 * i)));
+        }
+    };
+    std::string cnn{2, 0, 12, 12};  // [3, 1, 12, 12]
+    layer(cnn, 0, {1, 4, 3, 1, 1});  // Conv2d
+    layer(cnn, 2, {});               // ReLU
+    layer(cnn, 1, {2, 2});           // MaxPool2d
+    layer(cnn, 3, {});               // Flatten
+    layer(cnn, 4, {4 * 6 * 6, 5, 1});  // Linear
+    put(dir + "/model/cnn", cnn);
+    std::string padded{1, 2, 5, 7};
+    layer(padded, 0, {3, 2, 5, 2, 3});
+    layer(padded, 1, {3, 1});
+    put(dir + "/model/padded", padded);
     return 0;
 }

@@ -44,4 +44,58 @@ inline void checkpoint(const std::uint8_t* data, std::size_t size) {
     }
 }
 
+/// Shape arithmetic: a model built from arbitrary layer specs, its output
+/// shape for an arbitrary small input, and (when every size is small) a
+/// forward and backward. Input bytes: N, C, H, W (one byte each, N and C from
+/// 1), then per layer: a type byte (one of the registered built-in types), an
+/// argument count byte (0-7), and per argument a kind byte (even: integer,
+/// odd: real) and 8 bytes of value. Refusals are std::invalid_argument.
+inline void model(const std::uint8_t* data, std::size_t size) {
+    using namespace eigencnn;
+    static const std::vector<std::string> types{"Conv2d", "MaxPool2d", "ReLU", "Flatten", "Linear"};
+    if (size < 4) return;
+    const Shape in{1 + data[0] % 4, 1 + data[1] % 8, data[2] % 40, data[3] % 40};
+    std::vector<LayerSpec> specs;
+    for (std::size_t at = 4; at + 2 <= size && specs.size() < 12;) {
+        LayerSpec s{types[data[at] % types.size()], {}};
+        const std::size_t nargs = data[at + 1] % 8;
+        at += 2;
+        for (std::size_t a = 0; a < nargs && at + 9 <= size; ++a, at += 9) {
+            std::uint64_t bits = 0;
+            for (int b = 0; b < 8; ++b) bits |= static_cast<std::uint64_t>(data[at + 1 + b]) << (8 * b);
+            if (data[at] % 2 == 0) {
+                s.args.emplace_back(static_cast<std::int64_t>(bits));
+            } else {
+                double v = 0;
+                std::memcpy(&v, &bits, sizeof v);
+                s.args.emplace_back(v);
+            }
+        }
+        specs.push_back(std::move(s));
+    }
+    try {
+        std::uint64_t params = 0;  // a valid but huge model is the user's to ask for: not built here
+        for (const auto& s : specs) params += std::min<std::uint64_t>(spec_parameter_count<float>(s), 1u << 30);
+        if (params > (1u << 20)) return;
+        Sequential<float> net = make_model<float>(specs);
+        Shape s = in;
+        bool small = net.num_parameters() <= (1 << 16);
+        for (std::size_t i = 0; i < net.size(); ++i) {
+            const Shape out = net[i].output_shape(s);
+            small = small && out.numel() <= (1 << 16);
+            if (const auto* conv = dynamic_cast<const Conv2d<float>*>(&net[i]))  // per-image im2col [C*K*K + 1, OH*OW]
+                small = small && (conv->in_channels() * conv->kernel_size() * conv->kernel_size() + 1) * out[2] * out[3] <= (1 << 20);
+            s = out;
+        }
+        if (!small || in.numel() == 0 || net.size() == 0) return;
+        Tensor<float> x(in, 0.5f);
+        const Tensor<float>& y = net.forward(x);
+        Tensor<float> dy(y.shape(), 1.0f);
+        net.backward(dy);
+        net.forward(x);
+        net.backward_input(dy);
+    } catch (const std::invalid_argument&) {
+    }
+}
+
 }  // namespace fuzz

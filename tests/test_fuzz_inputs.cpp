@@ -33,7 +33,8 @@ std::size_t replay(const std::string& target, F run) {
 }  // namespace
 
 TEST_CASE("fuzz inputs: IDX reader") { CHECK(replay("idx", fuzz::idx) >= 4); }
-TEST_CASE("fuzz inputs: checkpoint loader") { CHECK(replay("checkpoint", fuzz::checkpoint) >= 3); }
+TEST_CASE("fuzz inputs: checkpoint loader") { CHECK(replay("checkpoint", fuzz::checkpoint) >= 6); }
+TEST_CASE("fuzz inputs: models from arbitrary specs") { CHECK(replay("model", fuzz::model) >= 2); }
 
 TEST_CASE("fuzz targets accept the seeds as valid, so the fuzzer starts from real files") {
     const fs::path seed = fs::path(EIGENCNN_SOURCE_DIR) / "fuzz/corpus/checkpoint/model_adam";
@@ -42,4 +43,14 @@ TEST_CASE("fuzz targets accept the seeds as valid, so the fuzzer starts from rea
     const auto d = eigencnn::decode_checkpoint<float>(bytes.data(), bytes.size(), seed.string());
     CHECK(d.optimizer == "Adam");
     CHECK(d.architecture.size() == 5);
+    CHECK(d.version == 2);
+    const fs::path v1 = fs::path(EIGENCNN_SOURCE_DIR) / "fuzz/corpus/checkpoint/v1_model_adam";
+    std::ifstream f1(v1, std::ios::binary);
+    const std::vector<std::uint8_t> old((std::istreambuf_iterator<char>(f1)), std::istreambuf_iterator<char>());
+    CHECK(eigencnn::decode_checkpoint<float>(old.data(), old.size(), v1.string()).version == 1);
+    // the model seed builds and runs a whole CNN (forward and backward), not just a refusal
+    const fs::path cnn = fs::path(EIGENCNN_SOURCE_DIR) / "fuzz/corpus/model/cnn";
+    std::ifstream f2(cnn, std::ios::binary);
+    const std::vector<std::uint8_t> spec((std::istreambuf_iterator<char>(f2)), std::istreambuf_iterator<char>());
+    REQUIRE(spec.size() == 4 + 2 + 5 * 9 + 2 + 2 * 9 + 2 + 2 + 2 + 3 * 9);
 }
