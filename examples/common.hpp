@@ -94,7 +94,10 @@ inline void add_common_flags(CLI::App& app, Options& o) {
         ->check(unsigned_64())
         ->type_name("UINT64")
         ->default_str(std::to_string(o.seed));
-    app.add_option("--threads", o.threads, "threads for training and inference")->check(integer_at_least(1))->capture_default_str();
+    app.add_option("--threads", o.threads, "threads for training and inference")
+        ->check(integer_at_least(1))
+        ->check(CLI::Range(1, kMaxThreads))
+        ->capture_default_str();
     app.add_option("--limit", o.limit, "train on the first N training images only (0: all)")->check(integer_at_least(0));
     app.add_option("--output-dir", o.output_dir, "folder for the PNG output (created if missing)")->capture_default_str();
     app.add_option("--report", o.report, "write the results to this file as JSON");

@@ -15,9 +15,13 @@
 
 namespace eigencnn {
 
-/// Use n threads (n >= 1) for every later computation.
+/// The most threads set_num_threads accepts (OpenMP runtimes crash or run out of memory far above it).
+constexpr int kMaxThreads = 1024;
+
+/// Use n threads (1 <= n <= kMaxThreads) for every later computation.
 inline void set_num_threads(int n) {
-    if (n < 1) throw std::invalid_argument("set_num_threads: need at least 1 thread, got " + std::to_string(n));
+    if (n < 1 || n > kMaxThreads)
+        throw std::invalid_argument("set_num_threads: need 1 to " + std::to_string(kMaxThreads) + " threads, got " + std::to_string(n));
 #ifdef _OPENMP
     omp_set_num_threads(n);
 #endif
