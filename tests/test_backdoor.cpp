@@ -7,6 +7,7 @@
 #include <stb_image.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <set>
 
 using namespace eigencnn;
@@ -108,6 +109,7 @@ TEST_CASE("write_file_atomic replaces a file whole and leaves no temporary behin
     const std::size_t n = std::fread(buf, 1, sizeof buf, f);
     std::fclose(f);
     CHECK(std::string(buf, n) == "second version");
-    CHECK(std::fopen((path + ".tmp." + std::to_string(::getpid())).c_str(), "rb") == nullptr);
+    for (const auto& entry : std::filesystem::directory_iterator("."))
+        CHECK(entry.path().filename().string().rfind(path + ".tmp.", 0) == std::string::npos);
     std::remove(path.c_str());
 }

@@ -2,7 +2,10 @@
 // clear error for every kind of bad file. Non-finite losses and gradients.
 #include "gradcheck.hpp"
 
+#include <atomic>
 #include <csignal>
+#include <filesystem>
+#include <thread>
 #include <fstream>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -264,4 +267,55 @@ TEST_CASE("train_epoch: a non-finite gradient names its layer; SkipBatch leaves 
     CHECK(adam2.steps() == 2);
     CHECK(std::isfinite(stats.mean_loss));
     for (auto& p : skipper.parameters()) CHECK(p.value->vector().allFinite());
+}
+
+TEST_CASE("threads saving to the same path at once never collide: readers see whole files and no temporary is left") {
+    const std::string path = "eigencnn_test_concurrent.ckpt";
+    Sequential<float> a(1), b(2);
+    a.emplace<Flatten>().emplace<Linear>(64, 32);
+    b.emplace<Flatten>().emplace<Linear>(64, 32);
+    save_checkpoint(path, a);
+    std::atomic<bool> stop{false};
+    std::atomic<int> failures{0}, loads{0};
+    std::vector<std::thread> writers;
+    for (Sequential<float>* m : {&a, &b})
+        writers.emplace_back([&, m] {
+            for (int i = 0; i < 40; ++i) {
+                try {
+                    save_checkpoint(path, *m);
+                } catch (const std::runtime_error&) {
+                    ++failures;
+                }
+            }
+        });
+    std::thread reader([&] {
+        Sequential<float> into(3);
+        into.emplace<Flatten>().emplace<Linear>(64, 32);
+        while (!stop) {
+            try {
+                load_checkpoint(path, into);
+                ++loads;
+            } catch (const CheckpointError&) {
+                ++failures;
+            }
+        }
+    });
+    for (auto& w : writers) w.join();
+    stop = true;
+    reader.join();
+    CHECK(failures == 0);
+    CHECK(loads > 0);
+    for (const auto& entry : std::filesystem::directory_iterator("."))
+        CHECK(entry.path().filename().string().rfind(path + ".tmp.", 0) == std::string::npos);
+    std::remove(path.c_str());
+}
+
+TEST_CASE("a directory or a device where a file is expected is refused with its name") {
+    Sequential<float> m(1);
+    m.emplace<Flatten>().emplace<Linear>(4, 2);
+    std::filesystem::create_directories("eigencnn_test_dir.ckpt");
+    CHECK(load_error("eigencnn_test_dir.ckpt") == "eigencnn_test_dir.ckpt: cannot read checkpoint: not a regular file (a directory)");
+    CHECK(load_error("/dev/zero") == "/dev/zero: cannot read checkpoint: not a regular file (a device, pipe or socket)");
+    CHECK_THROWS_WITH_AS(read_idx("eigencnn_test_dir.ckpt"), "eigencnn_test_dir.ckpt: cannot read file: not a regular file (a directory)", IdxError);
+    std::filesystem::remove("eigencnn_test_dir.ckpt");
 }

@@ -96,6 +96,33 @@ TEST_CASE("IDX: bad gzip files") {
     CHECK(parse_error(gzip(idx_bytes({4, 4}, 20))).find("trailing data") != std::string::npos);
 }
 
+TEST_CASE("IDX: gzip follows gzip(1): several members are one stream, other trailing bytes are refused") {
+    const Bytes raw = idx_bytes({6, 5}, 30);
+    const Bytes first = gzip(Bytes(raw.begin(), raw.begin() + 17)), second = gzip(Bytes(raw.begin() + 17, raw.end()));
+    Bytes two = first;
+    two.insert(two.end(), second.begin(), second.end());
+    const IdxArray a = parse_idx(two.data(), two.size(), "two.gz");
+    CHECK(a.dims == std::vector<std::uint32_t>{6, 5});
+    CHECK(a.data == Bytes(raw.begin() + 12, raw.end()));
+    Bytes garbage = gzip(raw);
+    garbage.push_back('x');
+    garbage.push_back('y');
+    CHECK(parse_error(garbage) == "f.idx: 2 bytes of trailing data after gzip member 1 (not another gzip member)");
+}
+
+TEST_CASE("IDX: a gzip file whose header declares more than deflate can expand to is refused before inflating") {
+    // 3 x 100000 x 100000 = 3e10 bytes declared, a few dozen bytes of gzip: refused at once, whatever follows.
+    Bytes header = idx_bytes({3, 100000, 100000}, 0);
+    header.resize(header.size() + 4096, 0);
+    const Bytes gz = gzip(header);
+    CHECK(gz.size() < 200);
+    CHECK(parse_error(gz).find("f.idx: header declares 3 x 100000 x 100000 = 30000000000 bytes, more than " + std::to_string(gz.size()) +
+                               " bytes of gzip data can hold") == 0);
+    // A plausible declaration (within 1032:1) inflates and is then refused for its real size, not earlier.
+    const Bytes honest = gzip(idx_bytes({100, 100}, 100));
+    CHECK(parse_error(honest).find("truncated data") != std::string::npos);
+}
+
 TEST_CASE("IDX: a missing file and a mismatched image/label pair") {
     CHECK_THROWS_WITH_AS(read_idx("/nonexistent/x.idx"), doctest::Contains("/nonexistent/x.idx: cannot open file"), IdxError);
     const IdxArray images = parse_idx(idx_bytes({3, 2, 2}, 12).data(), 16 + 12);

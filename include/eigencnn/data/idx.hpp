@@ -12,8 +12,11 @@
 // Every violation throws IdxError whose message starts with the file name
 // and says what is wrong. Memory use is bounded by the data actually present:
 // extents are checked against the bytes available before anything of that
-// size is allocated, and a gzip stream is never inflated past the size its
-// header declares.
+// size is allocated, a gzip stream is never inflated past the size its
+// header declares, and a header declaring more than the compressed data can
+// hold (deflate expands at most about 1032:1) is refused before inflating.
+// Gzip data follow gzip(1): concatenated members are one stream; other bytes
+// after the last member are an error, as trailing bytes of a raw file are.
 #pragma once
 
 #include "../io/file.hpp"
@@ -87,8 +90,15 @@ inline std::string dims_str(const std::vector<std::uint32_t>& d) {
     return s;
 }
 
-/// Inflate a gzip stream, stopping with an error as soon as the output would
-/// exceed what the IDX header (read from the first inflated bytes) declares.
+/// Deflate cannot expand data more than about 1032:1 (zlib's documentation: 258-byte matches coded in 2 bits at
+/// best); a header that declares more than this much of the compressed size is a lie, refused before inflating.
+constexpr std::size_t kMaxDeflateRatio = 1032;
+
+/// Inflate gzip data as gzip(1) does: one member or several concatenated, each
+/// checked (CRC and length); bytes after the last member that do not start
+/// another one are an error. Stops with an error as soon as the output would
+/// exceed what the IDX header (read from the first inflated bytes) declares,
+/// and refuses a header that declares more than the compressed data can hold.
 inline std::vector<std::uint8_t> gunzip_idx(const std::uint8_t* in, std::size_t n, const std::string& where) {
     z_stream zs{};
     if (inflateInit2(&zs, 15 + 16) != Z_OK) throw IdxError(where + ": cannot initialise zlib");
@@ -101,31 +111,46 @@ inline std::vector<std::uint8_t> gunzip_idx(const std::uint8_t* in, std::size_t 
     std::vector<std::uint32_t> dims;
     std::uint8_t chunk[1 << 16];
     zs.next_in = const_cast<Bytef*>(in);
-    std::size_t remaining = n;
-    int ret = Z_OK;
-    while (ret != Z_STREAM_END) {
-        if (zs.avail_in == 0) {
-            if (remaining == 0) break;
-            const std::size_t take = std::min<std::size_t>(remaining, 1u << 30);
-            zs.avail_in = static_cast<uInt>(take);
-            remaining -= take;
+    std::size_t remaining = n;  // input not yet handed to zlib
+    int members = 0;
+    for (;;) {  // one gzip member per pass
+        int ret = Z_OK;
+        while (ret != Z_STREAM_END) {
+            if (zs.avail_in == 0) {
+                if (remaining == 0) break;
+                const std::size_t take = std::min<std::size_t>(remaining, 1u << 30);
+                zs.avail_in = static_cast<uInt>(take);
+                remaining -= take;
+            }
+            zs.next_out = chunk;
+            zs.avail_out = sizeof chunk;
+            ret = inflate(&zs, Z_NO_FLUSH);
+            if (ret != Z_OK && ret != Z_STREAM_END && ret != Z_BUF_ERROR)
+                throw IdxError(where + ": corrupt gzip data (" + (zs.msg ? zs.msg : "zlib error " + std::to_string(ret)) + ")");
+            out.insert(out.end(), chunk, chunk + (sizeof chunk - zs.avail_out));
+            if (limit == 0 && out.size() >= 4 && out.size() >= 4 + 4 * std::size_t(out[3])) {
+                std::size_t hs = 0;
+                const std::size_t data = parse_idx_header(out.data(), out.size(), where, dims, hs);
+                limit = hs + data < hs ? std::numeric_limits<std::size_t>::max() : hs + data;
+                if (limit / kMaxDeflateRatio > n)
+                    throw IdxError(where + ": header declares " + dims_str(dims) + " = " + std::to_string(data) + " bytes, more than " +
+                                   std::to_string(n) + " bytes of gzip data can hold (deflate expands at most " +
+                                   std::to_string(kMaxDeflateRatio) + ":1)");
+            }
+            if (limit && out.size() > limit)
+                throw IdxError(where + ": trailing data after the " + dims_str(dims) + " bytes declared in the header");
+            if (ret == Z_BUF_ERROR && zs.avail_in == 0 && remaining == 0) break;
         }
-        zs.next_out = chunk;
-        zs.avail_out = sizeof chunk;
-        ret = inflate(&zs, Z_NO_FLUSH);
-        if (ret != Z_OK && ret != Z_STREAM_END && ret != Z_BUF_ERROR)
-            throw IdxError(where + ": corrupt gzip data (" + (zs.msg ? zs.msg : "zlib error " + std::to_string(ret)) + ")");
-        out.insert(out.end(), chunk, chunk + (sizeof chunk - zs.avail_out));
-        if (limit == 0 && out.size() >= 4 && out.size() >= 4 + 4 * std::size_t(out[3])) {
-            std::size_t hs = 0;
-            const std::size_t data = parse_idx_header(out.data(), out.size(), where, dims, hs);
-            limit = hs + data < hs ? std::numeric_limits<std::size_t>::max() : hs + data;
-        }
-        if (limit && out.size() > limit)
-            throw IdxError(where + ": trailing data after the " + dims_str(dims) + " bytes declared in the header");
-        if (ret == Z_BUF_ERROR && zs.avail_in == 0 && remaining == 0) break;
+        if (ret != Z_STREAM_END) throw IdxError(where + ": truncated gzip stream (compressed data ends early)");
+        ++members;
+        const std::size_t left = zs.avail_in + remaining;
+        if (left == 0) break;
+        const std::uint8_t* next = zs.next_in;
+        if (left < 2 || next[0] != 0x1f || next[1] != 0x8b)
+            throw IdxError(where + ": " + std::to_string(left) + " bytes of trailing data after gzip member " + std::to_string(members) +
+                           " (not another gzip member)");
+        if (inflateReset(&zs) != Z_OK) throw IdxError(where + ": cannot reset zlib for gzip member " + std::to_string(members + 1));
     }
-    if (ret != Z_STREAM_END) throw IdxError(where + ": truncated gzip stream (compressed data ends early)");
     return out;
 }
 

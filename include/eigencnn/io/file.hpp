@@ -2,8 +2,8 @@
 //
 // write_file_atomic: write bytes to `path` so that readers see either the
 // old file or the complete new one, never a partial write: the data go to a
-// temporary file in the same directory, are flushed to disk, and the
-// temporary is renamed over `path`. On any error the temporary is removed,
+// temporary file of a unique name (mkstemp) in the same directory, are
+// flushed to disk, and the temporary is renamed over `path`. On any error the temporary is removed,
 // `path` is untouched, and std::runtime_error names the file and the cause.
 #pragma once
 
@@ -15,31 +15,58 @@
 #include <iterator>
 #include <stdexcept>
 #include <string>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <vector>
 
 namespace eigencnn {
 
 inline void write_file_atomic(const std::string& path, const void* data, std::size_t size) {
-    const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+    // A name no other save uses, even another thread's or another process's with the same pid (mkstemp opens
+    // it with O_EXCL). An interrupted save can leave such a file behind; nothing ever reads it.
+    std::string tmp = path + ".tmp.XXXXXX";
+    const int fd = ::mkstemp(&tmp[0]);
+    if (fd < 0) throw std::runtime_error(path + ": cannot create a temporary file beside it (" + std::strerror(errno) + ")");
     auto fail = [&](const std::string& what) {
         const std::string msg = path + ": " + what + " (" + std::strerror(errno) + ")";
-        std::remove(tmp.c_str());
+        ::close(fd);
+        ::unlink(tmp.c_str());
         throw std::runtime_error(msg);
     };
-    std::FILE* f = std::fopen(tmp.c_str(), "wb");
-    if (!f) fail("cannot create temporary file " + tmp);
-    const bool ok = std::fwrite(data, 1, size, f) == size && std::fflush(f) == 0 && ::fsync(::fileno(f)) == 0;
-    if (std::fclose(f) != 0 || !ok) fail("write failed");
-    if (std::rename(tmp.c_str(), path.c_str()) != 0) fail("cannot rename " + tmp + " into place");
+    const mode_t mask = ::umask(0);  // mkstemp makes the file 0600; give it the permissions fopen would have
+    ::umask(mask);
+    if (::fchmod(fd, 0666 & ~mask) != 0) fail("cannot set the permissions of " + tmp);
+    const auto* bytes = static_cast<const char*>(data);
+    for (std::size_t done = 0; done < size;) {
+        const ssize_t n = ::write(fd, bytes + done, size - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) fail("write failed");
+        done += static_cast<std::size_t>(n);
+    }
+    if (::fsync(fd) != 0) fail("write failed");
+    if (::close(fd) != 0) {
+        ::unlink(tmp.c_str());
+        throw std::runtime_error(path + ": write failed (" + std::strerror(errno) + ")");
+    }
+    if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+        const std::string msg = path + ": cannot rename " + tmp + " into place (" + std::strerror(errno) + ")";
+        ::unlink(tmp.c_str());
+        throw std::runtime_error(msg);
+    }
 }
 
 inline void write_file_atomic(const std::string& path, const std::string& text) { write_file_atomic(path, text.data(), text.size()); }
 
-/// The whole content of `path`. Throws Error("<path>: cannot open <what> (<reason>)")
-/// or Error("<path>: read error"), so that each reader reports in its own exception type.
+/// The whole content of the regular file `path`. Throws Error("<path>: cannot open <what> (<reason>)"),
+/// Error("<path>: cannot read <what>: not a regular file (...)") for a directory or device, or
+/// Error("<path>: read error"), so that each reader reports in its own exception type.
 template <typename Error>
 std::vector<std::uint8_t> read_file_bytes(const std::string& path, const std::string& what) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) throw Error(path + ": cannot open " + what + " (" + std::strerror(errno) + ")");
+    if (!S_ISREG(st.st_mode))
+        throw Error(path + ": cannot read " + what + ": not a regular file (" + (S_ISDIR(st.st_mode) ? "a directory" : "a device, pipe or socket") +
+                    ")");
     std::ifstream f(path, std::ios::binary);
     if (!f) throw Error(path + ": cannot open " + what + " (" + std::strerror(errno) + ")");
     std::vector<std::uint8_t> bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
