@@ -106,10 +106,35 @@ inline void add_common_flags(CLI::App& app, Options& o) {
     app.add_flag("--skip-non-finite", o.skip_non_finite, "skip batches whose loss or gradients are NaN/inf instead of stopping");
 }
 
+/// Every output location and value checked before any data is read or any epoch run, so that
+/// nothing fails after training (the results would be lost). `checkpoints`: the files --save writes.
+inline void check_before_training(const Options& o, const std::vector<std::string>& checkpoints) {
+    ensure_output_dir(o.output_dir, "--output-dir");
+    if (!o.report.empty()) check_output_path(o.report, "--report");
+    for (const auto& c : checkpoints) check_output_path(c, "--save");
+    if (!(o.poison_fraction >= 0 && o.poison_fraction <= 1))
+        throw std::invalid_argument("--poison-fraction: must be in [0, 1], got " + std::to_string(o.poison_fraction));
+}
+
+/// What identifies the data: each MNIST file's name, size and CRC-32, so that a
+/// resume on other data is refused (the data's folder may move; its content may not change).
+inline std::string data_identity(const std::string& dir) {
+    std::string id;
+    for (const char* name : {"train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"}) {
+        const std::string path = find_idx_file(dir, name);
+        const auto bytes = read_file_bytes<IdxError>(path, "file");
+        char crc[16];
+        std::snprintf(crc, sizeof crc, "%08x", static_cast<unsigned>(detail::crc32_of(bytes.data(), bytes.size())));
+        id += (id.empty() ? "" : " ") + path.substr(path.find_last_of('/') + 1) + ":" + std::to_string(bytes.size()) + ":" + crc;
+    }
+    return id;
+}
+
 /// The settings a checkpoint must share with the run that resumes it, so
 /// that the resumed run is bitwise the uninterrupted one (fit refuses a mismatch).
 inline Metadata run_settings(const Options& o, const std::string& phase) {
     return {{"phase", phase},
+            {"data", data_identity(o.data_dir)},
             {"seed", std::to_string(o.seed)},
             {"batch_size", std::to_string(o.batch_size)},
             {"lr", exact_decimal(o.lr)},
@@ -136,18 +161,18 @@ inline FitResult train(Sequential<float>& model, const Dataset<float>& train_set
     return fit(model, opt, loader, fo, {&bar, &log});
 }
 
-/// Load MNIST, applying --limit to the training set.
+/// Load MNIST, applying --limit to the training set; the test images must have the training images' size.
 inline std::pair<Dataset<float>, Dataset<float>> load(const Options& o) {
     Dataset<float> train_set = load_mnist<float>(o.data_dir, Split::Train);
     Dataset<float> test_set = load_mnist<float>(o.data_dir, Split::Test);
+    if (train_set.sample_shape() != test_set.sample_shape())
+        throw std::invalid_argument(find_idx_file(o.data_dir, "t10k-images-idx3-ubyte") + ": test images of shape " +
+                                    test_set.sample_shape().str() + " do not match the training images' " + train_set.sample_shape().str() +
+                                    " (" + find_idx_file(o.data_dir, "train-images-idx3-ubyte") + ")");
     if (o.limit > 0) train_set = train_set.head(o.limit);
     return {std::move(train_set), std::move(test_set)};
 }
 
-inline void make_dir(const std::string& dir) {
-    if (::mkdir(dir.c_str(), 0777) != 0 && errno != EEXIST)
-        throw std::runtime_error(dir + ": cannot create output folder (" + std::strerror(errno) + ")");
-}
 
 using Report = nlohmann::ordered_json;  // keeps the keys in the order written
 

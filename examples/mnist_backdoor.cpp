@@ -25,7 +25,8 @@ int main(int argc, char** argv) {
     if (int rc = parse(app, argc, argv); rc >= 0) return rc;
     try {
         set_num_threads(o.threads);
-        make_dir(o.output_dir);
+        check_before_training(o, o.save.empty() ? std::vector<std::string>{}
+                                                : std::vector<std::string>{o.save + ".clean.ckpt", o.save + ".backdoored.ckpt"});
         auto [train_set, test_set] = load(o);
 
         double clean_acc = 0;

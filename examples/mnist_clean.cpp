@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
     if (int rc = parse(app, argc, argv); rc >= 0) return rc;
     try {
         set_num_threads(o.threads);
+        check_before_training(o, o.save.empty() ? std::vector<std::string>{} : std::vector<std::string>{o.save});
         auto [train_set, test_set] = load(o);
         auto model = mnist_cnn<float>(o.seed);
         std::cout << model.summary(train_set.sample_shape());

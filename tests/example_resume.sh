@@ -16,7 +16,14 @@ ls "$w" | grep -q '\.tmp\.' && { echo "temporary files left behind"; ls "$w"; ex
 
 out=$("$exe" --data "$data" --limit 1500 --batch-size 50 --epochs 2 --resume "$w/resumed.ckpt" 2>&1) && { echo "resumed with another batch size"; exit 1; }
 grep -q "cannot resume: the checkpoint has batch_size = '100', this run has '50'" <<<"$out" || { echo "unclear error: $out"; exit 1; }
+# the same settings on other data (one training label changed) are refused, naming the data
+mkdir "$w/other"
+cp "$data"/* "$w/other/"
+chmod u+w "$w/other"/*
+printf '\x07' | dd of="$w/other/train-labels-idx1-ubyte" bs=1 seek=20 conv=notrunc status=none
+out=$("$exe" --data "$w/other" --limit 1500 --batch-size 100 --epochs 2 --resume "$w/resumed.ckpt" 2>&1) && { echo "resumed on other data"; exit 1; }
+grep -q "cannot resume: the checkpoint has data = 'train-images-idx3-ubyte:" <<<"$out" || { echo "unclear error: $out"; exit 1; }
 printf 'garbage' | dd of="$w/resumed.ckpt" bs=1 seek=200 conv=notrunc status=none
 out=$("$exe" --data "$data" --limit 1500 --batch-size 100 --epochs 3 --resume "$w/resumed.ckpt" 2>&1) && { echo "loaded a corrupt checkpoint"; exit 1; }
 grep -q "$w/resumed.ckpt: checksum mismatch" <<<"$out" || { echo "unclear error: $out"; exit 1; }
-echo "resume OK: byte-identical checkpoints; bad resumes refused"
+echo "resume OK: byte-identical checkpoints; bad resumes (other batch size, other data, corrupt file) refused"

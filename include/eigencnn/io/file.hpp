@@ -57,6 +57,31 @@ inline void write_file_atomic(const std::string& path, const void* data, std::si
 
 inline void write_file_atomic(const std::string& path, const std::string& text) { write_file_atomic(path, text.data(), text.size()); }
 
+/// Throws std::invalid_argument("<what>: ...") unless a file can be written at
+/// `path`: its folder exists and is writable, and `path` is not a folder. For
+/// checking output locations before long work, so that no result is lost late.
+inline void check_output_path(const std::string& path, const std::string& what) {
+    if (path.empty()) throw std::invalid_argument(what + ": empty path");
+    const std::size_t slash = path.find_last_of('/');
+    const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+    struct stat st {};
+    if (::stat(dir.c_str(), &st) != 0) throw std::invalid_argument(what + ": folder '" + dir + "' of " + path + " does not exist");
+    if (!S_ISDIR(st.st_mode)) throw std::invalid_argument(what + ": '" + dir + "' in " + path + " is not a folder");
+    if (::access(dir.c_str(), W_OK) != 0) throw std::invalid_argument(what + ": folder '" + dir + "' of " + path + " is not writable");
+    if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) throw std::invalid_argument(what + ": " + path + " is a folder, not a file");
+}
+
+/// Create folder `dir` if missing; throws std::invalid_argument("<what>: ...") if it cannot be, or is a file.
+inline void ensure_output_dir(const std::string& dir, const std::string& what) {
+    struct stat st {};
+    if (::stat(dir.c_str(), &st) == 0) {
+        if (!S_ISDIR(st.st_mode)) throw std::invalid_argument(what + ": " + dir + " exists and is not a folder");
+        if (::access(dir.c_str(), W_OK) != 0) throw std::invalid_argument(what + ": folder " + dir + " is not writable");
+        return;
+    }
+    if (::mkdir(dir.c_str(), 0777) != 0) throw std::invalid_argument(what + ": cannot create folder " + dir + " (" + std::strerror(errno) + ")");
+}
+
 /// The whole content of the regular file `path`. Throws Error("<path>: cannot open <what> (<reason>)"),
 /// Error("<path>: cannot read <what>: not a regular file (...)") for a directory or device, or
 /// Error("<path>: read error"), so that each reader reports in its own exception type.
