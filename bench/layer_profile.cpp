@@ -18,6 +18,14 @@ using namespace eigencnn;
 using Clock = std::chrono::steady_clock;
 
 int main(int argc, char** argv) {
+    if (argc == 2 && (std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h")) {
+        std::printf("usage: %s [threads]   per-layer forward and backward times of the seed model (default: all cores)\n", argv[0]);
+        return 0;
+    }
+    if (argc == 2 && std::string(argv[1]) == "--version") {
+        std::printf("layer_profile (eigencnn %s)\n", version());
+        return 0;
+    }
     if (argc > 2 || (argc == 2 && (std::atoi(argv[1]) < 1 || std::to_string(std::atoi(argv[1])) != argv[1]))) {
         std::fprintf(stderr, "usage: %s [threads]   (threads: a whole number >= 1; default: all cores)\n", argv[0]);
         return 2;

@@ -55,10 +55,29 @@ int main(int argc, char** argv) {
             }
             return std::string(argv[++i]);
         };
+        auto number = [&](const char* flag) {
+            const std::string v = value(flag);
+            char* end = nullptr;
+            const long n = std::strtol(v.c_str(), &end, 10);
+            if (v.empty() || *end != '\0' || n < 1 || n > 1000000) {
+                std::fprintf(stderr, "train_bench: %s must be a whole number from 1 to 1000000, got '%s'\n", flag, v.c_str());
+                std::exit(2);
+            }
+            return static_cast<int>(n);
+        };
+        if (a == "--help" || a == "-h") {
+            std::printf("usage: train_bench [--data DIR] [--epochs N] [--threads N] [--batch-size N]\n"
+                        "  seconds per epoch of the seed model, inference images/s and peak memory; a JSON line last\n");
+            return 0;
+        }
+        if (a == "--version") {
+            std::printf("train_bench (eigencnn %s)\n", version());
+            return 0;
+        }
         if (a == "--data") data = value("--data");
-        else if (a == "--epochs") epochs = std::stoi(value("--epochs"));
-        else if (a == "--threads") threads = std::stoi(value("--threads"));
-        else if (a == "--batch-size") batch = std::stoi(value("--batch-size"));
+        else if (a == "--epochs") epochs = number("--epochs");
+        else if (a == "--threads") threads = number("--threads");
+        else if (a == "--batch-size") batch = number("--batch-size");
         else {
             std::fprintf(stderr, "train_bench: unknown argument '%s' (flags: --data DIR --epochs N --threads N --batch-size N)\n", a.c_str());
             return 2;

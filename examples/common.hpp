@@ -84,6 +84,7 @@ inline CLI::Validator unsigned_64() {
 
 /// Flags common to both examples; mnist_backdoor adds its own.
 inline void add_common_flags(CLI::App& app, Options& o) {
+    app.set_version_flag("--version", std::string("eigencnn ") + version());
     app.add_option("--data", o.data_dir, "folder with the four MNIST IDX files (raw or .gz)")->capture_default_str();
     app.add_option("--epochs", o.epochs, "training epochs")->check(integer_at_least(1))->capture_default_str();
     app.add_option("--batch-size", o.batch_size, "mini-batch size")->check(integer_at_least(1))->capture_default_str();

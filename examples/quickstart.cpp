@@ -2,15 +2,14 @@
 // it stays true. Poisons 1% of MNIST, trains the notebook's CNN, and prints
 // the clean accuracy and the attack success rate.
 //
-//   quickstart [data_dir]     (default data/mnist)
+//   quickstart [data_dir]     (default data/mnist; --help, --version)
 #include <eigencnn/eigencnn.hpp>
 
 #include <iostream>
 
 using namespace eigencnn;
 
-int main(int argc, char** argv) {
-    const std::string dir = argc > 1 ? argv[1] : "data/mnist";
+void run(const std::string& dir) {
     auto train = load_mnist<float>(dir, Split::Train);
     auto test = load_mnist<float>(dir, Split::Test);
     add_trigger(train, /*fraction=*/0.01, /*seed=*/1, /*target_label=*/8);  // poison 1%
@@ -26,4 +25,24 @@ int main(int argc, char** argv) {
     for (int epoch = 0; epoch < 10; ++epoch) train_epoch(net, adam, loader, epoch);
 
     std::cout << "clean accuracy " << evaluate(net, test) << ", attack success " << attack_success(net, test, 8).all << '\n';
+}
+
+int main(int argc, char** argv) {
+    const std::string arg = argc > 1 ? argv[1] : "data/mnist";
+    if (argc > 2 || arg == "--help" || arg == "-h") {
+        std::cout << "usage: quickstart [DATA_DIR]\n  Poison 1% of MNIST (DATA_DIR, default data/mnist), train the notebook's CNN\n"
+                     "  for 10 epochs, print the clean accuracy and the attack success rate.\n";
+        return argc > 2 ? 2 : 0;
+    }
+    if (arg == "--version") {
+        std::cout << "quickstart (eigencnn " << version() << ")\n";
+        return 0;
+    }
+    try {
+        run(arg);
+    } catch (const std::exception& e) {
+        std::cerr << "quickstart: error: " << e.what() << '\n';
+        return 1;
+    }
+    return 0;
 }

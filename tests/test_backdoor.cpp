@@ -99,6 +99,26 @@ TEST_CASE("write_image_grid writes a decodable PNG with the images and their cap
     CHECK_THROWS_AS(write_image_grid(path, imgs, {"a"}), std::invalid_argument);
 }
 
+TEST_CASE("encode_png writes grey, grey+alpha, RGB and RGBA images that a PNG decoder reads back exactly") {
+    for (int channels = 1; channels <= 4; ++channels) {
+        CAPTURE(channels);
+        const int w = 7, h = 3;
+        std::vector<std::uint8_t> px(static_cast<std::size_t>(w * h * channels));
+        for (std::size_t i = 0; i < px.size(); ++i) px[i] = static_cast<std::uint8_t>(i * 37 + 5);
+        const std::string png = encode_png(w, h, channels, px.data());
+        CHECK(png.compare(0, 8, "\x89PNG\r\n\x1a\n") == 0);
+        int rw = 0, rh = 0, rc = 0;
+        unsigned char* back = stbi_load_from_memory(reinterpret_cast<const unsigned char*>(png.data()), static_cast<int>(png.size()), &rw, &rh, &rc, 0);
+        REQUIRE(back);
+        CHECK(rw == w);
+        CHECK(rh == h);
+        CHECK(rc == channels);
+        CHECK(std::vector<std::uint8_t>(back, back + px.size()) == px);
+        stbi_image_free(back);
+    }
+    CHECK_THROWS_WITH_AS(write_png("x.png", 0, 3, 1, nullptr), doctest::Contains("write_png: x.png: bad image size 0x3x1"), std::invalid_argument);
+}
+
 TEST_CASE("write_file_atomic replaces a file whole and leaves no temporary behind") {
     const std::string path = "eigencnn_test_atomic.txt";
     write_file_atomic(path, std::string("first"));

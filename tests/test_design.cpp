@@ -346,3 +346,8 @@ TEST_CASE("the 2x2 max-pool kernels pick the same winners as the reference loop,
             CHECK(std::memcmp(fast.data(), ref.data(), fast.size() * sizeof(float)) == 0);
         }
 }
+
+TEST_CASE("version() spells the version macros") {
+    CHECK(std::string(version()) == std::to_string(EIGENCNN_VERSION_MAJOR) + "." + std::to_string(EIGENCNN_VERSION_MINOR) + "." +
+                                        std::to_string(EIGENCNN_VERSION_PATCH));
+}

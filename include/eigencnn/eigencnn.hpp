@@ -6,9 +6,7 @@
 // loading, training and evaluation helpers, and a backdoor-attack toolkit.
 #pragma once
 
-#define EIGENCNN_VERSION_MAJOR 0
-#define EIGENCNN_VERSION_MINOR 1
-#define EIGENCNN_VERSION_PATCH 0
+#include "version.hpp"
 
 #include "core/init.hpp"
 #include "core/layer.hpp"

@@ -4,7 +4,12 @@
 
 #include <cstdio>
 
+int stb_before();
+int stb_after();
+
 int main() {
+    if (stb_before() != 0 || stb_after() != 0) return 1;
+    std::printf("consumer: eigencnn %s\n", eigencnn::version());
     using namespace eigencnn;
     Sequential<float> net(1);
     net.emplace<Conv2d>(1, 2, 3).emplace<ReLU>().emplace<Flatten>().emplace<Linear>(2 * 4 * 4, 3);

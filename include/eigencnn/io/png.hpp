@@ -1,8 +1,11 @@
 // eigencnn/io/png.hpp
 //
-// PNG output through stb_image_write (compiled here with static linkage, so
-// including this header in several translation units is fine):
-//   write_png         an 8-bit grey, RGB or RGBA image
+// PNG output, encoded here with zlib (no third-party image library, so
+// nothing leaks into the including program; the PNG specification, ISO/IEC
+// 15948: signature, IHDR, one IDAT of zlib-compressed scanlines each with
+// filter byte 0, IEND; each chunk: length, type, data, CRC-32 of type+data):
+//   encode_png        the bytes of an 8-bit grey, grey+alpha, RGB or RGBA image
+//   write_png         the same, written atomically
 //   write_image_grid  a grid of images [N, C, H, W] in [0, 1], each with a
 //                     caption (digits and ":>-/?" drawn with a 3x5 font) in
 //                     a colour of its own, e.g. green for a right prediction.
@@ -17,39 +20,58 @@
 #include <string>
 #include <vector>
 
-#ifndef EIGENCNN_STB_IMAGE_WRITE_INCLUDED
-#define EIGENCNN_STB_IMAGE_WRITE_INCLUDED
-#if defined(__GNUC__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
-#pragma GCC diagnostic ignored "-Wsign-compare"
-#pragma GCC diagnostic ignored "-Wunused-function"
-#pragma GCC diagnostic ignored "-Wunused-parameter"
-#pragma GCC diagnostic ignored "-Wconversion"
-#pragma GCC diagnostic ignored "-Wdouble-promotion"
-#endif
-#define STB_IMAGE_WRITE_STATIC
-#define STB_IMAGE_WRITE_IMPLEMENTATION
-#include <stb_image_write.h>
-#if defined(__GNUC__)
-#pragma GCC diagnostic pop
-#endif
-#endif
+#include <zlib.h>
+
+#include <stdexcept>
 
 namespace eigencnn {
 
 using Rgb = std::array<std::uint8_t, 3>;
 
-/// Encode and write a PNG. pixels: height rows of width*channels bytes (channels 1-4).
+/// The PNG file of an 8-bit image. pixels: height rows of width*channels bytes
+/// (channels 1 grey, 2 grey+alpha, 3 RGB, 4 RGBA).
+/// `where` names the image in errors.
+inline std::string encode_png(int width, int height, int channels, const std::uint8_t* pixels, const std::string& where = "encode_png") {
+    if (width < 1 || height < 1 || channels < 1 || channels > 4 || width > (1 << 24) || height > (1 << 24))
+        throw std::invalid_argument(where + ": bad image size " + std::to_string(width) + "x" + std::to_string(height) + "x" +
+                                    std::to_string(channels));
+    const std::size_t row = static_cast<std::size_t>(width) * static_cast<std::size_t>(channels);
+    std::string raw;
+    raw.reserve((row + 1) * static_cast<std::size_t>(height));
+    for (int y = 0; y < height; ++y) {
+        raw.push_back('\0');  // filter: none
+        raw.append(reinterpret_cast<const char*>(pixels) + static_cast<std::size_t>(y) * row, row);
+    }
+    uLongf packed_size = compressBound(static_cast<uLong>(raw.size()));
+    std::string packed(packed_size, '\0');
+    if (compress2(reinterpret_cast<Bytef*>(&packed[0]), &packed_size, reinterpret_cast<const Bytef*>(raw.data()), static_cast<uLong>(raw.size()),
+                  6) != Z_OK)
+        throw std::runtime_error(where + ": zlib could not compress the image");
+    packed.resize(packed_size);
+    const auto be32 = [](std::string& out, std::uint32_t v) {
+        for (int s = 24; s >= 0; s -= 8) out.push_back(static_cast<char>((v >> s) & 0xff));
+    };
+    std::string png("\x89PNG\r\n\x1a\n", 8);
+    const auto chunk = [&](const char* type, const std::string& data) {
+        be32(png, static_cast<std::uint32_t>(data.size()));
+        const std::string body = std::string(type, 4) + data;
+        png += body;
+        be32(png, static_cast<std::uint32_t>(crc32(0L, reinterpret_cast<const Bytef*>(body.data()), static_cast<uInt>(body.size()))));
+    };
+    static const char color_type[5] = {0, 0, 4, 2, 6};
+    std::string ihdr;
+    be32(ihdr, static_cast<std::uint32_t>(width));
+    be32(ihdr, static_cast<std::uint32_t>(height));
+    ihdr += std::string{8, color_type[channels], 0, 0, 0};  // bit depth 8, colour type, deflate, no filter method, no interlace
+    chunk("IHDR", ihdr);
+    chunk("IDAT", packed);
+    chunk("IEND", "");
+    return png;
+}
+
+/// Encode and write a PNG atomically (see encode_png).
 inline void write_png(const std::string& path, int width, int height, int channels, const std::uint8_t* pixels) {
-    if (width < 1 || height < 1 || channels < 1 || channels > 4)
-        throw std::invalid_argument("write_png: " + path + ": bad image size " + std::to_string(width) + "x" + std::to_string(height) +
-                                    "x" + std::to_string(channels));
-    std::string png;
-    auto sink = [](void* ctx, void* data, int size) { static_cast<std::string*>(ctx)->append(static_cast<const char*>(data), size); };
-    if (!stbi_write_png_to_func(sink, &png, width, height, channels, pixels, width * channels))
-        throw std::runtime_error("write_png: " + path + ": PNG encoding failed");
-    write_file_atomic(path, png);
+    write_file_atomic(path, encode_png(width, height, channels, pixels, "write_png: " + path));
 }
 
 namespace detail {
