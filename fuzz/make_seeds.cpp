@@ -49,6 +49,11 @@ int main(int argc, char** argv) {
     Sequential<float> lin(2);
     lin.emplace<Flatten>().emplace<Linear>(4, 2, false);
     put(dir + "/checkpoint/linear", encode_checkpoint(lin));
+    Sequential<float> res(3);  // format 3: a Residual block's nested specs, BatchNorm buffers, a Dropout stream
+    res.emplace<Conv2d>(1, 2, 3, 1, 1, no_bias).emplace<BatchNorm2d>(2).emplace<Dropout>(0.25);
+    res.add(std::move(Residual<float>().emplace_body<ReLU>().emplace_body<Conv2d>(2, 2, 1).emplace_shortcut<AvgPool2d>(1)));
+    res.emplace<AdaptiveAvgPool2d>(1).emplace<Flatten>().emplace<Linear>(2, 3);
+    put(dir + "/checkpoint/residual", encode_checkpoint(res));
     // fuzz_model: N C H W, then layers (type, argument count, per argument: kind byte + 8 value bytes)
     auto layer = [](std::string& b, int type, std::vector<std::int64_t> args) {
         b.push_back(static_cast<char>(type));

@@ -2,12 +2,20 @@
 # Install eigencnn's build and test dependencies from Debian's packages.
 #   scripts/install_deps.sh          library, examples, tests, benchmarks
 #   scripts/install_deps.sh --fuzz   also clang and its libFuzzer runtime (scripts/fuzz.sh)
+#   scripts/install_deps.sh --torch  also python3-torch and python3-numpy (the tests labelled torch)
+# (flags combine: --fuzz --torch)
 set -euo pipefail
 sudo=""
 [ "$(id -u)" -ne 0 ] && sudo=sudo
 pkgs=(g++ cmake make pkg-config curl ca-certificates
       libeigen3-dev zlib1g-dev libstb-dev libcli11-dev nlohmann-json3-dev doctest-dev libbenchmark-dev)
-[ "${1:-}" = "--fuzz" ] && pkgs+=(clang libclang-rt-14-dev)
+for flag in "$@"; do
+  case "$flag" in
+    --fuzz) pkgs+=(clang libclang-rt-14-dev) ;;
+    --torch) pkgs+=(python3-torch python3-numpy) ;;
+    *) echo "install_deps.sh: unknown flag $flag (expected --fuzz or --torch)" >&2; exit 2 ;;
+  esac
+done
 $sudo apt-get update -qq
 DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${pkgs[@]}" >/dev/null
 echo "dependencies installed: ${pkgs[*]}"

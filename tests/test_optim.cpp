@@ -1,8 +1,10 @@
-// Adam and SGD against updates worked out by hand for a single scalar parameter.
+// Adam, AdamW and SGD against updates worked out by hand; schedules, clipping, and optimizer state through checkpoints.
 #include <doctest/doctest.h>
 #include <eigencnn/eigencnn.hpp>
 
 #include <cmath>
+#include <cstdio>
+#include <memory>
 
 using namespace eigencnn;
 
@@ -146,4 +148,182 @@ TEST_CASE("optimizers reject bad hyper-parameters") {
     CHECK_THROWS_AS(SGD<double>(s.params(), SGDOptions{0.1, 0.0, 0.0, true}), std::invalid_argument);
     Tensor<double> v(Shape{2}), g(Shape{3});
     CHECK_THROWS_WITH_AS(SGD<double>({{"w", &v, &g}}), doctest::Contains("'w'"), std::invalid_argument);
+}
+
+TEST_CASE("AdamW: PyTorch's defaults, decoupled weight decay, three steps by hand") {
+    const AdamWOptions defaults;
+    CHECK(defaults.lr == 1e-3);
+    CHECK(defaults.beta1 == 0.9);
+    CHECK(defaults.beta2 == 0.999);
+    CHECK(defaults.eps == 1e-8);
+    CHECK(defaults.weight_decay == 1e-2);
+    // p0 = 1, lr 0.1, weight_decay 0.01, gradients 0.5, -0.3, 0.2 (the Adam case above, plus p *= 1 - 0.001 first):
+    // t=1: p = 0.999 - 0.1 * 0.5 / (0.5 + 1e-8)                                           = 0.899000002
+    // t=2: p = 0.899000002 * 0.999 = 0.898101001998; m = 0.015, v = 0.00033975
+    //      p -= (0.1 / 0.19) * 0.015 / (sqrt(0.00033975 / 0.001999) + 1e-8)                = 0.878951198939775
+    // t=3: p = 0.878951198939775 * 0.999; m = 0.0335, v = 0.00037941025
+    //      p -= (0.1 / 0.271) * 0.0335 / (sqrt(0.00037941025 / 0.002997001) + 1e-8)        = 0.8433294795899421
+    Scalar s;
+    s.value[0] = 1.0;
+    AdamW<double> adamw(s.params(), AdamWOptions{0.1});
+    const double grads[] = {0.5, -0.3, 0.2};
+    const double expected[] = {0.899000002, 0.878951198939775, 0.8433294795899421};
+    for (int t = 0; t < 3; ++t) {
+        s.grad[0] = grads[t];
+        adamw.step();
+        CHECK(s.value[0] == doctest::Approx(expected[t]).epsilon(1e-12));
+    }
+    CHECK(adamw.kind() == "AdamW");
+    CHECK(adamw.exp_avg(0)[0] == doctest::Approx(0.0335).epsilon(1e-12));
+    // With a zero gradient only the decay acts: p *= 1 - lr * wd (m and v stay 0, so the Adam term is 0).
+    Scalar z;
+    z.value[0] = 2.0;
+    AdamW<double> decay_only(z.params(), AdamWOptions{0.5, 0.9, 0.999, 1e-8, 0.2});
+    decay_only.step();
+    CHECK(z.value[0] == doctest::Approx(2.0 * 0.9).epsilon(1e-15));
+    CHECK_THROWS_WITH_AS(AdamW<double>(s.params(), AdamWOptions{0.1, 0.9, 0.999, 1e-8, -1.0}), doctest::Contains("AdamW: need"), std::invalid_argument);
+}
+
+TEST_CASE("AdamW on a tensor split among threads is bitwise the same on 1 and 2 threads") {
+    const Index n = 40001;
+    const auto run = [&](int threads) {
+        set_num_threads(threads);
+        Tensor<float> p(Shape{n}), g(Shape{n});
+        for (Index i = 0; i < n; ++i) p[i] = 0.001f * static_cast<float>(i % 97);
+        AdamW<float> opt({{"p", &p, &g}});
+        for (int t = 0; t < 3; ++t) {
+            for (Index i = 0; i < n; ++i) g[i] = std::sin(0.37f * static_cast<float>(i) + static_cast<float>(t));
+            opt.step();
+        }
+        return p;
+    };
+    const Tensor<float> one = run(1), two = run(2);
+    set_num_threads(2);
+    CHECK(one.vector() == two.vector());
+}
+
+TEST_CASE("SGD with Nesterov momentum and weight decay, by hand") {
+    // p0 = 1, lr 0.1, momentum 0.9, weight_decay 0.1, gradients 0.5, -0.3:
+    // t=1: g = 0.5 + 0.1 = 0.6; b = 0.6; step g + 0.9 b = 1.14;            p = 1 - 0.114 = 0.886
+    // t=2: g = -0.3 + 0.0886 = -0.2114; b = 0.54 - 0.2114 = 0.3286; step -0.2114 + 0.29574 = 0.08434; p = 0.8775660
+    Scalar s;
+    s.value[0] = 1.0;
+    SGD<double> sgd(s.params(), SGDOptions{0.1, 0.9, 0.1, true});
+    s.grad[0] = 0.5;
+    sgd.step();
+    CHECK(s.value[0] == doctest::Approx(0.886).epsilon(1e-14));
+    s.grad[0] = -0.3;
+    sgd.step();
+    CHECK(s.value[0] == doctest::Approx(0.877566).epsilon(1e-14));
+}
+
+TEST_CASE("StepLR and CosineAnnealingLR: PyTorch's closed forms, set on the optimizer, resumable") {
+    Scalar s;
+    SGD<double> sgd(s.params(), SGDOptions{0.1});
+    StepLR<double> step(sgd, 3, 0.5);
+    const double want_step[] = {0.1, 0.1, 0.1, 0.05, 0.05, 0.05, 0.025, 0.025};
+    for (int e = 0; e < 8; ++e) {
+        CAPTURE(e);
+        CHECK(step.last_epoch() == e);
+        CHECK(sgd.lr() == doctest::Approx(want_step[e]).epsilon(1e-15));
+        CHECK(step.get_last_lr() == sgd.lr());
+        step.step();
+    }
+    // Default gamma 0.1.
+    Adam<double> adam(s.params(), AdamOptions{1.0});
+    StepLR<double> tenth(adam, 2);
+    tenth.step(), tenth.step();
+    CHECK(adam.lr() == doctest::Approx(0.1).epsilon(1e-15));
+
+    // Cosine, T_max 4, eta_min 0.001: 0.001 + 0.099 * (1 + cos(pi e / 4)) / 2.
+    AdamW<double> adamw(s.params(), AdamWOptions{0.1});
+    CosineAnnealingLR<double> cosine(adamw, 4, 0.001);
+    const double want_cos[] = {0.1, 0.0855017856687341, 0.0505, 0.0154982143312659, 0.001, 0.0154982143312659};
+    for (int e = 0; e < 6; ++e) {
+        CAPTURE(e);
+        CHECK(adamw.lr() == doctest::Approx(want_cos[e]).epsilon(1e-14));
+        cosine.step();
+    }
+    // eta_min defaults to 0; half way the lr is base / 2.
+    SGD<double> sgd2(s.params(), SGDOptions{0.2});
+    CosineAnnealingLR<double> to_zero(sgd2, 10);
+    to_zero.set_last_epoch(5);
+    CHECK(sgd2.lr() == doctest::Approx(0.1).epsilon(1e-15));
+    to_zero.set_last_epoch(10);
+    CHECK(std::abs(sgd2.lr()) < 1e-17);
+    // Resuming: a schedule made over a fresh optimizer and moved to epoch 4 gives the same lr as one stepped 4 times.
+    SGD<double> fresh(s.params(), SGDOptions{0.1});
+    StepLR<double> resumed(fresh, 3, 0.5);
+    resumed.set_last_epoch(4);
+    CHECK(fresh.lr() == doctest::Approx(0.05).epsilon(1e-15));
+    CHECK_THROWS_AS(StepLR<double>(fresh, 0), std::invalid_argument);
+    CHECK_THROWS_AS(CosineAnnealingLR<double>(fresh, 0), std::invalid_argument);
+    CHECK_THROWS_AS(resumed.set_last_epoch(-1), std::invalid_argument);
+}
+
+TEST_CASE("clip_grad_norm: the total norm as torch.nn.utils.clip_grad_norm_ returns it, gradients scaled by max_norm / (total + 1e-6)") {
+    Tensor<double> a(Shape{2}), ga(Shape{2}), b(Shape{1}), gb(Shape{1});
+    ga[0] = 3, ga[1] = 4, gb[0] = 12;  // total norm sqrt(9 + 16 + 144) = 13
+    const std::vector<Parameter<double>> params{{"a", &a, &ga}, {"b", &b, &gb}};
+    CHECK(clip_grad_norm(params, 20.0) == doctest::Approx(13.0).epsilon(1e-15));
+    CHECK(ga[0] == 3.0);  // under the limit: untouched
+    CHECK(gb[0] == 12.0);
+    CHECK(clip_grad_norm(params, 6.5) == doctest::Approx(13.0).epsilon(1e-15));
+    const double coef = 6.5 / (13.0 + 1e-6);
+    CHECK(ga[0] == doctest::Approx(3 * coef).epsilon(1e-15));
+    CHECK(ga[1] == doctest::Approx(4 * coef).epsilon(1e-15));
+    CHECK(gb[0] == doctest::Approx(12 * coef).epsilon(1e-15));
+    CHECK(clip_grad_norm(params, 6.5) == doctest::Approx(6.5).epsilon(1e-6));
+    CHECK_THROWS_AS(clip_grad_norm(params, -1.0), std::invalid_argument);
+}
+
+TEST_CASE("AdamW and Nesterov SGD state saves and resumes bitwise through a checkpoint") {
+    auto build = [] {
+        Sequential<float> net(2);
+        net.emplace<Flatten>().emplace<Linear>(6, 4).emplace<Tanh>().emplace<Linear>(4, 3);
+        return net;
+    };
+    Tensor<float> x(Shape{5, 6});
+    for (Index i = 0; i < x.size(); ++i) x[i] = std::sin(static_cast<float>(i));
+    const std::vector<int> labels{0, 1, 2, 1, 0};
+    auto train = [&](Sequential<float>& net, Optimizer<float>& opt, int steps) {
+        Tensor<float> g;
+        for (int i = 0; i < steps; ++i) {
+            cross_entropy(net.forward(x), labels, g);
+            net.backward(g);
+            clip_grad_norm(net.parameters(), 0.5);
+            opt.step();
+        }
+    };
+    for (int which = 0; which < 2; ++which) {
+        CAPTURE(which);
+        auto make = [&](Sequential<float>& net) -> std::unique_ptr<Optimizer<float>> {
+            if (which == 0) return std::make_unique<AdamW<float>>(net.parameters(), AdamWOptions{0.05});
+            return std::make_unique<SGD<float>>(net.parameters(), SGDOptions{0.1, 0.9, 0.01, true});
+        };
+        auto straight = build();
+        auto opt_s = make(straight);
+        train(straight, *opt_s, 6);
+        auto first = build();
+        auto opt_f = make(first);
+        train(first, *opt_f, 3);
+        save_checkpoint("test_optim_resume.ckpt", first, opt_f.get());
+        auto resumed = build();
+        auto opt_r = make(resumed);
+        load_checkpoint("test_optim_resume.ckpt", resumed, opt_r.get());
+        CHECK(opt_r->steps() == 3);
+        train(resumed, *opt_r, 3);
+        std::vector<float> a, b;
+        for (auto& p : resumed.parameters()) a.insert(a.end(), p.value->data(), p.value->data() + p.value->size());
+        for (auto& p : straight.parameters()) b.insert(b.end(), p.value->data(), p.value->data() + p.value->size());
+        CHECK(a == b);
+    }
+    // A checkpoint of one optimizer does not resume another.
+    auto net = build();
+    AdamW<float> adamw(net.parameters());
+    Adam<float> adam(net.parameters());
+    save_checkpoint("test_optim_resume.ckpt", net, static_cast<Optimizer<float>*>(&adamw));
+    CHECK_THROWS_WITH_AS(load_checkpoint("test_optim_resume.ckpt", net, static_cast<Optimizer<float>*>(&adam)),
+                         doctest::Contains("optimizer mismatch: AdamW in the checkpoint, Adam given"), CheckpointError);
+    std::remove("test_optim_resume.ckpt");
 }

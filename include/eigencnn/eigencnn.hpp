@@ -1,8 +1,9 @@
 // eigencnn/eigencnn.hpp: the whole library in one include.
 //
 // eigencnn is a header-only convolutional network library on Eigen:
-// layers (Conv2d, MaxPool2d, ReLU, Flatten, Linear) composed in a
-// Sequential model, cross-entropy loss, Adam and SGD, IDX/MNIST data
+// layers (Conv2d, MaxPool2d, AvgPool2d, BatchNorm, Dropout, activations,
+// Flatten, Linear, Residual blocks) composed in a Sequential model,
+// cross-entropy loss, Adam, AdamW and SGD, learning-rate schedules, IDX/MNIST data
 // loading, training and evaluation helpers, and a backdoor-attack toolkit.
 #pragma once
 
@@ -22,16 +23,28 @@
 #include "kernels/matmul.hpp"
 #include "kernels/maxpool.hpp"
 
+#include "layers/adaptive_avgpool2d.hpp"
+#include "layers/avgpool2d.hpp"
+#include "layers/batchnorm.hpp"
 #include "layers/conv2d.hpp"
+#include "layers/dropout.hpp"
 #include "layers/flatten.hpp"
+#include "layers/leaky_relu.hpp"
 #include "layers/linear.hpp"
 #include "layers/maxpool2d.hpp"
 #include "layers/relu.hpp"
+#include "layers/residual.hpp"
+#include "layers/sigmoid.hpp"
+#include "layers/softmax.hpp"
+#include "layers/tanh.hpp"
 
 #include "loss/cross_entropy.hpp"
 
 #include "optim/adam.hpp"
+#include "optim/adamw.hpp"
+#include "optim/clip.hpp"
 #include "optim/optimizer.hpp"
+#include "optim/schedule.hpp"
 #include "optim/sgd.hpp"
 
 #include "fusion/conv_pool.hpp"
@@ -40,6 +53,7 @@
 
 #include "model/factory.hpp"
 #include "model/mnist_cnn.hpp"
+#include "model/preact_resnet.hpp"
 #include "model/sequential.hpp"
 
 #include "data/data_loader.hpp"

@@ -50,16 +50,13 @@ public:
 
     /// Uniform integer in [0, n), without modulo bias (Lemire's method). n > 0.
     std::uint64_t below(std::uint64_t n) {
-        unsigned __int128 m = static_cast<unsigned __int128>(next()) * n;
-        auto low = static_cast<std::uint64_t>(m);
+        std::uint64_t high = 0, low = 0;
+        mul_64x64(next(), n, high, low);
         if (low < n) {
             const std::uint64_t threshold = (0 - n) % n;
-            while (low < threshold) {
-                m = static_cast<unsigned __int128>(next()) * n;
-                low = static_cast<std::uint64_t>(m);
-            }
+            while (low < threshold) mul_64x64(next(), n, high, low);
         }
-        return static_cast<std::uint64_t>(m >> 64);
+        return high;
     }
 
     /// A uniformly random permutation of 0..n-1 (Fisher-Yates).
@@ -87,6 +84,14 @@ public:
     }
 
 private:
+    // The 128-bit product a * b as (high, low) 64-bit halves, in standard C++ (no __int128).
+    static void mul_64x64(std::uint64_t a, std::uint64_t b, std::uint64_t& high, std::uint64_t& low) {
+        const std::uint64_t a0 = a & 0xffffffffu, a1 = a >> 32, b0 = b & 0xffffffffu, b1 = b >> 32;
+        const std::uint64_t p00 = a0 * b0, p01 = a0 * b1, p10 = a1 * b0, p11 = a1 * b1;
+        const std::uint64_t mid = (p00 >> 32) + (p01 & 0xffffffffu) + (p10 & 0xffffffffu);
+        low = (mid << 32) | (p00 & 0xffffffffu);
+        high = p11 + (p01 >> 32) + (p10 >> 32) + (mid >> 32);
+    }
     static std::uint64_t rotl(std::uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
     static std::uint64_t splitmix64(std::uint64_t& x) {
         std::uint64_t z = (x += 0x9e3779b97f4a7c15ULL);

@@ -4,7 +4,9 @@
 // arguments, integers or real numbers, e.g.
 //   {"Conv2d", {1, 16, 5, 1, 0}}        {"NoisyScale", {16, 0.1, 0.1}}
 // Checkpoints store it to record the architecture and to rebuild it through
-// the layer registry (core/registry.hpp). A layer reads its own arguments
+// the layer registry (core/registry.hpp). A layer that holds layers (Residual)
+// lists their specs in `children`, e.g.
+//   {"Residual", {2}, {{"Conv2d", {16, 16, 3, 1, 1, 0}}, {"ReLU", {}}, {"Conv2d", {8, 16, 1, 1, 0, 0}}}} A layer reads its own arguments
 // back with int_arg / real_arg, which name the spec and the argument in any
 // error.
 //
@@ -12,6 +14,7 @@
 // overflowing, for sizes that come from users or files.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -84,15 +87,31 @@ private:
 struct LayerSpec {
     std::string type;
     std::vector<SpecArg> args;
+    std::vector<LayerSpec> children;  ///< specs of the layers this one holds (empty for plain layers)
 
-    bool operator==(const LayerSpec& o) const { return type == o.type && args == o.args; }
+    LayerSpec() = default;
+    LayerSpec(std::string type_name, std::vector<SpecArg> arguments, std::vector<LayerSpec> child_specs = {})
+        : type(std::move(type_name)), args(std::move(arguments)), children(std::move(child_specs)) {}
+
+    bool operator==(const LayerSpec& o) const { return type == o.type && args == o.args && children == o.children; }
     bool operator!=(const LayerSpec& o) const { return !(*this == o); }
 
-    /// "Conv2d(1, 16, 5, 1, 0)"
+    /// "Conv2d(1, 16, 5, 1, 0)"; with children "Residual(2)[Conv2d(...), ReLU()]"
     std::string str() const {
         std::string s = type + "(";
         for (std::size_t i = 0; i < args.size(); ++i) s += (i ? ", " : "") + args[i].str();
-        return s + ")";
+        s += ")";
+        if (children.empty()) return s;
+        s += "[";
+        for (std::size_t i = 0; i < children.size(); ++i) s += (i ? ", " : "") + children[i].str();
+        return s + "]";
+    }
+
+    /// Depth of nesting: 0 for a plain layer.
+    std::size_t depth() const {
+        std::size_t d = 0;
+        for (const auto& c : children) d = std::max(d, c.depth() + 1);
+        return d;
     }
 
     /// Throws std::invalid_argument unless the spec has exactly `n` arguments.

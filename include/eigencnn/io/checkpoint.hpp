@@ -5,16 +5,17 @@
 // metadata, in one binary file. A run resumed from a checkpoint continues
 // bitwise as the uninterrupted run would have.
 //
-// Format, version 2 (integers little-endian, fixed width):
+// Format, version 3 (integers little-endian, fixed width):
 //   offset 0   8 bytes  magic "EIGENCNN"
-//          8   u32      format version (2; version 1 files are still read)
+//          8   u32      format version (3 when a layer holds layers, else 2; versions 1 and 2 are read)
 //          12  u32      scalar size in bytes (4: float, 8: double)
 //          16  u64      payload length L
 //          24  L bytes  payload
 //          24+L u32     CRC-32 (zlib) of bytes [0, 24 + L)
 // Payload:
-//   u32 layers;  per layer:  str type, u32 n, n x (u8 kind, u64 value)   (the LayerSpec: kind 0 an
+//   u32 layers;  per layer:  spec = str type, u32 n, n x (u8 kind, u64 value)   (the LayerSpec: kind 0 an
 //                                                                        int64, kind 1 a double's bits)
+//                            and, in version 3, u32 children, children x spec   (nested at most 16 deep)
 //   u32 params;  per param:  str name, tensor
 //   u32 buffers; per buffer: str name, tensor                           (Layer::buffers(), "<i>.<name>")
 //   u32 streams; per layer:  u64 state[4]                               (Layer::rng(), one per layer)
@@ -23,7 +24,9 @@
 // where str = u32 length + bytes, tensor = u32 rank + u64 extents[rank] + data.
 // Version 1 had integer arguments only (i64 args[n], no kind byte) and no
 // buffers or streams: loading one leaves the model's buffers and streams as
-// they are (built-in layers of that time had none).
+// they are (built-in layers of that time had none). Version 2 is version 3
+// without the children counts; a model without nested layers is still
+// written as version 2, so older builds read it.
 //
 // Saving goes through write_file_atomic: a crash mid-save leaves the previous
 // file (or none), never a partial one. Loading reads and checks the whole
@@ -58,7 +61,8 @@ using Metadata = std::map<std::string, std::string>;
 namespace detail {
 
 constexpr char kCkptMagic[8] = {'E', 'I', 'G', 'E', 'N', 'C', 'N', 'N'};
-constexpr std::uint32_t kCkptVersion = 2;
+constexpr std::uint32_t kCkptVersion = 3;
+constexpr std::size_t kCkptMaxDepth = 16;  // nesting of layers in layers
 constexpr std::size_t kCkptHeader = 24;
 
 class ByteWriter {
@@ -139,6 +143,53 @@ private:
     std::string where_;
 };
 
+inline void write_spec(ByteWriter& w, const LayerSpec& s, bool children) {
+    w.str(s.type);
+    w.u32(static_cast<std::uint32_t>(s.args.size()));
+    for (const auto& a : s.args) {
+        w.u8(static_cast<std::uint8_t>(a.kind()));
+        if (a.is_int()) {
+            w.u64(static_cast<std::uint64_t>(a.int_value()));
+        } else {
+            const double v = a.real_value();
+            std::uint64_t bits = 0;
+            std::memcpy(&bits, &v, sizeof bits);
+            w.u64(bits);
+        }
+    }
+    if (!children) return;
+    w.u32(static_cast<std::uint32_t>(s.children.size()));
+    for (const auto& c : s.children) write_spec(w, c, true);
+}
+
+// `where` names the layer in errors: "layer 3" or "layer 3 child 1".
+inline LayerSpec read_spec(ByteReader& r, std::uint32_t version, const std::string& where, std::size_t depth) {
+    LayerSpec s;
+    s.type = r.str("layer type");
+    const std::uint32_t nargs = r.u32("layer argument count");
+    if (nargs > r.left() / 8) r.fail("implausible argument count of " + where);
+    for (std::uint32_t a = 0; a < nargs; ++a) {
+        const std::uint8_t kind = version == 1 ? 0 : r.u8("layer argument kind");
+        const std::uint64_t bits = r.u64("layer argument");
+        if (kind == 0) {
+            s.args.emplace_back(static_cast<std::int64_t>(bits));
+        } else if (kind == 1) {
+            double v = 0;
+            std::memcpy(&v, &bits, sizeof v);
+            if (!std::isfinite(v)) r.fail("non-finite real argument " + std::to_string(a) + " of " + where + " (" + s.type + ")");
+            s.args.emplace_back(v);
+        } else {
+            r.fail("unknown argument kind " + std::to_string(kind) + " in " + where + " (" + s.type + ")");
+        }
+    }
+    if (version < 3) return s;
+    const std::uint32_t children = r.u32("child layer count");
+    if (children > r.left() / 8) r.fail("implausible child layer count of " + where);
+    if (children > 0 && depth >= kCkptMaxDepth) r.fail(where + " (" + s.type + ") nests layers more than " + std::to_string(kCkptMaxDepth) + " deep");
+    for (std::uint32_t c = 0; c < children; ++c) s.children.push_back(read_spec(r, version, where + " child " + std::to_string(c), depth + 1));
+    return s;
+}
+
 inline std::uint32_t crc32_of(const std::uint8_t* p, std::size_t n) {
     uLong c = crc32(0L, Z_NULL, 0);
     while (n > 0) {
@@ -171,22 +222,11 @@ template <typename T>
 std::string encode_checkpoint(Sequential<T>& model, Optimizer<T>* optimizer = nullptr, const Metadata& metadata = {}) {
     detail::ByteWriter w;
     const auto specs = model.specs();
+    bool nested = false;
+    for (const auto& s : specs) nested = nested || !s.children.empty();
+    const std::uint32_t version = nested ? 3 : 2;
     w.u32(static_cast<std::uint32_t>(specs.size()));
-    for (const auto& s : specs) {
-        w.str(s.type);
-        w.u32(static_cast<std::uint32_t>(s.args.size()));
-        for (const auto& a : s.args) {
-            w.u8(static_cast<std::uint8_t>(a.kind()));
-            if (a.is_int()) {
-                w.u64(static_cast<std::uint64_t>(a.int_value()));
-            } else {
-                const double v = a.real_value();
-                std::uint64_t bits = 0;
-                std::memcpy(&bits, &v, sizeof bits);
-                w.u64(bits);
-            }
-        }
-    }
+    for (const auto& s : specs) detail::write_spec(w, s, nested);
     auto params = model.parameters();
     w.u32(static_cast<std::uint32_t>(params.size()));
     for (const auto& p : params) {
@@ -212,7 +252,7 @@ std::string encode_checkpoint(Sequential<T>& model, Optimizer<T>* optimizer = nu
 
     std::string file(detail::kCkptMagic, 8);
     detail::ByteWriter h;
-    h.u32(detail::kCkptVersion);
+    h.u32(version);
     h.u32(sizeof(T));
     h.u64(w.out.size());
     file += h.out + w.out;
@@ -232,7 +272,7 @@ CheckpointData<T> decode_checkpoint(const std::uint8_t* p, std::size_t n, const 
     detail::ByteReader h(p + 8, 16, where);
     const std::uint32_t version = h.u32("version"), scalar = h.u32("scalar size");
     const std::uint64_t len = h.u64("payload length");
-    if (version != 1 && version != detail::kCkptVersion)
+    if (version < 1 || version > detail::kCkptVersion)
         throw CheckpointError(where + ": unsupported checkpoint version " + std::to_string(version) + " (this build reads versions 1 to " +
                               std::to_string(detail::kCkptVersion) + ")");
     if (len != n - detail::kCkptHeader - 4)
@@ -249,27 +289,7 @@ CheckpointData<T> decode_checkpoint(const std::uint8_t* p, std::size_t n, const 
     d.version = version;
     const std::uint32_t layers = r.u32("layer count");
     if (layers > r.left() / 8) r.fail("implausible layer count " + std::to_string(layers));
-    for (std::uint32_t i = 0; i < layers; ++i) {
-        LayerSpec s;
-        s.type = r.str("layer type");
-        const std::uint32_t nargs = r.u32("layer argument count");
-        if (nargs > r.left() / 8) r.fail("implausible argument count of layer " + std::to_string(i));
-        for (std::uint32_t a = 0; a < nargs; ++a) {
-            const std::uint8_t kind = version == 1 ? 0 : r.u8("layer argument kind");
-            const std::uint64_t bits = r.u64("layer argument");
-            if (kind == 0) {
-                s.args.emplace_back(static_cast<std::int64_t>(bits));
-            } else if (kind == 1) {
-                double v = 0;
-                std::memcpy(&v, &bits, sizeof v);
-                if (!std::isfinite(v)) r.fail("non-finite real argument " + std::to_string(a) + " of layer " + std::to_string(i) + " (" + s.type + ")");
-                s.args.emplace_back(v);
-            } else {
-                r.fail("unknown argument kind " + std::to_string(kind) + " in layer " + std::to_string(i) + " (" + s.type + ")");
-            }
-        }
-        d.architecture.push_back(std::move(s));
-    }
+    for (std::uint32_t i = 0; i < layers; ++i) d.architecture.push_back(detail::read_spec(r, version, "layer " + std::to_string(i), 0));
     const std::uint32_t params = r.u32("parameter count");
     if (params > r.left() / 8) r.fail("implausible parameter count " + std::to_string(params));
     for (std::uint32_t i = 0; i < params; ++i) {

@@ -6,6 +6,8 @@
 //   x [N, C, H, W], weight [OC, C, K, K], bias [OC]  ->  y [N, OC, OH, OW]
 //   OH = (H + 2*padding - K) / stride + 1   (likewise OW)
 //   y[n, o, i, j] = bias[o] + sum_{c, a, b} weight[o, c, a, b] * x[n, c, i*stride + a - padding, j*stride + b - padding]
+// With bias=false (as PyTorch's bias=False) there is no bias parameter: the
+// layer keeps a bias of zeros internally, so every path below is unchanged.
 //
 // Computed as im2col + GEMM per image, images spread over threads (on
 // this model that beats one batched GEMM, whose tall-skinny shape Eigen
@@ -49,6 +51,10 @@ namespace eigencnn {
 template <typename T>
 class ConvPool;
 
+/// Tag for a Conv2d without bias: Conv2d<float>(16, 32, 3, 1, 1, no_bias), as PyTorch's bias=False.
+struct NoBias {};
+inline constexpr NoBias no_bias{};
+
 template <typename T>
 class Conv2d final : public Layer<T> {
 public:
@@ -56,8 +62,8 @@ public:
 
     /// Weights and bias drawn as PyTorch does, from Rng(seed).
     Conv2d(Index in_channels, Index out_channels, Index kernel_size, Index stride = 1, Index padding = 0,
-           std::uint64_t seed = kDefaultInitSeed)
-        : in_(in_channels), out_(out_channels), k_(kernel_size), stride_(stride), pad_(padding) {
+           std::uint64_t seed = kDefaultInitSeed, bool bias = true)
+        : in_(in_channels), out_(out_channels), k_(kernel_size), stride_(stride), pad_(padding), has_bias_(bias) {
         if (in_ < 1 || out_ < 1 || k_ < 1 || stride_ < 1 || pad_ < 0 || in_ > kMaxSizeArg || out_ > kMaxSizeArg || k_ > kMaxSizeArg ||
             stride_ > kMaxSizeArg || pad_ > kMaxSizeArg)
             throw std::invalid_argument("Conv2d: need 1 <= in_channels, out_channels, kernel_size, stride <= 2^31 and 0 <= padding <= 2^31, got " +
@@ -71,28 +77,40 @@ public:
         reset_parameters(rng);
     }
 
-    /// Spec {in_channels, out_channels, kernel_size, stride, padding}.
+    /// Without bias: Conv2d(in, out, k, stride, padding, no_bias).
+    Conv2d(Index in_channels, Index out_channels, Index kernel_size, Index stride, Index padding, NoBias,
+           std::uint64_t seed = kDefaultInitSeed)
+        : Conv2d(in_channels, out_channels, kernel_size, stride, padding, seed, false) {}
+
+    /// Spec {in_channels, out_channels, kernel_size, stride, padding} with a bias (the form of every
+    /// checkpoint before bias=false existed), {..., padding, 0} without.
     static Conv2d from_spec(const LayerSpec& s) {
-        s.expect_args(5);
+        const bool bias = check_spec(s);
         return Conv2d(s.int_arg(0, "in_channels", 1, kMaxSizeArg), s.int_arg(1, "out_channels", 1, kMaxSizeArg),
-                      s.int_arg(2, "kernel_size", 1, kMaxSizeArg), s.int_arg(3, "stride", 1, kMaxSizeArg), s.int_arg(4, "padding", 0, kMaxSizeArg));
+                      s.int_arg(2, "kernel_size", 1, kMaxSizeArg), s.int_arg(3, "stride", 1, kMaxSizeArg), s.int_arg(4, "padding", 0, kMaxSizeArg),
+                      kDefaultInitSeed, bias);
     }
     static std::uint64_t parameter_count(const LayerSpec& s) {
-        s.expect_args(5);
+        const bool bias = check_spec(s);
         const std::int64_t in = s.int_arg(0, "in_channels", 1, kMaxSizeArg), out = s.int_arg(1, "out_channels", 1, kMaxSizeArg);
         s.int_arg(3, "stride", 1, kMaxSizeArg);
         s.int_arg(4, "padding", 0, kMaxSizeArg);
-        return static_cast<std::uint64_t>(checked_add(weight_count(in, out, s.int_arg(2, "kernel_size", 1, kMaxSizeArg), s.str()), out, s.str()));
+        return static_cast<std::uint64_t>(
+            checked_add(weight_count(in, out, s.int_arg(2, "kernel_size", 1, kMaxSizeArg), s.str()), bias ? out : 0, s.str()));
     }
 
+    /// PyTorch's default: weight, then bias (when there is one), from U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
     void reset_parameters(Rng& rng) override {
         const double bound = default_init_bound(in_ * k_ * k_);
         uniform_fill(weight_, bound, rng);
-        uniform_fill(bias_, bound, rng);
+        if (has_bias_) uniform_fill(bias_, bound, rng);
     }
 
     std::string name() const override { return "Conv2d(" + describe() + ")"; }
-    LayerSpec spec() const override { return {kType, {in_, out_, k_, stride_, pad_}}; }
+    LayerSpec spec() const override {
+        if (has_bias_) return {kType, {in_, out_, k_, stride_, pad_}};
+        return {kType, {in_, out_, k_, stride_, pad_, 0}};
+    }
 
     Shape output_shape(const Shape& in) const override {
         if (in.rank() != 4 || in[1] != in_)
@@ -142,6 +160,7 @@ public:
     }
 
     std::vector<Parameter<T>> parameters() override {
+        if (!has_bias_) return {{"weight", &weight_, &grad_weight_}};
         return {{"weight", &weight_, &grad_weight_}, {"bias", &bias_, &grad_bias_}};
     }
 
@@ -154,6 +173,7 @@ public:
     Index kernel_size() const { return k_; }
     Index stride() const { return stride_; }
     Index padding() const { return pad_; }
+    bool has_bias() const { return has_bias_; }
 
 private:
     friend class ConvPool<T>;
@@ -340,7 +360,14 @@ private:
         std::string s = std::to_string(in_) + ", " + std::to_string(out_) + ", kernel_size=" + std::to_string(k_) +
                         ", stride=" + std::to_string(stride_);
         if (pad_) s += ", padding=" + std::to_string(pad_);
+        if (!has_bias_) s += ", bias=false";
         return s;
+    }
+
+    // Checks the spec's argument count (5, or 6 with a last argument 0 or 1); returns whether it has a bias.
+    static bool check_spec(const LayerSpec& s) {
+        if (s.args.size() != 6) s.expect_args(5);
+        return s.args.size() == 5 || s.int_arg(5, "bias", 0, 1) != 0;
     }
 
     // Number of weights OC * C * K * K, checked.
@@ -377,6 +404,7 @@ private:
     static constexpr Index kChunk = 8;   // images per partial weight gradient
 
     Index in_, out_, k_, stride_, pad_;
+    bool has_bias_;                         // false: bias_ stays zero and is not a parameter
     Tensor<T> weight_, bias_, grad_weight_, grad_bias_;
     Tensor<T> input_, col_, output_, grad_input_;  // input_: copy of x for backward; col_: per-thread scratch
     bool has_input_ = false;

@@ -9,11 +9,20 @@
 #pragma once
 
 #include "../core/registry.hpp"
+#include "../layers/adaptive_avgpool2d.hpp"
+#include "../layers/avgpool2d.hpp"
+#include "../layers/batchnorm.hpp"
 #include "../layers/conv2d.hpp"
+#include "../layers/dropout.hpp"
 #include "../layers/flatten.hpp"
+#include "../layers/leaky_relu.hpp"
 #include "../layers/linear.hpp"
 #include "../layers/maxpool2d.hpp"
 #include "../layers/relu.hpp"
+#include "../layers/residual.hpp"
+#include "../layers/sigmoid.hpp"
+#include "../layers/softmax.hpp"
+#include "../layers/tanh.hpp"
 #include "sequential.hpp"
 
 namespace eigencnn {

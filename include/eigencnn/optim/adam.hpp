@@ -76,6 +76,11 @@ public:
 
     const AdamOptions& options() const { return opt_; }
     std::string kind() const override { return "Adam"; }
+    double lr() const override { return opt_.lr; }
+    void set_lr(double lr) override {
+        if (!(lr >= 0) || !std::isfinite(lr)) throw std::invalid_argument("Adam::set_lr: need a finite lr >= 0, got " + std::to_string(lr));
+        opt_.lr = lr;
+    }
     std::vector<Tensor<T>*> state() override {
         std::vector<Tensor<T>*> s;
         for (auto& t : m_) s.push_back(&t);

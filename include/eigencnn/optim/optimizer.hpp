@@ -7,6 +7,7 @@
 #include "../core/layer.hpp"
 
 #include <stdexcept>
+#include <string>
 #include <vector>
 
 namespace eigencnn {
@@ -39,6 +40,10 @@ public:
     /// estimates, momentum buffers), in a fixed order. Checkpoints save and
     /// restore them so that a resumed run continues bitwise as an uninterrupted one.
     virtual std::vector<Tensor<T>*> state() = 0;
+    /// The learning rate the next step() uses; learning-rate schedules (optim/schedule.hpp) set it.
+    /// Optimizers without one throw std::logic_error.
+    virtual double lr() const { throw std::logic_error(kind() + ": no learning rate to read"); }
+    virtual void set_lr(double /*lr*/) { throw std::logic_error(kind() + ": no learning rate to set"); }
     /// Set the number of updates done (for restoring a checkpoint).
     void set_steps(long long t) {
         if (t < 0) throw std::invalid_argument("Optimizer::set_steps: negative step count " + std::to_string(t));

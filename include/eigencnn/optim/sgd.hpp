@@ -11,6 +11,8 @@
 
 #include "optimizer.hpp"
 
+#include <cmath>
+
 namespace eigencnn {
 
 struct SGDOptions {
@@ -52,6 +54,11 @@ public:
 
     const SGDOptions& options() const { return opt_; }
     std::string kind() const override { return "SGD"; }
+    double lr() const override { return opt_.lr; }
+    void set_lr(double lr) override {
+        if (!(lr >= 0) || !std::isfinite(lr)) throw std::invalid_argument("SGD::set_lr: need a finite lr >= 0, got " + std::to_string(lr));
+        opt_.lr = lr;
+    }
     std::vector<Tensor<T>*> state() override {
         std::vector<Tensor<T>*> s;
         for (auto& t : buf_) s.push_back(&t);

@@ -1,0 +1,216 @@
+// eigencnn/layers/batchnorm.hpp
+//
+// BatchNorm2d and BatchNorm1d: batch normalisation, as torch.nn.BatchNorm2d
+// and torch.nn.BatchNorm1d (affine, tracking running statistics).
+//
+//   BatchNorm2d: x [N, C, H, W]          BatchNorm1d: x [N, C] or [N, C, L]      -> y of the same shape
+//   per channel c, over its M = N*H*W (or N, N*L) values:
+//   train mode:  mean = sum x / M,  var = sum (x - mean)^2 / M           (biased, for normalising)
+//                running_mean <- (1 - momentum) * running_mean + momentum * mean
+//                running_var  <- (1 - momentum) * running_var  + momentum * var * M / (M - 1)   (unbiased)
+//                num_batches_tracked += 1
+//   eval mode:   mean = running_mean, var = running_var
+//   xhat = (x - mean) / sqrt(var + eps),   y = weight[c] * xhat + bias[c]
+// Parameters weight (ones) and bias (zeros); buffers running_mean (zeros),
+// running_var (ones), num_batches_tracked (a rank-0 count), PyTorch's names and order.
+// Backward, with inv = 1 / sqrt(var + eps):
+//   dbias[c]   = sum dy                dweight[c] = sum dy * xhat
+//   train:  dx = weight[c] * inv / M * (M * dy - dbias[c] - xhat * dweight[c])   (mean and var depend on x)
+//   eval:   dx = weight[c] * inv * dy                                            (the affine per-channel map)
+// Channels run in parallel; each channel's sums run in a fixed order (in
+// double), so results do not depend on the thread count.
+#pragma once
+
+#include "../core/layer.hpp"
+#include "../core/registry.hpp"
+
+#include <cmath>
+
+namespace eigencnn {
+
+template <typename T>
+class BatchNormBase : public Layer<T> {
+public:
+    /// Spec {num_features, eps, momentum}.
+    static std::uint64_t parameter_count(const LayerSpec& s) {
+        s.expect_args(3);
+        s.real_arg(1, "eps", 0, 1e300);
+        s.real_arg(2, "momentum", 0, 1);
+        return 2 * static_cast<std::uint64_t>(s.int_arg(0, "num_features", 1, kMaxSizeArg));
+    }
+
+    std::string name() const override {
+        std::string s = type_ + "(" + std::to_string(c_);
+        if (eps_ != 1e-5) s += ", eps=" + SpecArg(eps_).str();
+        if (momentum_ != 0.1) s += ", momentum=" + SpecArg(momentum_).str();
+        return s + ")";
+    }
+    LayerSpec spec() const override { return {type_, {c_, eps_, momentum_}}; }
+
+    Shape output_shape(const Shape& in) const override {
+        const bool rank_ok = type_ == "BatchNorm2d" ? in.rank() == 4 : (in.rank() == 2 || in.rank() == 3);
+        if (!rank_ok || in[1] != c_)
+            detail::shape_error(name(), type_ == "BatchNorm2d" ? "[N, " + std::to_string(c_) + ", H, W]"
+                                                               : "[N, " + std::to_string(c_) + "] or [N, " + std::to_string(c_) + ", L]",
+                                in);
+        return in;
+    }
+
+    /// weight = 1, bias = 0 whatever the generator, as PyTorch (the running statistics are left as they are).
+    void reset_parameters(Rng& /*rng*/) override {
+        weight_.fill(T(1));
+        bias_.set_zero();
+    }
+
+    const Tensor<T>& forward(const Tensor<T>& x) override {
+        output_.resize(output_shape(x.shape()));
+        const Index N = x.dim(0), inner = x.shape().sample_size() / c_, M = N * inner;
+        const bool train = this->training();
+        if (train && M < 2)
+            throw std::invalid_argument(name() + ": expected more than 1 value per channel when training, got input " + x.shape().str());
+        keep_ = this->grad_enabled_;
+        xhat_.resize(keep_ ? x.shape() : Shape{0});
+        const T* xs = x.data();
+        T* y = output_.data();
+        T* xh = keep_ ? xhat_.data() : nullptr;
+#pragma omp parallel for schedule(static)
+        for (Index c = 0; c < c_; ++c) {
+            double mean = running_mean_[c], var = running_var_[c];
+            if (train) {
+                double sum = 0, sq = 0;
+                for (Index n = 0; n < N; ++n)
+                    for (Index i = 0; i < inner; ++i) sum += xs[(n * c_ + c) * inner + i];
+                mean = sum / static_cast<double>(M);
+                for (Index n = 0; n < N; ++n)
+                    for (Index i = 0; i < inner; ++i) {
+                        const double d = xs[(n * c_ + c) * inner + i] - mean;
+                        sq += d * d;
+                    }
+                var = sq / static_cast<double>(M);
+                running_mean_[c] = static_cast<T>((1 - momentum_) * running_mean_[c] + momentum_ * mean);
+                running_var_[c] = static_cast<T>((1 - momentum_) * running_var_[c] + momentum_ * var * M / (M - 1));
+            }
+            const double inv = 1 / std::sqrt(var + eps_);
+            inv_[c] = static_cast<T>(inv);
+            const double w = weight_[c], b = bias_[c];
+            for (Index n = 0; n < N; ++n)
+                for (Index i = 0; i < inner; ++i) {
+                    const Index e = (n * c_ + c) * inner + i;
+                    const double h = (xs[e] - mean) * inv;
+                    if (xh) xh[e] = static_cast<T>(h);
+                    y[e] = static_cast<T>(w * h + b);
+                }
+        }
+        if (train) num_batches_tracked_[0] += T(1);
+        batch_stats_ = train;
+        return output_;
+    }
+
+    const Tensor<T>& backward(const Tensor<T>& dy) override { return run_backward(dy, true, "backward"); }
+
+    /// dx alone; weight and bias gradients untouched.
+    const Tensor<T>& backward_input(const Tensor<T>& dy) override { return run_backward(dy, false, "backward_input"); }
+
+    std::vector<Parameter<T>> parameters() override { return {{"weight", &weight_, &grad_weight_}, {"bias", &bias_, &grad_bias_}}; }
+    std::vector<Buffer<T>> buffers() override {
+        return {{"running_mean", &running_mean_}, {"running_var", &running_var_}, {"num_batches_tracked", &num_batches_tracked_}};
+    }
+
+    Tensor<T>& weight() { return weight_; }
+    Tensor<T>& bias() { return bias_; }
+    Tensor<T>& running_mean() { return running_mean_; }
+    Tensor<T>& running_var() { return running_var_; }
+    const Tensor<T>& num_batches_tracked() const { return num_batches_tracked_; }
+    const Tensor<T>& grad_weight() const { return grad_weight_; }
+    const Tensor<T>& grad_bias() const { return grad_bias_; }
+    Index num_features() const { return c_; }
+    double eps() const { return eps_; }
+    double momentum() const { return momentum_; }
+
+protected:
+    BatchNormBase(std::string type, Index num_features, double eps, double momentum)
+        : type_(std::move(type)), c_(num_features), eps_(eps), momentum_(momentum) {
+        if (c_ < 1 || c_ > kMaxSizeArg || !(eps_ > 0) || !std::isfinite(eps_) || !(momentum_ >= 0 && momentum_ <= 1))
+            throw std::invalid_argument(type_ + ": need 1 <= num_features <= 2^31, eps > 0 and momentum in [0, 1], got " +
+                                        std::to_string(c_) + ", eps=" + SpecArg(eps_).str() + ", momentum=" + SpecArg(momentum_).str());
+        weight_ = Tensor<T>(Shape{c_}, T(1));
+        bias_ = Tensor<T>(Shape{c_});
+        grad_weight_ = Tensor<T>(Shape{c_});
+        grad_bias_ = Tensor<T>(Shape{c_});
+        running_mean_ = Tensor<T>(Shape{c_});
+        running_var_ = Tensor<T>(Shape{c_}, T(1));
+        num_batches_tracked_ = Tensor<T>(Shape{});
+        inv_ = Tensor<T>(Shape{c_});
+    }
+
+private:
+    const Tensor<T>& run_backward(const Tensor<T>& dy, bool write_params, const char* what) {
+        if (dy.shape() != output_.shape())
+            detail::shape_error(name() + " " + what, "gradient of shape " + output_.shape().str(), dy.shape());
+        if (!keep_) detail::no_backward_state(name());
+        const bool want_dx = this->input_grad_ || !write_params;
+        grad_input_.resize(want_dx ? dy.shape() : Shape{0});
+        const Index N = dy.dim(0), inner = dy.shape().sample_size() / c_, M = N * inner;
+        const T* g = dy.data();
+        const T* xh = xhat_.data();
+        T* dx = grad_input_.data();
+#pragma omp parallel for schedule(static)
+        for (Index c = 0; c < c_; ++c) {
+            double db = 0, dw = 0;
+            for (Index n = 0; n < N; ++n)
+                for (Index i = 0; i < inner; ++i) {
+                    const Index e = (n * c_ + c) * inner + i;
+                    db += g[e];
+                    dw += static_cast<double>(g[e]) * xh[e];
+                }
+            if (write_params) {
+                grad_bias_[c] = static_cast<T>(db);
+                grad_weight_[c] = static_cast<T>(dw);
+            }
+            if (!want_dx) continue;
+            const double k = static_cast<double>(weight_[c]) * inv_[c];
+            for (Index n = 0; n < N; ++n)
+                for (Index i = 0; i < inner; ++i) {
+                    const Index e = (n * c_ + c) * inner + i;
+                    dx[e] = batch_stats_ ? static_cast<T>(k / static_cast<double>(M) * (static_cast<double>(M) * g[e] - db - xh[e] * dw))
+                                         : static_cast<T>(k * g[e]);
+                }
+        }
+        return grad_input_;
+    }
+
+    std::string type_;
+    Index c_;
+    double eps_, momentum_;
+    Tensor<T> weight_, bias_, grad_weight_, grad_bias_;
+    Tensor<T> running_mean_, running_var_, num_batches_tracked_;
+    Tensor<T> output_, xhat_, inv_, grad_input_;  // xhat_ [x's shape], inv_ [C]: what backward needs
+    bool keep_ = false, batch_stats_ = false;
+};
+
+template <typename T>
+class BatchNorm2d final : public BatchNormBase<T> {
+public:
+    static constexpr const char* kType = "BatchNorm2d";
+    explicit BatchNorm2d(Index num_features, double eps = 1e-5, double momentum = 0.1) : BatchNormBase<T>(kType, num_features, eps, momentum) {}
+    static BatchNorm2d from_spec(const LayerSpec& s) {
+        BatchNormBase<T>::parameter_count(s);
+        return BatchNorm2d(s.int_arg(0, "num_features", 1, kMaxSizeArg), s.real_arg(1, "eps", 0, 1e300), s.real_arg(2, "momentum", 0, 1));
+    }
+};
+
+template <typename T>
+class BatchNorm1d final : public BatchNormBase<T> {
+public:
+    static constexpr const char* kType = "BatchNorm1d";
+    explicit BatchNorm1d(Index num_features, double eps = 1e-5, double momentum = 0.1) : BatchNormBase<T>(kType, num_features, eps, momentum) {}
+    static BatchNorm1d from_spec(const LayerSpec& s) {
+        BatchNormBase<T>::parameter_count(s);
+        return BatchNorm1d(s.int_arg(0, "num_features", 1, kMaxSizeArg), s.real_arg(1, "eps", 0, 1e300), s.real_arg(2, "momentum", 0, 1));
+    }
+};
+
+EIGENCNN_REGISTER_LAYER(BatchNorm2d)
+EIGENCNN_REGISTER_LAYER(BatchNorm1d)
+
+}  // namespace eigencnn

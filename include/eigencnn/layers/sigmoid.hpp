@@ -1,0 +1,60 @@
+// eigencnn/layers/sigmoid.hpp
+//
+// Sigmoid: as torch.nn.Sigmoid(), elementwise, any shape.
+//   y = 1 / (1 + exp(-x))     (as exp(x) / (1 + exp(x)) for x < 0, which cannot overflow)
+// Backward: dx = dy * y * (1 - y)   (from the output)
+#pragma once
+
+#include "../core/layer.hpp"
+#include "../core/registry.hpp"
+
+#include <cmath>
+
+namespace eigencnn {
+
+template <typename T>
+class Sigmoid final : public Layer<T> {
+public:
+    static constexpr const char* kType = "Sigmoid";
+    static Sigmoid from_spec(const LayerSpec& s) {
+        s.expect_args(0);
+        return Sigmoid();
+    }
+
+    std::string name() const override { return "Sigmoid()"; }
+    LayerSpec spec() const override { return {kType, {}}; }
+    Shape output_shape(const Shape& in) const override { return in; }
+
+    const Tensor<T>& forward(const Tensor<T>& x) override {
+        output_.resize(x.shape());
+        const Index n = x.size();
+        const T* in = x.data();
+        T* y = output_.data();
+#pragma omp parallel for schedule(static)
+        for (Index i = 0; i < n; ++i) y[i] = in[i] >= T(0) ? T(1) / (T(1) + std::exp(-in[i])) : std::exp(in[i]) / (T(1) + std::exp(in[i]));
+        return output_;
+    }
+
+    const Tensor<T>& backward(const Tensor<T>& dy) override {
+        if (dy.shape() != output_.shape())
+            detail::shape_error(name() + " backward", "gradient of shape " + output_.shape().str(), dy.shape());
+        grad_input_.resize(dy.shape());
+        const Index n = dy.size();
+        const T* y = output_.data();
+        const T* g = dy.data();
+        T* dx = grad_input_.data();
+#pragma omp parallel for simd schedule(static)
+        for (Index i = 0; i < n; ++i) dx[i] = g[i] * y[i] * (T(1) - y[i]);
+        return grad_input_;
+    }
+
+    /// No parameters: the same as backward.
+    const Tensor<T>& backward_input(const Tensor<T>& dy) override { return backward(dy); }
+
+private:
+    Tensor<T> output_, grad_input_;
+};
+
+EIGENCNN_REGISTER_LAYER(Sigmoid)
+
+}  // namespace eigencnn
