@@ -1,7 +1,8 @@
 // Writes the seed corpora of the fuzz targets: small valid IDX files (raw
-// and gzip) and small valid checkpoints, plus a few near-misses.
-//   make_seeds DIR   -> DIR/idx/*, DIR/checkpoint/*
+// and gzip), small valid checkpoints and safetensors files, plus a few near-misses.
+//   make_seeds DIR   -> DIR/idx/*, DIR/checkpoint/*, DIR/model/*, DIR/safetensors/*
 #include <eigencnn/eigencnn.hpp>
+#include <eigencnn/io/safetensors.hpp>
 
 #include <fstream>
 
@@ -32,6 +33,56 @@ static std::string gz(const std::string& in) {
     out.resize(zs.total_out);
     deflateEnd(&zs);
     return out;
+}
+
+// fuzz_safetensors: the small model's file, the same tensors in other dtypes, extra tensors and metadata, and near misses.
+static void safetensors_seeds(const std::string& dir, Sequential<float>& small) {
+    put(dir + "small", encode_safetensors(small, {{"format", "pt"}}));
+    Sequential<double> d(1);
+    d.emplace<Conv2d>(1, 2, 3).emplace<ReLU>().emplace<MaxPool2d>(2).emplace<Flatten>().emplace<Linear>(2 * 3 * 3, 3);
+    put(dir + "small_f64", encode_safetensors(d));
+    // The same names and shapes as F16, BF16, F16, F64 (hand-made header: every value 1.0)
+    auto le64 = [](std::uint64_t v) {
+        std::string b;
+        for (int i = 0; i < 8; ++i) b.push_back(static_cast<char>(v >> (8 * i)));
+        return b;
+    };
+    auto ones = [](const std::string& dtype, int n) {
+        std::string b;
+        for (int i = 0; i < n; ++i) {
+            if (dtype == "F16") b += std::string("\x00\x3c", 2);
+            if (dtype == "BF16") b += std::string("\x80\x3f", 2);
+            if (dtype == "F64") b += std::string("\x00\x00\x00\x00\x00\x00\xf0\x3f", 8);
+            if (dtype == "I64") b += std::string("\x05\0\0\0\0\0\0\0", 8);
+        }
+        return b;
+    };
+    struct T { std::string name, dtype, shape; int n; };
+    auto build = [&](const std::vector<T>& ts, const std::string& meta) {
+        std::string json = "{" + meta, data;
+        for (const auto& t : ts) {
+            const std::size_t b = data.size();
+            data += ones(t.dtype, t.n);
+            json += (json.size() > 1 ? "," : "") + std::string("\"") + t.name + "\":{\"dtype\":\"" + t.dtype + "\",\"shape\":" + t.shape +
+                    ",\"data_offsets\":[" + std::to_string(b) + "," + std::to_string(data.size()) + "]}";
+        }
+        json += "}";
+        return le64(json.size()) + json + data;
+    };
+    const std::vector<T> mixed{{"0.weight", "F16", "[2,1,3,3]", 18}, {"0.bias", "BF16", "[2]", 2}, {"4.weight", "F16", "[3,18]", 54},
+                               {"4.bias", "F64", "[3]", 3}};
+    put(dir + "mixed_dtypes", build(mixed, R"("__metadata__":{"format":"pt","note":"mixed"})"));
+    auto extra = mixed;
+    extra.push_back({"1.num_batches_tracked", "I64", "[]", 1});
+    put(dir + "extra_tensor", build(extra, ""));
+    // near misses: truncated data, a shape off by one, one tensor missing, a duplicate key
+    const std::string good = encode_safetensors(small);
+    put(dir + "truncated", good.substr(0, good.size() - 5));
+    auto off = mixed;
+    off[1].shape = "[3]";
+    put(dir + "wrong_size", build(off, ""));
+    put(dir + "missing", build({mixed[0], mixed[1], mixed[2]}, ""));
+    put(dir + "duplicate", build({mixed[0], {"0.weight", "BF16", "[2]", 2}, mixed[2], mixed[3]}, ""));
 }
 
 int main(int argc, char** argv) {
@@ -74,5 +125,6 @@ int main(int argc, char** argv) {
     layer(padded, 0, {3, 2, 5, 2, 3});
     layer(padded, 1, {3, 1});
     put(dir + "/model/padded", padded);
+    safetensors_seeds(dir + "/safetensors/", small);
     return 0;
 }

@@ -2,11 +2,12 @@
 // libFuzzer entry points (fuzz_*.cpp) and the regression test that replays
 // fuzz/corpus and fuzz/regressions under CTest (tests/test_fuzz_inputs.cpp).
 // Each function returns normally on success or on the parser's own error
-// (IdxError, CheckpointError); any other exception, crash or sanitizer
-// report is a bug.
+// (IdxError, CheckpointError, SafetensorsError); any other exception, crash or
+// sanitizer report is a bug.
 #pragma once
 
 #include <eigencnn/eigencnn.hpp>
+#include <eigencnn/io/safetensors.hpp>
 
 namespace fuzz {
 
@@ -96,6 +97,60 @@ inline void model(const std::uint8_t* data, std::size_t size) {
         net.backward_input(dy);
     } catch (const std::invalid_argument&) {
     }
+}
+
+/// Decode into `net`; a refusal must leave it bitwise as it was, an accepted file must survive a save and reload.
+template <typename T>
+void safetensors_into(eigencnn::Sequential<T>& net, const std::uint8_t* data, std::size_t size, bool strict) {
+    using namespace eigencnn;
+    std::vector<Tensor<T>> before;
+    for (auto& p : net.parameters()) before.push_back(*p.value);
+    try {
+        decode_safetensors(net, data, size, "fuzz", SafetensorsLoadOptions{strict});
+    } catch (const SafetensorsError&) {
+        auto params = net.parameters();
+        for (std::size_t i = 0; i < params.size(); ++i)
+            if (std::memcmp(params[i].value->data(), before[i].data(), sizeof(T) * static_cast<std::size_t>(before[i].size())) != 0)
+                throw std::logic_error("a refused safetensors file changed parameter " + params[i].name);
+        return;
+    }
+    for (auto& p : net.parameters())
+        for (Index i = 0; i < p.value->size(); ++i)
+            if (!std::isfinite((*p.value)[i])) throw std::logic_error("a loaded safetensors file put a non-finite value in " + p.name);
+    const std::string again = encode_safetensors(net);
+    decode_safetensors(net, reinterpret_cast<const std::uint8_t*>(again.data()), again.size(), "fuzz re-encoded");
+}
+
+/// A model built once (building one per input cost more than the parse), reset to its initial weights per input.
+template <typename T>
+eigencnn::Sequential<T>& safetensors_model() {
+    using namespace eigencnn;
+    struct Held {
+        Sequential<T> net{1};
+        std::vector<Tensor<T>> initial;
+        Held() {
+            net.template emplace<Conv2d>(1, 2, 3).template emplace<ReLU>().template emplace<MaxPool2d>(2).template emplace<Flatten>().template emplace<Linear>(
+                2 * 3 * 3, 3);
+            for (auto& p : net.parameters()) initial.push_back(*p.value);
+        }
+    };
+    static Held held;
+    auto params = held.net.parameters();
+    for (std::size_t i = 0; i < params.size(); ++i) *params[i].value = held.initial[i];
+    return held.net;
+}
+
+/// The safetensors loader: the container alone, then decode into a small float model (strict and not) and a
+/// double one (the same layers). Seeds (fuzz/corpus/safetensors) hold this model's tensors.
+inline void safetensors(const std::uint8_t* data, std::size_t size) {
+    using namespace eigencnn;
+    try {
+        (void)parse_safetensors(data, size, "fuzz");
+    } catch (const SafetensorsError&) {
+    }
+    safetensors_into(safetensors_model<float>(), data, size, true);
+    safetensors_into(safetensors_model<float>(), data, size, false);
+    safetensors_into(safetensors_model<double>(), data, size, false);
 }
 
 }  // namespace fuzz

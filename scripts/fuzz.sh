@@ -10,11 +10,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-60}
-targets=${FUZZ_TARGETS:-idx checkpoint model}  # a subset: FUZZ_TARGETS="model" scripts/fuzz.sh 60
+targets=${FUZZ_TARGETS:-idx checkpoint model safetensors}  # a subset: FUZZ_TARGETS="model" scripts/fuzz.sh 60
 out=build-fuzz
 mkdir -p "$out"
 flags=(-std=c++17 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
-       -Iinclude -I/usr/include/eigen3 -I/usr/include/stb)
+       -Iinclude -I/usr/include/eigen3 -I/usr/include/stb)  # nlohmann/json.hpp (safetensors) is in /usr/include
 for target in $targets; do
   clang++ "${flags[@]}" "fuzz/fuzz_$target.cpp" -o "$out/fuzz_$target" -lz
 done

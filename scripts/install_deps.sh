@@ -2,18 +2,18 @@
 # Install eigencnn's build and test dependencies from Debian's packages.
 #   scripts/install_deps.sh          library, examples, tests, benchmarks
 #   scripts/install_deps.sh --fuzz   also clang and its libFuzzer runtime (scripts/fuzz.sh)
-#   scripts/install_deps.sh --torch  also python3-torch and python3-numpy (the tests labelled torch)
-# (flags combine: --fuzz --torch)
+#   scripts/install_deps.sh --torch  also PyTorch for Debian's /usr/bin/python3 (the "torch" oracle tests)
+# The flags combine: scripts/install_deps.sh --fuzz --torch
 set -euo pipefail
 sudo=""
 [ "$(id -u)" -ne 0 ] && sudo=sudo
 pkgs=(g++ cmake make pkg-config curl ca-certificates
       libeigen3-dev zlib1g-dev libstb-dev libcli11-dev nlohmann-json3-dev doctest-dev libbenchmark-dev)
-for flag in "$@"; do
-  case "$flag" in
+for arg in "$@"; do
+  case $arg in
     --fuzz) pkgs+=(clang libclang-rt-14-dev) ;;
-    --torch) pkgs+=(python3-torch python3-numpy) ;;
-    *) echo "install_deps.sh: unknown flag $flag (expected --fuzz or --torch)" >&2; exit 2 ;;
+    --torch) pkgs+=(python3 python3-torch python3-numpy) ;;
+    *) echo "install_deps.sh: unknown option $arg (known: --fuzz, --torch)" >&2; exit 2 ;;
   esac
 done
 $sudo apt-get update -qq

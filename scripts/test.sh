@@ -2,7 +2,9 @@
 # Build everything and run the whole test suite through CTest.
 # The MNIST tests (label "mnist") use data/mnist (scripts/fetch_mnist.sh) or
 # $EIGENCNN_MNIST_DIR; they are skipped without the data unless
-# $EIGENCNN_REQUIRE_MNIST is set. Extra arguments go to ctest (e.g. -L mnist).
+# $EIGENCNN_REQUIRE_MNIST is set. The PyTorch oracle tests (label "torch") need
+# Debian's python3-torch (scripts/install_deps.sh --torch); they are skipped
+# without it unless $EIGENCNN_REQUIRE_TORCH=1. Extra arguments go to ctest (e.g. -L torch).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DEIGENCNN_BUILD_TESTS=ON -DEIGENCNN_BUILD_EXAMPLES=ON >/dev/null

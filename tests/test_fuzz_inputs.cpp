@@ -35,6 +35,7 @@ std::size_t replay(const std::string& target, F run) {
 TEST_CASE("fuzz inputs: IDX reader") { CHECK(replay("idx", fuzz::idx) >= 4); }
 TEST_CASE("fuzz inputs: checkpoint loader") { CHECK(replay("checkpoint", fuzz::checkpoint) >= 6); }
 TEST_CASE("fuzz inputs: models from arbitrary specs") { CHECK(replay("model", fuzz::model) >= 2); }
+TEST_CASE("fuzz inputs: safetensors loader") { CHECK(replay("safetensors", fuzz::safetensors) >= 8); }
 
 TEST_CASE("fuzz targets accept the seeds as valid, so the fuzzer starts from real files") {
     const fs::path seed = fs::path(EIGENCNN_SOURCE_DIR) / "fuzz/corpus/checkpoint/model_adam";
@@ -53,4 +54,22 @@ TEST_CASE("fuzz targets accept the seeds as valid, so the fuzzer starts from rea
     std::ifstream f2(cnn, std::ios::binary);
     const std::vector<std::uint8_t> spec((std::istreambuf_iterator<char>(f2)), std::istreambuf_iterator<char>());
     REQUIRE(spec.size() == 4 + 2 + 5 * 9 + 2 + 2 * 9 + 2 + 2 + 2 + 3 * 9);
+    // the safetensors seeds load into the fuzz target's model (all dtypes), and the near misses are refused
+    for (const char* name : {"small", "small_f64", "mixed_dtypes", "extra_tensor", "truncated", "wrong_size", "missing", "duplicate"}) {
+        const fs::path st = fs::path(EIGENCNN_SOURCE_DIR) / "fuzz/corpus/safetensors" / name;
+        std::ifstream f3(st, std::ios::binary);
+        const std::vector<std::uint8_t> b((std::istreambuf_iterator<char>(f3)), std::istreambuf_iterator<char>());
+        eigencnn::Sequential<float> net(1);
+        net.emplace<eigencnn::Conv2d>(1, 2, 3).emplace<eigencnn::ReLU>().emplace<eigencnn::MaxPool2d>(2).emplace<eigencnn::Flatten>().emplace<eigencnn::Linear>(18, 3);
+        const bool valid = std::string(name) == "small" || std::string(name) == "small_f64" || std::string(name) == "mixed_dtypes";
+        CAPTURE(name);
+        if (valid) CHECK_NOTHROW(eigencnn::decode_safetensors(net, b.data(), b.size(), st.string()));
+        else CHECK_THROWS_AS(eigencnn::decode_safetensors(net, b.data(), b.size(), st.string()), eigencnn::SafetensorsError);
+    }
+    eigencnn::Sequential<float> net(1);
+    net.emplace<eigencnn::Conv2d>(1, 2, 3).emplace<eigencnn::ReLU>().emplace<eigencnn::MaxPool2d>(2).emplace<eigencnn::Flatten>().emplace<eigencnn::Linear>(18, 3);
+    const fs::path extra = fs::path(EIGENCNN_SOURCE_DIR) / "fuzz/corpus/safetensors/extra_tensor";
+    std::ifstream f4(extra, std::ios::binary);
+    const std::vector<std::uint8_t> e((std::istreambuf_iterator<char>(f4)), std::istreambuf_iterator<char>());
+    CHECK_NOTHROW(eigencnn::decode_safetensors(net, e.data(), e.size(), extra.string(), eigencnn::SafetensorsLoadOptions{false}));
 }
