@@ -8,7 +8,8 @@ set -euo pipefail
 sudo=""
 [ "$(id -u)" -ne 0 ] && sudo=sudo
 pkgs=(g++ cmake make pkg-config curl ca-certificates
-      libeigen3-dev zlib1g-dev libstb-dev libcli11-dev nlohmann-json3-dev doctest-dev libbenchmark-dev)
+      libeigen3-dev zlib1g-dev libstb-dev libcli11-dev nlohmann-json3-dev doctest-dev libbenchmark-dev
+      gnuplot-nox)  # gnuplot-nox: backdoor_lab sweep's plot (optional at run time: skipped when missing)
 for arg in "$@"; do
   case $arg in
     --fuzz) pkgs+=(clang libclang-rt-14-dev) ;;

@@ -1,0 +1,93 @@
+// eigencnn/lab/plot.hpp
+//
+// The sweep's figure, drawn by gnuplot (Debian's gnuplot-nox) through a pipe:
+// ASR (non-target, BackdoorBench's) and C-Acc in percent against the poison
+// rate on a log axis, each point the mean over the seeds with a bar from the
+// lowest to the highest seed.
+//
+//   if (!gnuplot_available()) ...                 // say so and skip the plot
+//   plot_sweep_png("out/sweep/sweep.png", result.points, "badnets-patch on MNIST");
+//
+// The PNG is written to a temporary file and renamed into place, as
+// write_file_atomic does. Rates of 0 cannot go on a log axis and are left out.
+// plot_sweep_png throws std::runtime_error naming the file when gnuplot fails.
+#pragma once
+
+#include "sweep.hpp"
+
+#include <cstdio>
+#include <cstdlib>
+#include <sstream>
+#include <unistd.h>
+
+namespace eigencnn {
+
+/// The path of the gnuplot executable on PATH, or "" when there is none.
+inline std::string gnuplot_path() {
+    const char* path = std::getenv("PATH");
+    std::stringstream dirs(path ? path : "");
+    std::string dir;
+    while (std::getline(dirs, dir, ':')) {
+        const std::string exe = (dir.empty() ? "." : dir) + "/gnuplot";
+        if (::access(exe.c_str(), X_OK) == 0) return exe;
+    }
+    return "";
+}
+inline bool gnuplot_available() { return !gnuplot_path().empty(); }
+
+/// The gnuplot script of plot_sweep_png, with the data inline.
+inline std::string sweep_plot_script(const std::string& png, const std::vector<SweepPoint>& points, const std::string& title) {
+    auto quoted = [](const std::string& s) {
+        std::string q = "\"";
+        for (char c : s) q += (c == '"' || c == '\\') ? std::string("\\") + c : std::string(1, c);
+        return q + "\"";
+    };
+    std::string s;
+    s += "set terminal pngcairo size 800,520 font 'sans,11'\n";
+    s += "set output " + quoted(png) + "\n";
+    s += "set title " + quoted(title) + "\n";
+    s += "set logscale x\nset xlabel 'poison rate (share of the training set, log scale)'\n";
+    s += "set ylabel 'percent of test images'\nset yrange [0:102]\nset grid\nset key bottom right\n";
+    s += "$data << EOD\n";
+    for (const auto& p : points) {
+        if (!(p.poison_rate > 0)) continue;
+        s += detail::format("%.17g %.6f %.6f %.6f %.6f %.6f %.6f\n", p.poison_rate, 100 * p.attack_success_rate_non_target.mean,
+                            100 * p.attack_success_rate_non_target.min, 100 * p.attack_success_rate_non_target.max,
+                            100 * p.clean_accuracy.mean, 100 * p.clean_accuracy.min, 100 * p.clean_accuracy.max);
+    }
+    s += "EOD\n";
+    const int seeds = points.empty() ? 0 : points.front().seeds;
+    const std::string spread = seeds > 1 ? " (mean; bars: min-max over " + std::to_string(seeds) + " seeds)" : " (1 seed)";
+    s += "plot $data using 1:2:3:4 with yerrorlines lw 2 pt 7 title " + quoted("ASR, true label != target" + spread) +
+         ", \\\n     $data using 1:5:6:7 with yerrorlines lw 2 pt 5 title " + quoted("C-Acc" + spread) + "\n";
+    return s;
+}
+
+/// Draw the sweep's figure into `png` (see the header comment).
+inline void plot_sweep_png(const std::string& png, const std::vector<SweepPoint>& points, const std::string& title) {
+    const std::string exe = gnuplot_path();
+    if (exe.empty()) throw std::runtime_error(png + ": cannot plot: gnuplot is not installed (Debian: gnuplot-nox)");
+    const std::string tmp = png + ".tmp." + std::to_string(::getpid()) + ".png";
+    std::FILE* pipe = ::popen(("'" + exe + "' 2>&1").c_str(), "w");
+    if (!pipe) throw std::runtime_error(png + ": cannot start gnuplot");
+    const std::string script = sweep_plot_script(tmp, points, title);
+    const bool written = std::fwrite(script.data(), 1, script.size(), pipe) == script.size();
+    const int status = ::pclose(pipe);
+    std::FILE* out = std::fopen(tmp.c_str(), "rb");
+    long size = 0;
+    if (out) {
+        std::fseek(out, 0, SEEK_END);
+        size = std::ftell(out);
+        std::fclose(out);
+    }
+    if (!written || status != 0 || size <= 0) {
+        std::remove(tmp.c_str());
+        throw std::runtime_error(png + ": gnuplot failed (exit status " + std::to_string(status) + ")");
+    }
+    if (std::rename(tmp.c_str(), png.c_str()) != 0) {
+        std::remove(tmp.c_str());
+        throw std::runtime_error(png + ": cannot rename " + tmp + " into place");
+    }
+}
+
+}  // namespace eigencnn
