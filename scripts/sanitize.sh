@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build the tests and examples with AddressSanitizer + UndefinedBehaviorSanitizer
-# (g++, in build-asan/) and run every test but the slow MNIST, consumer and PyTorch ones.
+# (g++, in build-asan/) and run every test but the slow MNIST, lab, consumer and PyTorch ones.
 # Any sanitizer report fails the test that triggered it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
