@@ -298,20 +298,25 @@ TEST_CASE("odd layer sizes train bitwise identically on any thread count (Adam's
     Rng rng(18);
     uniform_fill(data.images, 1.0, rng);
     for (int i = 0; i < 90; ++i) data.labels.push_back(i % 7);
-    auto run = [&](int threads) {
+    auto run = [&](int threads, bool adamw) {
         set_num_threads(threads);
         Sequential<float> net(5);
         net.emplace<Conv2d>(3, 7, 3).emplace<ReLU>().emplace<MaxPool2d>(3).emplace<Flatten>()
             .emplace<Linear>(7 * 3 * 3, 2001).emplace<ReLU>().emplace<Linear>(2001, 101).emplace<ReLU>().emplace<Linear>(101, 7);
-        Adam<float> opt(net.parameters(), AdamOptions{1e-3, 0.9, 0.999, 1e-8, 1e-4});
+        Adam<float> adam(net.parameters(), AdamOptions{1e-3, 0.9, 0.999, 1e-8, 1e-4});
+        AdamW<float> adamw_opt(net.parameters());
         DataLoader<float> loader(data, 31, true, 6);
-        train_epoch(net, opt, loader, 0);
+        if (adamw) train_epoch(net, adamw_opt, loader, 0);
+        else train_epoch(net, adam, loader, 0);
         return weights_of(net);
     };
-    const auto one = run(1);
-    for (int threads : {2, 3, 4, 5, 6}) {
-        CAPTURE(threads);
-        CHECK(run(threads) == one);
+    for (bool adamw : {false, true}) {
+        CAPTURE(adamw);
+        const auto one = run(1, adamw);
+        for (int threads : {2, 3, 4, 5, 6}) {
+            CAPTURE(threads);
+            CHECK(run(threads, adamw) == one);
+        }
     }
     set_num_threads(2);
 }

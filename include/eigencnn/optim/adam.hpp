@@ -45,20 +45,14 @@ public:
         const T step_size = static_cast<T>(opt_.lr / (1 - std::pow(opt_.beta1, static_cast<double>(t))));
         const T bc2_sqrt = static_cast<T>(std::sqrt(1 - std::pow(opt_.beta2, static_cast<double>(t))));
         const T eps = static_cast<T>(opt_.eps);
-        // Elementwise, over fixed chunks of kChunk elements that threads share. Every chunk starts at a multiple
-        // of kChunk (itself a multiple of any SIMD width), so the vectorised body and the scalar tail fall on the
-        // same elements whatever the thread count, and the result is bitwise the same (the tail may round
-        // differently from the body where the compiler contracts a multiply-add).
+        // Elementwise, over fixed chunks (detail::for_each_fixed_chunk): bitwise the same on any thread count.
         for (std::size_t i = 0; i < this->params_.size(); ++i) {
             const Index size = this->params_[i].value->size();
             T* pd = this->params_[i].value->data();
             const T* gd = this->params_[i].grad->data();
             T* md = m_[i].data();
             T* vd = v_[i].data();
-            const Index chunks = (size + kChunk - 1) / kChunk;
-#pragma omp parallel for schedule(static) if (size >= kParallelSize)
-            for (Index c = 0; c < chunks; ++c) {
-                const Index lo = c * kChunk, n = std::min(kChunk, size - lo);
+            detail::for_each_fixed_chunk(size, [&](Index lo, Index n) {
                 using Array = Eigen::Array<T, Eigen::Dynamic, 1>;
                 Eigen::Map<Array> p(pd + lo, n), m(md + lo, n), v(vd + lo, n);
                 const Eigen::Map<const Array> g(gd + lo, n);
@@ -70,7 +64,7 @@ public:
                     v = b2 * v + (T(1) - b2) * g.square();
                 }
                 p -= step_size * m / (v.sqrt() / bc2_sqrt + eps);
-            }
+            });
         }
     }
 
@@ -92,8 +86,6 @@ public:
     const Tensor<T>& exp_avg_sq(std::size_t i) const { return v_.at(i); }
 
 private:
-    static constexpr Index kParallelSize = 1 << 14;  // smaller tensors are not worth a parallel region
-    static constexpr Index kChunk = 1 << 12;         // elements per chunk (a multiple of every SIMD width)
 
     AdamOptions opt_;
     std::vector<Tensor<T>> m_, v_;

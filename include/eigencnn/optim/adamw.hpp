@@ -55,10 +55,7 @@ public:
             const T* gd = this->params_[i].grad->data();
             T* md = m_[i].data();
             T* vd = v_[i].data();
-#pragma omp parallel if (size >= kParallelSize)
-            {
-                const Index threads = num_threads_in_region(), th = thread_index();
-                const Index lo = size * th / threads, n = size * (th + 1) / threads - lo;
+            detail::for_each_fixed_chunk(size, [&](Index lo, Index n) {  // bitwise the same on any thread count
                 using Array = Eigen::Array<T, Eigen::Dynamic, 1>;
                 Eigen::Map<Array> p(pd + lo, n), m(md + lo, n), v(vd + lo, n);
                 const Eigen::Map<const Array> g(gd + lo, n);
@@ -66,7 +63,7 @@ public:
                 m = b1 * m + (T(1) - b1) * g;
                 v = b2 * v + (T(1) - b2) * g.square();
                 p -= step_size * m / (v.sqrt() / bc2_sqrt + eps);
-            }
+            });
         }
     }
 
@@ -88,8 +85,6 @@ public:
     const Tensor<T>& exp_avg_sq(std::size_t i) const { return v_.at(i); }
 
 private:
-    static constexpr Index kParallelSize = 1 << 14;  // smaller tensors are not worth a parallel region
-
     AdamWOptions opt_;
     std::vector<Tensor<T>> m_, v_;
 };
