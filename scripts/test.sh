@@ -4,9 +4,10 @@
 # $EIGENCNN_MNIST_DIR; they are skipped without the data unless
 # $EIGENCNN_REQUIRE_MNIST is set. The PyTorch oracle tests (label "torch") need
 # Debian's python3-torch (scripts/install_deps.sh --torch); they are skipped
-# without it unless $EIGENCNN_REQUIRE_TORCH=1. Extra arguments go to ctest (e.g. -L torch).
+# without it unless $EIGENCNN_REQUIRE_TORCH=1. Tests run in parallel, one per core.
+# Extra arguments go to ctest (e.g. -L torch, or -LE "lab|consumer" to leave the slow ones out).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DEIGENCNN_BUILD_TESTS=ON -DEIGENCNN_BUILD_EXAMPLES=ON >/dev/null
 cmake --build build -j"$(nproc)"
-ctest --test-dir build --output-on-failure "$@"
+ctest --test-dir build --output-on-failure -j"$(nproc)" "$@"
