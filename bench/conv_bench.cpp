@@ -1,41 +1,67 @@
-// Micro-benchmarks of Conv2d (forward, backward of weights only, of data only,
-// of weights and data) on the seed model's two shapes and common 3x3 shapes,
-// next to Eigen's large square GEMM, which stands for the machine's peak.
-// Every benchmark reports GFLOP/s (counter "GFLOPS"; a multiply-add is 2 FLOP).
+// SPDX-License-Identifier: MIT
+// Micro-benchmarks of Conv2d (forward for inference and for training, backward of weights only, of
+// data only, of weights and data) on the shapes of small CNNs (layer_shapes) at batches 1, 8, 64
+// (and 500 for the seed model), next to oneDNN on the same shapes and passes when the build found
+// libdnnl-dev (EIGENCNN_BENCH_ONEDNN; the label of each oneDNN row names its implementation), and
+// Eigen's large square GEMM. Every benchmark reports GFLOP/s (counter "GFLOPS"; a multiply-add is 2
+// FLOP); bench/fma_peak gives the machine's peak to read them against, and bench/conv_table.py turns
+// a JSON run into the table of ratios (docs/performance.md).
 //
 //   build/bench/conv_bench [--benchmark_filter=seed] [--threads N]   (default: all cores)
 //
-// Strategies: "per_image" is the library's Conv2d (im2col + GEMM per image,
-// images spread over threads); "batched" is the alternative kept here only
+// Benchmark names: PASS/IMPLEMENTATION/SHAPE_bBATCH. "eigencnn" is the library's Conv2d (im2col +
+// GEMM per image, images spread over threads); "batched" is the alternative kept here only
 // for comparison: im2col of the whole batch and one GEMM (see docs/performance.md).
 // "pooled_backward" compares the two backward strategies of a fused
 // Conv2d -> ReLU -> MaxPool2d step (model/conv_pool.hpp): "dense" and "winners".
 #include <benchmark/benchmark.h>
 #include <eigencnn/eigencnn.hpp>
+#ifdef EIGENCNN_BENCH_ONEDNN
+#include "onednn_conv.hpp"
+#endif
 
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <vector>
 
 using namespace eigencnn;
 
 namespace {
 
 struct ConvShape {
-    const char* name;
+    std::string name;  // "<kind>_b<batch>"
     Index n, c, h, w, oc, k, stride, pad;
 };
 
-const ConvShape shapes[] = {
-    {"seed_conv1_b500", 500, 1, 28, 28, 16, 5, 1, 0},
-    {"seed_conv2_b500", 500, 16, 12, 12, 32, 5, 1, 0},
-    {"3x3_s1_c32_32x32_b64", 64, 32, 32, 32, 32, 3, 1, 1},
-    {"3x3_s1_c64_16x16_b64", 64, 64, 16, 16, 64, 3, 1, 1},
-    {"3x3_s2_c64_128_32x32_b64", 64, 64, 32, 32, 128, 3, 2, 1},
-    {"3x3_s1_c128_16x16_b64", 64, 128, 16, 16, 128, 3, 1, 1},
-    {"3x3_s1_c64_32x32_b1", 1, 64, 32, 32, 64, 3, 1, 1},
-    {"3x3_s2_c128_16x16_b1", 1, 128, 16, 16, 128, 3, 2, 1},
+// The layer shapes a small CNN meets, without the batch: the seed model's two convs, 3x3 pad 1 convs
+// (the first with 3 input channels, as on CIFAR images), a stride-2 3x3 and a 1x1 projection.
+struct LayerShape {
+    const char* name;
+    Index c, h, w, oc, k, stride, pad;
+    bool seed;  // the seed model's convs also run at batch 500 and in the pooled (fused) backward
 };
+const LayerShape layer_shapes[] = {
+    {"seed_conv1", 1, 28, 28, 16, 5, 1, 0, true},
+    {"seed_conv2", 16, 12, 12, 32, 5, 1, 0, true},
+    {"3x3_s1_c3_16_32x32", 3, 32, 32, 16, 3, 1, 1, false},
+    {"3x3_s1_c32_32x32", 32, 32, 32, 32, 3, 1, 1, false},
+    {"3x3_s1_c64_16x16", 64, 16, 16, 64, 3, 1, 1, false},
+    {"3x3_s2_c64_128_32x32", 64, 32, 32, 128, 3, 2, 1, false},
+    {"3x3_s1_c128_16x16", 128, 16, 16, 128, 3, 1, 1, false},
+    {"1x1_s1_c64_128_16x16", 64, 16, 16, 128, 1, 1, 0, false},
+};
+const Index batches[] = {1, 8, 64, 500};
+
+std::vector<ConvShape> all_shapes() {
+    std::vector<ConvShape> out;
+    for (const auto& l : layer_shapes)
+        for (Index n : batches) {
+            if (n == 500 && !l.seed) continue;  // batch 500 is the seed model's; 64 stands for large batches elsewhere
+            out.push_back({std::string(l.name) + "_b" + std::to_string(n), n, l.c, l.h, l.w, l.oc, l.k, l.stride, l.pad});
+        }
+    return out;
+}
 
 double conv_flop(const ConvShape& s) {
     const Index oh = (s.h + 2 * s.pad - s.k) / s.stride + 1, ow = (s.w + 2 * s.pad - s.k) / s.stride + 1;
@@ -91,6 +117,16 @@ void set_counters(benchmark::State& state, double flop) {
 
 void BM_forward_per_image(benchmark::State& state, ConvShape s) {
     Conv2d<float> conv(s.c, s.oc, s.k, s.stride, s.pad);
+    const auto x = random_input(Shape{s.n, s.c, s.h, s.w});
+    for (auto _ : state) benchmark::DoNotOptimize(conv.forward(x).data());
+    set_counters(state, conv_flop(s));
+}
+
+// Inference: gradients disabled, so the conv keeps nothing for a backward (what evaluate/predict run).
+void BM_forward_inference_per_image(benchmark::State& state, ConvShape s) {
+    Conv2d<float> conv(s.c, s.oc, s.k, s.stride, s.pad);
+    conv.set_mode(Mode::Eval);
+    conv.set_grad_enabled(false);
     const auto x = random_input(Shape{s.n, s.c, s.h, s.w});
     for (auto _ : state) benchmark::DoNotOptimize(conv.forward(x).data());
     set_counters(state, conv_flop(s));
@@ -166,21 +202,50 @@ void BM_eigen_gemm(benchmark::State& state) {
     set_counters(state, 2.0 * static_cast<double>(n) * n * n);
 }
 
+#ifdef EIGENCNN_BENCH_ONEDNN
+// oneDNN on the same shape and pass, its layout its own, reorders outside the timed region
+// (onednn_conv.hpp). The first run of each forward is checked against eigencnn's output.
+void BM_onednn(benchmark::State& state, ConvShape s, onednn_bench::Pass pass) {
+    Conv2d<float> conv(s.c, s.oc, s.k, s.stride, s.pad);
+    const auto x = random_input(Shape{s.n, s.c, s.h, s.w});
+    const auto dy = random_input(conv.output_shape(x.shape()));
+    const onednn_bench::ConvDims d{s.n, s.c, s.h, s.w, s.oc, s.k, s.stride, s.pad};
+    onednn_bench::OneDnnConv prim(d, pass, x.data(), conv.weight().data(), conv.bias().data(), dy.data());
+    if (pass == onednn_bench::Pass::ForwardInference || pass == onednn_bench::Pass::ForwardTraining) {
+        const Tensor<float>& y = conv.forward(x);
+        const double diff = prim.check_forward(std::vector<float>(y.data(), y.data() + y.size()));
+        if (diff > 1e-4) state.SkipWithError(("oneDNN's forward differs from eigencnn's by " + std::to_string(diff)).c_str());
+    }
+    for (auto _ : state) prim.run();
+    state.SetLabel(prim.impl());
+    set_counters(state, conv_flop(s));
+}
+#endif
+
 int register_all() {
     benchmark::RegisterBenchmark("eigen_gemm", BM_eigen_gemm)->Arg(2048)->Unit(benchmark::kMillisecond)->UseRealTime();
-    for (const auto& s : shapes) {
-        const std::string n = s.name;
-        benchmark::RegisterBenchmark(("forward/per_image/" + n).c_str(), BM_forward_per_image, s)->Unit(benchmark::kMillisecond)->UseRealTime();
-        benchmark::RegisterBenchmark(("forward/batched/" + n).c_str(), BM_forward_batched, s)->Unit(benchmark::kMillisecond)->UseRealTime();
-        benchmark::RegisterBenchmark(("backward_weights/per_image/" + n).c_str(), BM_backward_weights, s)
-            ->Unit(benchmark::kMillisecond)->UseRealTime();
-        benchmark::RegisterBenchmark(("backward_data/per_image/" + n).c_str(), BM_backward_data, s)->Unit(benchmark::kMillisecond)->UseRealTime();
-        benchmark::RegisterBenchmark(("backward_weights_data/per_image/" + n).c_str(), BM_backward_weights_and_data, s)
-            ->Unit(benchmark::kMillisecond)->UseRealTime();
-        benchmark::RegisterBenchmark(("pooled_backward/dense/" + n).c_str(), BM_pooled_backward, s, PooledBackward::Dense)
-            ->Unit(benchmark::kMillisecond)->UseRealTime();
-        benchmark::RegisterBenchmark(("pooled_backward/winners/" + n).c_str(), BM_pooled_backward, s, PooledBackward::Winners)
-            ->Unit(benchmark::kMillisecond)->UseRealTime();
+    const auto reg = [](const std::string& name, auto fn, const ConvShape& s, auto... extra) {
+        benchmark::RegisterBenchmark(name.c_str(), fn, s, extra...)->Unit(benchmark::kMillisecond)->UseRealTime();
+    };
+    for (const auto& s : all_shapes()) {
+        const std::string& n = s.name;
+        const bool seed_b500 = n.rfind("seed_", 0) == 0 && s.n == 500;
+        reg("forward_inference/eigencnn/" + n, BM_forward_inference_per_image, s);
+        reg("forward_training/eigencnn/" + n, BM_forward_per_image, s);
+        reg("backward_weights/eigencnn/" + n, BM_backward_weights, s);
+        reg("backward_data/eigencnn/" + n, BM_backward_data, s);
+        reg("backward_weights_data/eigencnn/" + n, BM_backward_weights_and_data, s);
+#ifdef EIGENCNN_BENCH_ONEDNN
+        reg("forward_inference/onednn/" + n, BM_onednn, s, onednn_bench::Pass::ForwardInference);
+        reg("forward_training/onednn/" + n, BM_onednn, s, onednn_bench::Pass::ForwardTraining);
+        reg("backward_weights/onednn/" + n, BM_onednn, s, onednn_bench::Pass::BackwardWeights);
+        reg("backward_data/onednn/" + n, BM_onednn, s, onednn_bench::Pass::BackwardData);
+#endif
+        if (seed_b500) {  // the strategies compared in docs/performance.md, on the seed model's shapes
+            reg("forward_training/batched/" + n, BM_forward_batched, s);
+            reg("pooled_backward/dense/" + n, BM_pooled_backward, s, PooledBackward::Dense);
+            reg("pooled_backward/winners/" + n, BM_pooled_backward, s, PooledBackward::Winners);
+        }
     }
     return 0;
 }
