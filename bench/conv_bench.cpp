@@ -255,6 +255,11 @@ int register_all() {
 int main(int argc, char** argv) {
     int threads = num_threads();
     for (int i = 1; i < argc; ++i)
+        if (std::strcmp(argv[i], "--version") == 0) {
+            std::printf("conv_bench (eigencnn %s)\n", version());
+            return 0;
+        }
+    for (int i = 1; i < argc; ++i)
         if (std::strcmp(argv[i], "--threads") == 0 && i + 1 < argc) {
             threads = std::atoi(argv[i + 1]);
             if (threads < 1 || std::to_string(threads) != argv[i + 1]) {

@@ -10,6 +10,7 @@
 // supports is chosen at run time (AVX-512F, else AVX2+FMA, else none), whatever -march the build used.
 // Prints GFLOP/s for float and double, on one thread and on T threads (default: all cores), as the median
 // of 5 runs of about S seconds (default 0.3).
+#include <eigencnn/version.hpp>
 #include <omp.h>
 
 #include <algorithm>
@@ -141,7 +142,7 @@ double measure(const Kernel& k, int threads, double seconds) {
 }
 
 [[noreturn]] void usage(int rc) {
-    std::fprintf(rc ? stderr : stdout, "usage: fma_peak [--threads T] [--seconds S]\n"
+    std::fprintf(rc ? stderr : stdout, "usage: fma_peak [--threads T] [--seconds S] [--version]\n"
                                        "  --threads T   threads for the all-threads figure (default: all cores)\n"
                                        "  --seconds S   length of one timed run, 0.01 to 60 (default 0.3)\n");
     std::exit(rc);
@@ -155,6 +156,10 @@ int main(int argc, char** argv) {
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
         if (a == "--help" || a == "-h") usage(0);
+        if (a == "--version") {
+            std::printf("fma_peak (eigencnn %s)\n", EIGENCNN_VERSION_STRING);
+            return 0;
+        }
         if ((a == "--threads" || a == "--seconds") && i + 1 < argc) {
             char* end = nullptr;
             const char* v = argv[++i];

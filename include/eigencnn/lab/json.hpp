@@ -67,21 +67,21 @@ Enum enum_value(const std::vector<std::pair<std::string, Enum>>& names, const st
 template <typename BasicJson>
 BasicJson attack_parameters(const AttackSpec& spec) {
     BasicJson p = BasicJson::object();
-    if (const auto* a = spec.get<BadNetsPixel>()) {
-        p["row"] = a->row, p["col"] = a->col, p["value"] = a->value;
-    } else if (const auto* a = spec.get<BadNetsPatch>()) {
-        p["patch_size"] = a->patch_size, p["pattern"] = enum_name(patch_pattern_names(), a->pattern);
-        p["corner"] = enum_name(image_corner_names(), a->corner), p["margin"] = a->margin, p["value"] = a->value;
-    } else if (const auto* a = spec.get<Blended>()) {
-        p["alpha"] = a->alpha, p["trigger_image"] = a->trigger_image, p["noise_seed"] = a->noise_seed;
-    } else if (const auto* a = spec.get<Sig>()) {
-        p["delta"] = a->delta, p["frequency"] = a->frequency;
-    } else if (const auto* a = spec.get<WaNet>()) {
-        p["grid_size"] = a->grid_size, p["strength"] = a->strength, p["cross_ratio"] = a->cross_ratio;
-        p["grid_seed"] = a->grid_seed, p["per_batch"] = a->per_batch;
-    } else if (const auto* a = spec.get<LabelConsistent>()) {
-        p["target_class_share"] = a->target_class_share, p["trigger_size"] = a->trigger_size, p["margin"] = a->margin;
-        p["pgd_eps"] = a->pgd.eps, p["pgd_step"] = a->pgd.step, p["pgd_steps"] = a->pgd.steps, p["pgd_batch_size"] = a->pgd.batch_size;
+    if (const auto* pixel = spec.get<BadNetsPixel>()) {
+        p["row"] = pixel->row, p["col"] = pixel->col, p["value"] = pixel->value;
+    } else if (const auto* patch = spec.get<BadNetsPatch>()) {
+        p["patch_size"] = patch->patch_size, p["pattern"] = enum_name(patch_pattern_names(), patch->pattern);
+        p["corner"] = enum_name(image_corner_names(), patch->corner), p["margin"] = patch->margin, p["value"] = patch->value;
+    } else if (const auto* blended = spec.get<Blended>()) {
+        p["alpha"] = blended->alpha, p["trigger_image"] = blended->trigger_image, p["noise_seed"] = blended->noise_seed;
+    } else if (const auto* sig = spec.get<Sig>()) {
+        p["delta"] = sig->delta, p["frequency"] = sig->frequency;
+    } else if (const auto* wanet = spec.get<WaNet>()) {
+        p["grid_size"] = wanet->grid_size, p["strength"] = wanet->strength, p["cross_ratio"] = wanet->cross_ratio;
+        p["grid_seed"] = wanet->grid_seed, p["per_batch"] = wanet->per_batch;
+    } else if (const auto* lc = spec.get<LabelConsistent>()) {
+        p["target_class_share"] = lc->target_class_share, p["trigger_size"] = lc->trigger_size, p["margin"] = lc->margin;
+        p["pgd_eps"] = lc->pgd.eps, p["pgd_step"] = lc->pgd.step, p["pgd_steps"] = lc->pgd.steps, p["pgd_batch_size"] = lc->pgd.batch_size;
     }
     return p;
 }

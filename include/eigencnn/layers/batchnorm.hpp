@@ -88,7 +88,7 @@ public:
                     }
                 var = sq / static_cast<double>(M);
                 running_mean_[c] = static_cast<T>((1 - momentum_) * running_mean_[c] + momentum_ * mean);
-                running_var_[c] = static_cast<T>((1 - momentum_) * running_var_[c] + momentum_ * var * M / (M - 1));
+                running_var_[c] = static_cast<T>((1 - momentum_) * running_var_[c] + momentum_ * var * static_cast<double>(M) / static_cast<double>(M - 1));
             }
             const double inv = 1 / std::sqrt(var + eps_);
             inv_[c] = static_cast<T>(inv);
