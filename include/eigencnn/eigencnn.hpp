@@ -56,6 +56,7 @@
 #include "model/preact_resnet.hpp"
 #include "model/sequential.hpp"
 
+#include "data/cifar10.hpp"
 #include "data/data_loader.hpp"
 #include "data/dataset.hpp"
 #include "data/idx.hpp"
