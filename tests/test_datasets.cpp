@@ -2,6 +2,12 @@
 // on this machine) and a folder of images per class (ImageFolder).
 #include <doctest/doctest.h>
 #include <eigencnn/data/cifar10.hpp>
+#include <eigencnn/data/image_folder.hpp>
+#include <eigencnn/io/png.hpp>
+
+#define STB_IMAGE_WRITE_IMPLEMENTATION
+#define STB_IMAGE_WRITE_STATIC
+#include <stb_image_write.h>
 
 #include <filesystem>
 #include <fstream>
@@ -130,4 +136,143 @@ TEST_CASE("CIFAR-10 class names from batches.meta.txt") {
     CHECK_THROWS_WITH_AS(parse_cifar10_class_names("\n\n", "m.txt"), "m.txt: no class names (expected 10 lines, airplane ... truck)", Cifar10Error);
     CHECK_THROWS_WITH_AS(read_cifar10_class_names("/nonexistent"), doctest::Contains("/nonexistent: cannot open CIFAR-10 class names"), Cifar10Error);
     fs::remove_all(dir);
+}
+
+namespace {
+
+/// An h x w image of `c` channels where pixel (y, x, ch) = (base + 40 y + 7 x + 90 ch) mod 256.
+std::vector<std::uint8_t> pattern(int h, int w, int c, int base) {
+    std::vector<std::uint8_t> px;
+    for (int y = 0; y < h; ++y)
+        for (int x = 0; x < w; ++x)
+            for (int ch = 0; ch < c; ++ch) px.push_back(static_cast<std::uint8_t>((base + 40 * y + 7 * x + 90 * ch) % 256));
+    return px;
+}
+
+void write_png_file(const std::string& path, int h, int w, int c, int base) {
+    const auto px = pattern(h, w, c, base);
+    write_png(path, w, h, c, px.data());
+}
+
+void write_text(const std::string& path, const std::string& text) { write(path, Bytes(text.begin(), text.end())); }
+
+std::string folder_error(const std::string& root, const ImageFolderOptions& o = {}) {
+    try {
+        load_image_folder<float>(root, o);
+    } catch (const ImageError& e) {
+        return e.what();
+    }
+    return "(no error)";
+}
+
+}  // namespace
+
+TEST_CASE("ImageFolder: classes sorted by name, files sorted, other files skipped, pixels as ToTensor") {
+    const std::string root = fresh_dir("folder");
+    for (const char* c : {"dog", "cat", "bird"}) fs::create_directories(root + "/" + c);
+    fs::create_directories(root + "/cat/more");
+    write_png_file(root + "/dog/b.png", 3, 4, 3, 1);
+    write_png_file(root + "/dog/a.PNG", 3, 4, 3, 2);  // extensions are compared case-insensitively
+    write_png_file(root + "/cat/z.png", 3, 4, 3, 3);
+    write_png_file(root + "/cat/more/a.png", 3, 4, 3, 4);  // a subfolder comes after its parent's files
+    write_png_file(root + "/bird/x.png", 3, 4, 1, 5);      // a grey PNG read as RGB: the grey value in each channel
+    const auto bmp = pattern(3, 4, 3, 6);
+    REQUIRE(stbi_write_bmp((root + "/bird/y.bmp").c_str(), 4, 3, 3, bmp.data()));
+    write_text(root + "/bird/README.txt", "not an image");  // skipped
+    write_text(root + "/notes.txt", "files directly under root are ignored");
+    const auto f = load_image_folder<float>(root);
+    CHECK(f.classes == std::vector<std::string>{"bird", "cat", "dog"});
+    CHECK(f.files == std::vector<std::string>{root + "/bird/x.png", root + "/bird/y.bmp", root + "/cat/z.png", root + "/cat/more/a.png",
+                                              root + "/dog/a.PNG", root + "/dog/b.png"});
+    CHECK(f.data.labels == std::vector<int>{0, 0, 1, 1, 2, 2});
+    REQUIRE(f.data.images.shape() == Shape{6, 3, 3, 4});
+    const int bases[6] = {5, 6, 3, 4, 2, 1};
+    for (int n = 0; n < 6; ++n)
+        for (int c = 0; c < 3; ++c)
+            for (int y = 0; y < 3; ++y)
+                for (int x = 0; x < 4; ++x) {
+                    const int ch = n == 0 ? 0 : c;  // the grey image: its one value in all three channels
+                    CHECK(f.data.images(n, c, y, x) == static_cast<float>((bases[n] + 40 * y + 7 * x + 90 * ch) % 256) / 255.0f);
+                }
+    // Grey (channels 1) is PIL's convert("L"): (19595 R + 38470 G + 7471 B + 2^15) >> 16; a grey image stays as it is.
+    ImageFolderOptions grey;
+    grey.channels = 1;
+    const auto g = load_image_folder<double>(root, grey);
+    REQUIRE(g.data.images.shape() == Shape{6, 1, 3, 4});
+    CHECK(g.data.images(0, 0, 2, 3) == static_cast<double>((5 + 80 + 21) % 256) / 255.0);
+    const int r = (3 + 40 + 14) % 256, gr = (3 + 40 + 14 + 90) % 256, b = (3 + 40 + 14 + 180) % 256;  // cat/z.png at (1, 2)
+    CHECK(g.data.images(2, 0, 1, 2) == static_cast<double>((19595 * r + 38470 * gr + 7471 * b + 32768) >> 16) / 255.0);
+    fs::remove_all(root);
+}
+
+TEST_CASE("ImageFolder: one size for all images, or resized to the requested size") {
+    const std::string root = fresh_dir("folder_sizes");
+    fs::create_directories(root + "/a");
+    fs::create_directories(root + "/b");
+    write_png_file(root + "/a/1.png", 4, 4, 3, 0);
+    write_png_file(root + "/b/1.png", 2, 2, 3, 0);
+    CHECK(folder_error(root) == root + "/b/1.png: image is 2x2 (height x width), expected 4x4 (the size of the first image, " + root +
+                                    "/a/1.png); set ImageFolderOptions::resize to resize");
+    ImageFolderOptions sized;
+    sized.height = sized.width = 2;
+    CHECK(folder_error(root, sized) == root + "/a/1.png: image is 4x4 (height x width), expected 2x2 (the requested size); set "
+                                          "ImageFolderOptions::resize to resize");
+    sized.resize = true;
+    const auto f = load_image_folder<float>(root, sized);
+    REQUIRE(f.data.images.shape() == Shape{2, 3, 2, 2});
+    // 4x4 -> 2x2 bilinear (align_corners=False): output (0, 0) samples source (0.5, 0.5), the mean of pixels (0..1, 0..1).
+    const double expect = (0 + 7 + 40 + 47) / 4.0 / 255.0;
+    CHECK(f.data.images(0, 0, 0, 0) == doctest::Approx(expect).epsilon(1e-6));
+    CHECK(f.data.images(1, 1, 1, 1) == static_cast<float>(40 + 7 + 90) / 255.0f);  // already 2x2: unchanged
+    fs::remove_all(root);
+}
+
+TEST_CASE("ImageFolder: bad folders and files are refused with an error naming them") {
+    CHECK(folder_error("/nonexistent/images") == "/nonexistent/images: no such folder (expected root/<class>/<image>)");
+    const std::string root = fresh_dir("folder_bad");
+    write_text(root + "/a.png", "x");
+    CHECK(folder_error(root) == root + ": no class folders (expected root/<class>/<image>, images .png .jpg .jpeg .bmp .ppm .pgm)");
+    CHECK(folder_error(root + "/a.png").find("a.png: not a folder") != std::string::npos);
+    fs::create_directories(root + "/cat");
+    fs::create_directories(root + "/dog");
+    write_png_file(root + "/cat/1.png", 2, 2, 3, 0);
+    write_text(root + "/dog/notes.txt", "x");
+    CHECK(folder_error(root) == root + "/dog: class folder 'dog' holds no image file (.png .jpg .jpeg .bmp .ppm .pgm; files of other types are skipped)");
+    write_text(root + "/dog/1.jpg", "this is not a JPEG");
+    CHECK(folder_error(root).find(root + "/dog/1.jpg: cannot decode image (") == 0);
+    write(root + "/dog/1.jpg", {});
+    CHECK(folder_error(root) == root + "/dog/1.jpg: empty file, not an image");
+    fs::remove(root + "/dog/1.jpg");
+    fs::create_directories(root + "/dog/2.png");  // a folder with an image's name is not a file: still no image
+    CHECK(folder_error(root).find(root + "/dog: class folder 'dog' holds no image file") == 0);
+    // A truncated PNG names the file.
+    const auto px = pattern(8, 8, 3, 0);
+    const std::string png = encode_png(8, 8, 3, px.data());
+    write_text(root + "/dog/3.png", png.substr(0, png.size() / 2));
+    CHECK(folder_error(root).find(root + "/dog/3.png: cannot decode image (") == 0);
+    fs::remove_all(root);
+    ImageFolderOptions o;
+    o.channels = 2;
+    CHECK_THROWS_WITH_AS(load_image_folder<float>(".", o), "load_image_folder: channels must be 1 (grey) or 3 (RGB), got 2", std::invalid_argument);
+    o = {};
+    o.height = 5;
+    CHECK_THROWS_WITH_AS(load_image_folder<float>(".", o), doctest::Contains("height and width must both be positive, or both 0"), std::invalid_argument);
+    o = {};
+    o.resize = true;
+    CHECK_THROWS_WITH_AS(load_image_folder<float>(".", o), "load_image_folder: resize needs height and width", std::invalid_argument);
+}
+
+TEST_CASE("decode_image: a header declaring more pixels than allowed is refused before decoding") {
+    const auto px = pattern(1, 1, 3, 0);
+    std::string png = encode_png(1, 1, 3, px.data());
+    // IHDR's width and height are bytes 16-23; stb_image does not check chunk CRCs, so the lie reaches the size check.
+    for (int i : {16, 20}) png.replace(static_cast<std::size_t>(i), 4, std::string("\x00\x00\x27\x10", 4));  // 10000
+    const auto* b = reinterpret_cast<const std::uint8_t*>(png.data());
+    CHECK_THROWS_WITH_AS(decode_image(b, png.size(), 3, "big.png"),
+                         "big.png: image of 10000x10000 (height x width) pixels is larger than 67108864 pixels", ImageError);
+    const auto ok = encode_png(1, 1, 3, px.data());
+    const Image8 im = decode_image(reinterpret_cast<const std::uint8_t*>(ok.data()), ok.size(), 3, "ok.png");
+    CHECK(im.pixels == std::vector<std::uint8_t>{0, 90, 180});
+    CHECK_THROWS_WITH_AS(decode_image(b, png.size(), 4, "x.png"), "x.png: channels must be 1 (grey) or 3 (RGB), got 4", std::invalid_argument);
+    CHECK_THROWS_WITH_AS(read_image("/nonexistent.png", 3), doctest::Contains("/nonexistent.png: cannot open image file"), ImageError);
 }

@@ -1,0 +1,134 @@
+// eigencnn/io/image.hpp
+//
+// Image files in, through stb_image (libstb-dev; see io/stb_image.hpp for how
+// its implementation is contained): PNG, JPEG, BMP, PPM/PGM and the other
+// formats stb_image reads, 8 bits per channel (16-bit PNGs are reduced to 8).
+//
+//   decode_image(bytes, n, channels)   -> Image8, height x width x channels, interleaved (HWC)
+//   image_to_chw(image, out)           -> out[c, y, x] = pixel / 255           (torchvision's ToTensor)
+//   resize_to_chw(image, H, W, out)    -> bilinear resize, then / 255
+//
+// Channels follow torchvision's default loader (PIL): 3 = RGB (alpha
+// dropped, grey replicated), 1 = grey by PIL's convert("L"), the ITU-R 601-2
+// luma L = (19595 R + 38470 G + 7471 B + 2^15) >> 16 (a grey image stays
+// exactly as it is). The resize is torch's F.interpolate(mode="bilinear",
+// align_corners=False, antialias=False): value(c, y, x) samples the source at
+// ((y + 0.5) * h / H - 0.5, (x + 0.5) * w / W - 0.5), edges clamped. It is not
+// PIL's antialiased resize, so a large downscale aliases.
+//
+// Errors are ImageError("<where>: <problem>"): undecodable data (with
+// stb_image's reason), more pixels than max_pixels (checked from the header,
+// before anything that size is allocated), a file that cannot be read.
+#pragma once
+
+#include "../core/tensor.hpp"
+#include "file.hpp"
+#include "stb_image.hpp"
+
+#include <algorithm>
+#include <climits>
+#include <cstdint>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace eigencnn {
+
+class ImageError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+/// An 8-bit image, rows of width * channels bytes (RGB interleaved when channels is 3).
+struct Image8 {
+    Index height = 0, width = 0, channels = 0;
+    std::vector<std::uint8_t> pixels;
+};
+
+/// Default limit on the pixels of one decoded image (2^26: 8192 x 8192), against files whose header claims a size
+/// far beyond their data.
+constexpr Index kMaxImagePixels = Index(1) << 26;
+
+/// Decode an image file held in memory to `channels` channels (1 grey, 3 RGB). `where` names it in errors.
+inline Image8 decode_image(const std::uint8_t* bytes, std::size_t n, Index channels, const std::string& where = "<memory>",
+                           Index max_pixels = kMaxImagePixels) {
+    if (channels != 1 && channels != 3)
+        throw std::invalid_argument(where + ": channels must be 1 (grey) or 3 (RGB), got " + std::to_string(channels));
+    if (n == 0) throw ImageError(where + ": empty file, not an image");
+    if (n > static_cast<std::size_t>(INT_MAX)) throw ImageError(where + ": " + std::to_string(n) + " bytes is too large for stb_image (2 GB at most)");
+    const auto* data = static_cast<const stbi_uc*>(bytes);
+    const int len = static_cast<int>(n);
+    int w = 0, h = 0, file_channels = 0;
+    if (!stbi_info_from_memory(data, len, &w, &h, &file_channels))
+        throw ImageError(where + ": cannot decode image (" + stbi_failure_reason() + ")");
+    if (w < 1 || h < 1 || static_cast<Index>(w) * static_cast<Index>(h) > max_pixels)
+        throw ImageError(where + ": image of " + std::to_string(h) + "x" + std::to_string(w) + " (height x width) pixels is larger than " +
+                         std::to_string(max_pixels) + " pixels");
+    int got_w = 0, got_h = 0;
+    std::unique_ptr<stbi_uc, void (*)(void*)> px(stbi_load_from_memory(data, len, &got_w, &got_h, &file_channels, 3), stbi_image_free);
+    if (!px) throw ImageError(where + ": cannot decode image (" + stbi_failure_reason() + ")");
+    if (got_w != w || got_h != h)
+        throw ImageError(where + ": the header says " + std::to_string(h) + "x" + std::to_string(w) + ", the decoded image is " +
+                         std::to_string(got_h) + "x" + std::to_string(got_w));
+    Image8 im;
+    im.height = h;
+    im.width = w;
+    im.channels = channels;
+    const std::size_t count = static_cast<std::size_t>(w) * static_cast<std::size_t>(h);
+    const stbi_uc* rgb = px.get();
+    if (channels == 3) {
+        im.pixels.assign(rgb, rgb + 3 * count);
+    } else {
+        im.pixels.resize(count);
+        for (std::size_t i = 0; i < count; ++i)
+            im.pixels[i] = static_cast<std::uint8_t>((19595u * rgb[3 * i] + 38470u * rgb[3 * i + 1] + 7471u * rgb[3 * i + 2] + 0x8000u) >> 16);
+    }
+    return im;
+}
+
+/// Read and decode the image file at `path`.
+inline Image8 read_image(const std::string& path, Index channels, Index max_pixels = kMaxImagePixels) {
+    const auto bytes = read_file_bytes<ImageError>(path, "image file");
+    return decode_image(bytes.data(), bytes.size(), channels, path, max_pixels);
+}
+
+/// Bilinear resize of 8-bit HWC pixels (h x w x C) to H x W, written as out[c, y, x] (CHW) scaled by 1/255.
+template <typename T>
+void resize_bilinear_to_chw(const std::uint8_t* src, Index h, Index w, Index C, Index H, Index W, T* out) {
+    auto at = [&](Index c, Index y, Index x) { return static_cast<double>(src[(y * w + x) * C + c]); };
+    const double sy = static_cast<double>(h) / static_cast<double>(H), sx = static_cast<double>(w) / static_cast<double>(W);
+    for (Index y = 0; y < H; ++y) {
+        const double fy = std::max(0.0, (static_cast<double>(y) + 0.5) * sy - 0.5);
+        const Index y0 = std::min<Index>(static_cast<Index>(fy), h - 1), y1 = std::min<Index>(y0 + 1, h - 1);
+        const double ty = fy - static_cast<double>(y0);
+        for (Index x = 0; x < W; ++x) {
+            const double fx = std::max(0.0, (static_cast<double>(x) + 0.5) * sx - 0.5);
+            const Index x0 = std::min<Index>(static_cast<Index>(fx), w - 1), x1 = std::min<Index>(x0 + 1, w - 1);
+            const double tx = fx - static_cast<double>(x0);
+            for (Index c = 0; c < C; ++c) {
+                const double v = (1 - ty) * ((1 - tx) * at(c, y0, x0) + tx * at(c, y0, x1)) + ty * ((1 - tx) * at(c, y1, x0) + tx * at(c, y1, x1));
+                out[(c * H + y) * W + x] = static_cast<T>(v / 255.0);
+            }
+        }
+    }
+}
+
+/// out[c, y, x] = pixel(y, x, c) / 255: `out` holds channels * height * width values.
+template <typename T>
+void image_to_chw(const Image8& im, T* out) {
+    const Index plane = im.height * im.width;
+    for (Index c = 0; c < im.channels; ++c)
+        for (Index i = 0; i < plane; ++i) out[c * plane + i] = static_cast<T>(im.pixels[static_cast<std::size_t>(i * im.channels + c)]) / T(255);
+}
+
+/// The image resized to H x W (bilinear, as above) in CHW order, scaled by 1/255; an image already H x W is copied
+/// exactly (image_to_chw).
+template <typename T>
+void resize_to_chw(const Image8& im, Index H, Index W, T* out) {
+    if (H < 1 || W < 1) throw std::invalid_argument("resize_to_chw: bad target size " + std::to_string(H) + "x" + std::to_string(W));
+    if (H == im.height && W == im.width) return image_to_chw(im, out);
+    resize_bilinear_to_chw(im.pixels.data(), im.height, im.width, im.channels, H, W, out);
+}
+
+}  // namespace eigencnn
