@@ -60,6 +60,7 @@
 #include "data/data_loader.hpp"
 #include "data/dataset.hpp"
 #include "data/idx.hpp"
+#include "data/transforms.hpp"
 
 #include "train/callbacks.hpp"
 #include "train/evaluate.hpp"
