@@ -19,6 +19,16 @@
 // Errors are ImageError("<where>: <problem>"): undecodable data (with
 // stb_image's reason), more pixels than max_pixels (checked from the header,
 // before anything that size is allocated), a file that cannot be read.
+//
+// Only PNG, JPEG, BMP and binary PGM/PPM are handed to stb_image (recognised
+// by their first bytes, whatever the file name); other formats stb_image
+// knows (GIF, PSD, HDR, PIC, TGA) are refused, which keeps untrusted files
+// away from its least tested decoders. Debian's stb_image 2.27 has known
+// memory errors on malformed files that are fixed upstream only later
+// (nothings/stb#1289 and #1291: a JPEG Huffman table of more than 256 codes
+// overruns its arrays; PR #1297: a PNM size that overflows an int); those
+// inputs are recognised here and refused before stb_image sees them
+// (detail::check_image_bytes).
 #pragma once
 
 #include "../core/tensor.hpp"
@@ -50,6 +60,78 @@ struct Image8 {
 /// far beyond their data.
 constexpr Index kMaxImagePixels = Index(1) << 26;
 
+namespace detail {
+
+/// JPEG: every Huffman table stb_image would build must hold at most 256 codes (nothings/stb#1289, #1291). The
+/// segments before the first scan are walked as stb_image reads them (lengths; bytes between segments skipped until
+/// an 0xFF); after it, every 0xFF 0xC4 pair is checked as a DHT segment (more than stb_image can reach, never less).
+inline void check_jpeg_huffman_tables(const std::uint8_t* b, std::size_t n, const std::string& where) {
+    auto get8 = [&](std::size_t i) -> unsigned { return i < n ? b[i] : 0u; };  // stb_image reads 0 past the end
+    auto check_dht = [&](std::size_t at) {  // `at`: the segment's length field
+        long left = static_cast<long>((get8(at) << 8) | get8(at + 1)) - 2;
+        std::size_t p = at + 2;
+        while (left > 0 && p < n) {
+            const unsigned q = get8(p++);
+            if ((q >> 4) > 1 || (q & 15) > 3) return;  // stb_image refuses the table itself
+            unsigned codes = 0;
+            for (int i = 0; i < 16; ++i) codes += get8(p++);
+            if (codes > 256)
+                throw ImageError(where + ": corrupt JPEG (a Huffman table declares " + std::to_string(codes) + " codes, at most 256)");
+            p += codes;
+            left -= 17 + static_cast<long>(codes);
+        }
+    };
+    std::size_t p = 2;  // after SOI
+    while (p < n) {
+        if (b[p] != 0xFF) {  // padding between segments: stb_image scans on for a marker
+            ++p;
+            continue;
+        }
+        while (p < n && b[p] == 0xFF) ++p;
+        if (p >= n) return;
+        const unsigned marker = b[p++];
+        if (marker == 0xD9) return;  // EOI
+        if (marker == 0xC4) check_dht(p);
+        if (marker == 0xDA) break;  // the first scan: entropy-coded data follow
+        p += (get8(p) << 8) | get8(p + 1);
+    }
+    for (; p + 1 < n; ++p)
+        if (b[p] == 0xFF && b[p + 1] == 0xC4) check_dht(p + 2);
+}
+
+/// Binary PGM/PPM: width, height and maximum value must be at most 2^24, 2^24 and 65535 (stb_image 2.27 parses them
+/// into an int without an overflow check; it refuses larger images anyway).
+inline void check_pnm_header(const std::uint8_t* b, std::size_t n, const std::string& where) {
+    std::size_t p = 2;
+    const char* names[3] = {"width", "height", "maximum value"};
+    const unsigned long limits[3] = {1ul << 24, 1ul << 24, 65535};
+    for (int k = 0; k < 3; ++k) {
+        for (;;) {  // whitespace and # comments, as stb_image skips them
+            while (p < n && (b[p] == ' ' || (b[p] >= '\t' && b[p] <= '\r'))) ++p;
+            if (p >= n || b[p] != '#') break;
+            while (p < n && b[p] != '\n' && b[p] != '\r') ++p;
+        }
+        unsigned long value = 0;
+        for (; p < n && b[p] >= '0' && b[p] <= '9'; ++p) {
+            value = value * 10 + static_cast<unsigned long>(b[p] - '0');
+            if (value > limits[k])
+                throw ImageError(where + ": PGM/PPM " + names[k] + " is larger than " + std::to_string(limits[k]));
+        }
+    }
+}
+
+/// Refuse what stb_image should not see: formats other than PNG, JPEG, BMP, PGM/PPM, and the known bad inputs above.
+inline void check_image_bytes(const std::uint8_t* b, std::size_t n, const std::string& where) {
+    static const std::uint8_t png[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
+    if (n >= 8 && std::equal(png, png + 8, b)) return;
+    if (n >= 2 && b[0] == 0xFF && b[1] == 0xD8) return check_jpeg_huffman_tables(b, n, where);
+    if (n >= 2 && b[0] == 'B' && b[1] == 'M') return;
+    if (n >= 2 && b[0] == 'P' && (b[1] == '5' || b[1] == '6')) return check_pnm_header(b, n, where);
+    throw ImageError(where + ": not a PNG, JPEG, BMP, PGM or PPM file (unrecognised first bytes)");
+}
+
+}  // namespace detail
+
 /// Decode an image file held in memory to `channels` channels (1 grey, 3 RGB). `where` names it in errors.
 inline Image8 decode_image(const std::uint8_t* bytes, std::size_t n, Index channels, const std::string& where = "<memory>",
                            Index max_pixels = kMaxImagePixels) {
@@ -57,6 +139,7 @@ inline Image8 decode_image(const std::uint8_t* bytes, std::size_t n, Index chann
         throw std::invalid_argument(where + ": channels must be 1 (grey) or 3 (RGB), got " + std::to_string(channels));
     if (n == 0) throw ImageError(where + ": empty file, not an image");
     if (n > static_cast<std::size_t>(INT_MAX)) throw ImageError(where + ": " + std::to_string(n) + " bytes is too large for stb_image (2 GB at most)");
+    detail::check_image_bytes(bytes, n, where);
     const auto* data = static_cast<const stbi_uc*>(bytes);
     const int len = static_cast<int>(n);
     int w = 0, h = 0, file_channels = 0;
