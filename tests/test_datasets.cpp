@@ -292,7 +292,9 @@ TEST_CASE("decode_image: only PNG, JPEG, BMP, PGM and PPM reach stb_image, and i
     // PNM sizes that would overflow stb_image 2.27's int parsing (fixed upstream in nothings/stb PR #1297)
     CHECK(err("P5\n3333333333 2\n255\n") == "f: PGM/PPM width is larger than 16777216");
     CHECK(err("P6 # comment\n2 99999999999\n255\n") == "f: PGM/PPM height is larger than 16777216");
-    CHECK(err("P5 2 2 70000\n") == "f: PGM/PPM maximum value is larger than 65535");
+    CHECK(err("P5 2 2 70000\n") == "f: PGM/PPM maximum value is larger than 255 (16-bit PGM/PPM files are not read)");
+    // 16-bit PNM converted to 3 channels: stb_image 2.27 reads past its buffer (found by fuzz_image; kept in fuzz/regressions)
+    CHECK(err("P5\n3\n03\n02355\n =Zw\x94\x08%B") == "f: PGM/PPM maximum value is larger than 255 (16-bit PGM/PPM files are not read)");
     CHECK(err(std::string("P5\n2 1\n255\n\x05\x07", 13)) == "(no error)");
     // A JPEG whose Huffman table declares more than 256 codes (nothings/stb#1289, #1291): refused before stb_image
     // overruns its tables, in the header and after the first scan.

@@ -26,9 +26,11 @@
 // away from its least tested decoders. Debian's stb_image 2.27 has known
 // memory errors on malformed files that are fixed upstream only later
 // (nothings/stb#1289 and #1291: a JPEG Huffman table of more than 256 codes
-// overruns its arrays; PR #1297: a PNM size that overflows an int); those
+// overruns its arrays; PR #1297: a PNM size that overflows an int; a 16-bit
+// PNM converted to another channel count is read past its buffer); those
 // inputs are recognised here and refused before stb_image sees them
-// (detail::check_image_bytes).
+// (detail::check_image_bytes). So PGM/PPM files must have 8 bits (maximum
+// value <= 255); 16-bit PNGs are read (reduced to 8 bits).
 #pragma once
 
 #include "../core/tensor.hpp"
@@ -99,12 +101,13 @@ inline void check_jpeg_huffman_tables(const std::uint8_t* b, std::size_t n, cons
         if (b[p] == 0xFF && b[p + 1] == 0xC4) check_dht(p + 2);
 }
 
-/// Binary PGM/PPM: width, height and maximum value must be at most 2^24, 2^24 and 65535 (stb_image 2.27 parses them
-/// into an int without an overflow check; it refuses larger images anyway).
+/// Binary PGM/PPM: width and height must be at most 2^24 (stb_image 2.27 parses them into an int without an overflow
+/// check; it refuses larger images anyway), and the maximum value at most 255: 16-bit files are refused, since
+/// stb_image 2.27 converts their channels with its 8-bit routine and then reads past the buffer (found by fuzzing).
 inline void check_pnm_header(const std::uint8_t* b, std::size_t n, const std::string& where) {
     std::size_t p = 2;
     const char* names[3] = {"width", "height", "maximum value"};
-    const unsigned long limits[3] = {1ul << 24, 1ul << 24, 65535};
+    const unsigned long limits[3] = {1ul << 24, 1ul << 24, 255};
     for (int k = 0; k < 3; ++k) {
         for (;;) {  // whitespace and # comments, as stb_image skips them
             while (p < n && (b[p] == ' ' || (b[p] >= '\t' && b[p] <= '\r'))) ++p;
@@ -115,7 +118,8 @@ inline void check_pnm_header(const std::uint8_t* b, std::size_t n, const std::st
         for (; p < n && b[p] >= '0' && b[p] <= '9'; ++p) {
             value = value * 10 + static_cast<unsigned long>(b[p] - '0');
             if (value > limits[k])
-                throw ImageError(where + ": PGM/PPM " + names[k] + " is larger than " + std::to_string(limits[k]));
+                throw ImageError(where + ": PGM/PPM " + names[k] + " is larger than " + std::to_string(limits[k]) +
+                                 (k == 2 ? " (16-bit PGM/PPM files are not read)" : ""));
         }
     }
 }
