@@ -111,6 +111,7 @@ inline std::vector<std::string> image_folder_classes(const std::string& root) {
         if (ec) throw ImageError(root + ": cannot list the folder (" + ec.message() + ")");
         if (it->is_directory(ec)) classes.push_back(it->path().filename().string());
     }
+    if (ec) throw ImageError(root + ": cannot list the folder (" + ec.message() + ")");
     if (classes.empty()) throw ImageError(root + ": no class folders (expected root/<class>/<image>, images " + detail::extension_list() + ")");
     std::sort(classes.begin(), classes.end());
     return classes;
