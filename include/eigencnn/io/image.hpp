@@ -27,7 +27,8 @@
 // memory errors on malformed files that are fixed upstream only later
 // (nothings/stb#1289 and #1291: a JPEG Huffman table of more than 256 codes
 // overruns its arrays; PR #1297: a PNM size that overflows an int; a 16-bit
-// PNM converted to another channel count is read past its buffer); those
+// PNM converted to another channel count is read past its buffer; a PNG
+// chunk longer than the file is allocated before it is read); those
 // inputs are recognised here and refused before stb_image sees them
 // (detail::check_image_bytes). So PGM/PPM files must have 8 bits (maximum
 // value <= 255); 16-bit PNGs are read (reduced to 8 bits).
@@ -124,10 +125,25 @@ inline void check_pnm_header(const std::uint8_t* b, std::size_t n, const std::st
     }
 }
 
+/// PNG: every chunk before IEND must fit in the file. stb_image 2.27 grows its buffer to an IDAT chunk's declared
+/// length before reading it, so a 77-byte file declaring a 1.8 GB chunk cost a 1.8 GB allocation (found by fuzzing).
+/// IEND's own CRC may be missing, as stb_image does not read it.
+inline void check_png_chunks(const std::uint8_t* b, std::size_t n, const std::string& where) {
+    for (std::size_t p = 8; p + 8 <= n;) {
+        const std::size_t length = (std::size_t(b[p]) << 24) | (std::size_t(b[p + 1]) << 16) | (std::size_t(b[p + 2]) << 8) | b[p + 3];
+        const std::string type(reinterpret_cast<const char*>(b + p + 4), 4);
+        if (type == "IEND") return;
+        if (length > n - p - 8)
+            throw ImageError(where + ": corrupt PNG (chunk '" + type + "' at byte " + std::to_string(p) + " declares " + std::to_string(length) +
+                             " bytes, the file has " + std::to_string(n - p - 8) + " after its header)");
+        p += 12 + length;  // length, type, data, CRC
+    }
+}
+
 /// Refuse what stb_image should not see: formats other than PNG, JPEG, BMP, PGM/PPM, and the known bad inputs above.
 inline void check_image_bytes(const std::uint8_t* b, std::size_t n, const std::string& where) {
     static const std::uint8_t png[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
-    if (n >= 8 && std::equal(png, png + 8, b)) return;
+    if (n >= 8 && std::equal(png, png + 8, b)) return check_png_chunks(b, n, where);
     if (n >= 2 && b[0] == 0xFF && b[1] == 0xD8) return check_jpeg_huffman_tables(b, n, where);
     if (n >= 2 && b[0] == 'B' && b[1] == 'M') return;
     if (n >= 2 && b[0] == 'P' && (b[1] == '5' || b[1] == '6')) return check_pnm_header(b, n, where);
