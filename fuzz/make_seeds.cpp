@@ -1,8 +1,14 @@
 // Writes the seed corpora of the fuzz targets: small valid IDX files (raw
-// and gzip), small valid checkpoints and safetensors files, plus a few near-misses.
-//   make_seeds DIR   -> DIR/idx/*, DIR/checkpoint/*, DIR/model/*, DIR/safetensors/*
+// and gzip), small valid checkpoints and safetensors files, CIFAR-10 batches and image files, plus a few near-misses.
+//   make_seeds DIR   -> DIR/idx/*, DIR/checkpoint/*, DIR/model/*, DIR/safetensors/*, DIR/cifar10/*, DIR/image/*
+// Build: g++ -std=c++17 -Iinclude -I/usr/include/eigen3 -I/usr/include/stb fuzz/make_seeds.cpp -lz
 #include <eigencnn/eigencnn.hpp>
+#include <eigencnn/io/png.hpp>
 #include <eigencnn/io/safetensors.hpp>
+
+#define STB_IMAGE_WRITE_IMPLEMENTATION
+#define STB_IMAGE_WRITE_STATIC
+#include <stb_image_write.h>
 
 #include <fstream>
 
@@ -85,6 +91,46 @@ static void safetensors_seeds(const std::string& dir, Sequential<float>& small) 
     put(dir + "duplicate", build({mixed[0], {"0.weight", "BF16", "[2]", 2}, mixed[2], mixed[3]}, ""));
 }
 
+// fuzz_cifar10: two records, a bad label, a size that is not whole records, and class names (batches.meta.txt).
+static void cifar10_seeds(const std::string& dir) {
+    auto record = [](int label, int seed) {
+        std::string r(1, static_cast<char>(label));
+        for (int i = 0; i < 3072; ++i) r.push_back(static_cast<char>((seed * 7 + i * 13) % 256));
+        return r;
+    };
+    put(dir + "two_records", record(3, 0) + record(9, 1));
+    put(dir + "bad_label", record(4, 0) + record(10, 1));
+    put(dir + "truncated", record(1, 2).substr(0, 3000));
+    put(dir + "batches.meta.txt", "airplane\nautomobile\nbird\ncat\ndeer\ndog\nfrog\nhorse\nship\ntruck\n\n");
+}
+
+// fuzz_image: small images in each format the image folder reads (PNG grey, grey+alpha, RGB, RGBA; JPEG; BMP; PGM;
+// PPM), and a truncated PNG.
+static void image_seeds(const std::string& dir) {
+    auto pixels = [](int w, int h, int c) {
+        std::vector<std::uint8_t> px;
+        for (int i = 0; i < w * h * c; ++i) px.push_back(static_cast<std::uint8_t>(i * 29 + 3));
+        return px;
+    };
+    for (int c = 1; c <= 4; ++c) {
+        const auto px = pixels(6, 5, c);
+        put(dir + "png_" + std::to_string(c) + "ch", encode_png(6, 5, c, px.data()));
+    }
+    auto to_memory = [](void* context, void* data, int size) { static_cast<std::string*>(context)->append(static_cast<char*>(data), static_cast<std::size_t>(size)); };
+    const auto rgb = pixels(9, 7, 3);
+    std::string jpg, bmp;
+    stbi_write_jpg_to_func(to_memory, &jpg, 9, 7, 3, rgb.data(), 90);
+    stbi_write_bmp_to_func(to_memory, &bmp, 9, 7, 3, rgb.data());
+    put(dir + "rgb.jpg", jpg);
+    put(dir + "rgb.bmp", bmp);
+    const auto grey = pixels(4, 3, 1);
+    put(dir + "grey.pgm", "P5\n4 3\n255\n" + std::string(grey.begin(), grey.end()));
+    const auto rgb_small = pixels(4, 3, 3);
+    put(dir + "rgb.ppm", "P6\n4 3\n255\n" + std::string(rgb_small.begin(), rgb_small.end()));
+    const std::string png = encode_png(9, 7, 3, rgb.data());
+    put(dir + "truncated.png", png.substr(0, png.size() / 2));
+}
+
 int main(int argc, char** argv) {
     if (argc != 2) return 2;
     const std::string dir = argv[1];
@@ -126,5 +172,7 @@ int main(int argc, char** argv) {
     layer(padded, 1, {3, 1});
     put(dir + "/model/padded", padded);
     safetensors_seeds(dir + "/safetensors/", small);
+    cifar10_seeds(dir + "/cifar10/");
+    image_seeds(dir + "/image/");
     return 0;
 }

@@ -2,11 +2,12 @@
 // libFuzzer entry points (fuzz_*.cpp) and the regression test that replays
 // fuzz/corpus and fuzz/regressions under CTest (tests/test_fuzz_inputs.cpp).
 // Each function returns normally on success or on the parser's own error
-// (IdxError, CheckpointError, SafetensorsError); any other exception, crash or
+// (IdxError, CheckpointError, SafetensorsError, Cifar10Error, ImageError); any other exception, crash or
 // sanitizer report is a bug.
 #pragma once
 
 #include <eigencnn/eigencnn.hpp>
+#include <eigencnn/io/image.hpp>
 #include <eigencnn/io/safetensors.hpp>
 
 namespace fuzz {
@@ -24,6 +25,47 @@ inline void idx(const std::uint8_t* data, std::size_t size) {
             (void)make_dataset<float>(a, labels);
         }
     } catch (const IdxError&) {
+    }
+}
+
+/// The CIFAR-10 reader: a batch file (records of 3073 bytes) and, on the same bytes, batches.meta.txt's class names.
+inline void cifar10(const std::uint8_t* data, std::size_t size) {
+    using namespace eigencnn;
+    try {
+        const Dataset<float> ds = parse_cifar10<float>(data, size, "fuzz");
+        if (ds.images.shape() != Shape{ds.size(), 3, 32, 32} || static_cast<std::size_t>(ds.size()) * 3073 != size)
+            throw std::logic_error("parse_cifar10 returned " + ds.images.shape().str() + " for " + std::to_string(size) + " bytes");
+        ds.validate(10);
+        for (Index i = 0; i < ds.images.size(); ++i)
+            if (!(ds.images[i] >= 0.0f && ds.images[i] <= 1.0f)) throw std::logic_error("parse_cifar10: a pixel outside [0, 1]");
+    } catch (const Cifar10Error&) {
+    }
+    try {
+        const auto names = parse_cifar10_class_names(std::string(reinterpret_cast<const char*>(data), size), "fuzz");
+        if (names.size() != 10) throw std::logic_error("parse_cifar10_class_names returned " + std::to_string(names.size()) + " names");
+    } catch (const Cifar10Error&) {
+    }
+}
+
+/// One image file, as the image-folder reader decodes each (bytes -> image): decoded to grey and to RGB (at most
+/// 2^20 pixels), then converted to [C, H, W] in [0, 1] at its own size and resized to 5 x 7.
+inline void image(const std::uint8_t* data, std::size_t size) {
+    using namespace eigencnn;
+    for (Index channels : {Index(3), Index(1)}) {
+        try {
+            const Image8 im = decode_image(data, size, channels, "fuzz", Index(1) << 20);
+            if (im.height < 1 || im.width < 1 || im.channels != channels ||
+                im.pixels.size() != static_cast<std::size_t>(im.height * im.width * channels))
+                throw std::logic_error("decode_image returned " + std::to_string(im.pixels.size()) + " bytes for " + std::to_string(im.height) +
+                                       "x" + std::to_string(im.width) + "x" + std::to_string(channels));
+            std::vector<float> same(im.pixels.size()), small(static_cast<std::size_t>(channels * 5 * 7));
+            resize_to_chw(im, im.height, im.width, same.data());
+            resize_to_chw(im, 5, 7, small.data());
+            for (const auto* v : {&same, &small})
+                for (float x : *v)
+                    if (!(x >= 0.0f && x <= 1.0f)) throw std::logic_error("an image value outside [0, 1]");
+        } catch (const ImageError&) {
+        }
     }
 }
 

@@ -36,6 +36,19 @@ TEST_CASE("fuzz inputs: IDX reader") { CHECK(replay("idx", fuzz::idx) >= 4); }
 TEST_CASE("fuzz inputs: checkpoint loader") { CHECK(replay("checkpoint", fuzz::checkpoint) >= 6); }
 TEST_CASE("fuzz inputs: models from arbitrary specs") { CHECK(replay("model", fuzz::model) >= 2); }
 TEST_CASE("fuzz inputs: safetensors loader") { CHECK(replay("safetensors", fuzz::safetensors) >= 8); }
+TEST_CASE("fuzz inputs: CIFAR-10 reader") { CHECK(replay("cifar10", fuzz::cifar10) >= 4); }
+TEST_CASE("fuzz inputs: image decoder") { CHECK(replay("image", fuzz::image) >= 11); }
+
+TEST_CASE("the image seeds decode (every format the image folder reads), except the truncated one") {
+    for (const char* name : {"png_1ch", "png_2ch", "png_3ch", "png_4ch", "rgb.jpg", "rgb.bmp", "grey.pgm", "rgb.ppm", "truncated.png"}) {
+        const fs::path p = fs::path(EIGENCNN_SOURCE_DIR) / "fuzz/corpus/image" / name;
+        std::ifstream f(p, std::ios::binary);
+        const std::vector<std::uint8_t> b((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+        CAPTURE(name);
+        if (std::string(name) == "truncated.png") CHECK_THROWS_AS(eigencnn::decode_image(b.data(), b.size(), 3, p.string()), eigencnn::ImageError);
+        else CHECK(eigencnn::decode_image(b.data(), b.size(), 3, p.string()).pixels.size() > 0);
+    }
+}
 
 TEST_CASE("fuzz targets accept the seeds as valid, so the fuzzer starts from real files") {
     const fs::path seed = fs::path(EIGENCNN_SOURCE_DIR) / "fuzz/corpus/checkpoint/model_adam";

@@ -56,9 +56,11 @@
 #include "model/preact_resnet.hpp"
 #include "model/sequential.hpp"
 
+#include "data/cifar10.hpp"
 #include "data/data_loader.hpp"
 #include "data/dataset.hpp"
 #include "data/idx.hpp"
+#include "data/transforms.hpp"
 
 #include "train/callbacks.hpp"
 #include "train/evaluate.hpp"

@@ -9,51 +9,21 @@
 //   (align_corners=False, edges clamped: PIL's and torch's "bilinear" resize
 //   without antialiasing)
 //
-// stb_image's implementation is compiled here once per translation unit with
-// static linkage (STB_IMAGE_STATIC), and STB_IMAGE_IMPLEMENTATION is undefined
-// again right after, so it does not leak into later includes. If the
-// translation unit already compiled stb_image's implementation before
-// including this header, that one is used. A translation unit that includes
-// this header must not compile stb_image's implementation again AFTER it (the
-// functions would be defined twice); include <stb_image.h> with
-// STB_IMAGE_IMPLEMENTATION first, or simply call stbi_load, which is here.
+// stb_image's implementation is compiled once per translation unit with
+// static linkage and does not leak into later includes: see io/stb_image.hpp
+// (include <stb_image.h> with STB_IMAGE_IMPLEMENTATION before this header, or
+// not at all).
 // This header is not part of eigencnn.hpp; backdoor/attacks.hpp includes it.
 #pragma once
 
 #include "../core/tensor.hpp"
+#include "../io/image.hpp"  // stb_image, contained (io/stb_image.hpp); resize_bilinear_to_chw
 
 #include <algorithm>
 #include <cmath>
 #include <memory>
 #include <stdexcept>
 #include <string>
-
-#if !defined(STBI_INCLUDE_STB_IMAGE_H) || !defined(STBI_MALLOC)  // no implementation in this unit yet
-#if defined(STBI_INCLUDE_STB_IMAGE_H)
-#error "eigencnn/backdoor/image_file.hpp: <stb_image.h> was included without STB_IMAGE_IMPLEMENTATION before; include this header first"
-#endif
-#if defined(__GNUC__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
-#pragma GCC diagnostic ignored "-Wsign-compare"
-#pragma GCC diagnostic ignored "-Wunused-function"
-#pragma GCC diagnostic ignored "-Wunused-parameter"
-#pragma GCC diagnostic ignored "-Wconversion"
-#pragma GCC diagnostic ignored "-Wdouble-promotion"
-#pragma GCC diagnostic ignored "-Wimplicit-fallthrough"
-#pragma GCC diagnostic ignored "-Wunused-but-set-variable"
-#endif
-#define STB_IMAGE_STATIC
-#define STB_IMAGE_IMPLEMENTATION
-#define STBI_FAILURE_USERMSG
-#include <stb_image.h>
-#undef STB_IMAGE_IMPLEMENTATION
-#undef STB_IMAGE_STATIC
-#undef STBI_FAILURE_USERMSG
-#if defined(__GNUC__)
-#pragma GCC diagnostic pop
-#endif
-#endif
 
 namespace eigencnn {
 
@@ -73,26 +43,8 @@ Tensor<T> read_trigger_image(const std::string& path, Index channels, Index heig
     Pixels px(stbi_load(path.c_str(), &w, &h, &file_channels, static_cast<int>(channels)), stbi_image_free);
     if (!px)
         throw std::invalid_argument(parameter + ": cannot read image file '" + path + "': " + stbi_failure_reason());
-    const unsigned char* src = px.get();
-    const auto C = channels;
-    Tensor<T> out(Shape{1, C, height, width});
-    auto at = [&](Index c, Index y, Index x) { return static_cast<double>(src[(y * w + x) * C + c]); };
-    const double sy = static_cast<double>(h) / static_cast<double>(height), sx = static_cast<double>(w) / static_cast<double>(width);
-    for (Index y = 0; y < height; ++y) {
-        const double fy = std::max(0.0, (static_cast<double>(y) + 0.5) * sy - 0.5);
-        const Index y0 = std::min<Index>(static_cast<Index>(fy), h - 1), y1 = std::min<Index>(y0 + 1, h - 1);
-        const double ty = fy - static_cast<double>(y0);
-        for (Index x = 0; x < width; ++x) {
-            const double fx = std::max(0.0, (static_cast<double>(x) + 0.5) * sx - 0.5);
-            const Index x0 = std::min<Index>(static_cast<Index>(fx), w - 1), x1 = std::min<Index>(x0 + 1, w - 1);
-            const double tx = fx - static_cast<double>(x0);
-            for (Index c = 0; c < C; ++c) {
-                const double v = (1 - ty) * ((1 - tx) * at(c, y0, x0) + tx * at(c, y0, x1)) +
-                                 ty * ((1 - tx) * at(c, y1, x0) + tx * at(c, y1, x1));
-                out(0, c, y, x) = static_cast<T>(v / 255.0);
-            }
-        }
-    }
+    Tensor<T> out(Shape{1, channels, height, width});
+    resize_bilinear_to_chw(px.get(), h, w, channels, height, width, out.data());
     return out;
 }
 

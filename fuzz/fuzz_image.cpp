@@ -1,0 +1,7 @@
+// libFuzzer entry point for the image decoder of the image-folder reader (one file: bytes -> image); see targets.hpp and scripts/fuzz.sh.
+#include "targets.hpp"
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+    fuzz::image(data, size);
+    return 0;
+}
