@@ -1,6 +1,6 @@
 // Writes the seed corpora of the fuzz targets: small valid IDX files (raw
 // and gzip), small valid checkpoints and safetensors files, plus a few near-misses.
-//   make_seeds DIR   -> DIR/idx/*, DIR/checkpoint/*, DIR/model/*, DIR/safetensors/*
+//   make_seeds DIR   -> DIR/idx/*, DIR/checkpoint/*, DIR/model/*, DIR/safetensors/*, DIR/model_file/*
 #include <eigencnn/eigencnn.hpp>
 #include <eigencnn/io/safetensors.hpp>
 
@@ -126,5 +126,13 @@ int main(int argc, char** argv) {
     layer(padded, 1, {3, 1});
     put(dir + "/model/padded", padded);
     safetensors_seeds(dir + "/safetensors/", small);
+    // fuzz_model_file: a checkpoint of each format, safetensors files (a mismatch with mnist_cnn, a broken one), near misses
+    put(dir + "/model_file/model", encode_checkpoint(small, static_cast<Optimizer<float>*>(nullptr), {{"epoch", "1"}}));
+    put(dir + "/model_file/residual", encode_checkpoint(res));
+    const std::string st = encode_safetensors(small, {{"format", "pt"}});
+    put(dir + "/model_file/small", st);
+    put(dir + "/model_file/truncated", st.substr(0, st.size() - 37));
+    put(dir + "/model_file/almost_magic", "EIGENCN");
+    put(dir + "/model_file/empty_header", std::string("\x02\0\0\0\0\0\0\0{}", 10));
     return 0;
 }
