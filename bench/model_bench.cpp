@@ -13,6 +13,10 @@
 //                                             the narrowed PreAct-ResNet (widths 16-32-64) on random 3x32x32
 //                                             images, batch 128, Adam lr 1e-3; training images/s over the batches
 //                                             after 3 warm-up batches
+//   model_bench profile_bn_cnn | profile_resnet [--threads 2]
+//                                             where a training step of either model goes: each layer's forward
+//                                             and backward on its own (train mode, the input it gets in the
+//                                             model), median of 7 calls; a Residual block is one row
 //
 // Random inputs: the speed does not depend on the values. Without MNIST, bn_cnn uses random images.
 #include <eigencnn/eigencnn.hpp>
@@ -191,11 +195,36 @@ int resnet(int batches, int threads) {
     return 0;
 }
 
+int profile(Sequential<float> net, const Shape& in, int threads) {
+    net.train();
+    const Tensor<float> x = random_tensor(in, 1, 0, 1);
+    std::vector<Tensor<float>> inputs{x};
+    std::vector<std::size_t> all(net.size());
+    for (std::size_t i = 0; i < all.size(); ++i) all[i] = i;
+    net.forward(x, all, [&](std::size_t, const Tensor<float>& out) { inputs.push_back(out); });
+    double total_f = 0, total_b = 0;
+    std::printf("%-4s %-60s %-20s %12s %12s   (%d threads, batch %lld, train mode)\n", "#", "layer", "input", "forward ms", "backward ms",
+                threads, static_cast<long long>(in[0]));
+    for (std::size_t i = 0; i < net.size(); ++i) {
+        Layer<float>& layer = net[i];
+        layer.set_input_grad(i != 0);
+        const Tensor<float>& xi = inputs[i];
+        const Tensor<float> dy = random_tensor(inputs[i + 1].shape(), 2);
+        const double f = timed_median([&] { layer.forward(xi); }, 1, 7);
+        layer.forward(xi);
+        const double b = timed_median([&] { layer.backward(dy); }, 1, 7);
+        total_f += f, total_b += b;
+        std::printf("%-4zu %-60s %-20s %12.3f %12.3f\n", i, layer.name().substr(0, 60).c_str(), xi.shape().str().c_str(), 1e3 * f, 1e3 * b);
+    }
+    std::printf("%-4s %-60s %-20s %12.3f %12.3f\n", "", "sum of the layers", "", 1e3 * total_f, 1e3 * total_b);
+    return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
     if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h") {
-        std::printf("usage: model_bench layers|bn_cnn|resnet [--threads N] [--data DIR] [--epochs N] [--batches N]\n");
+        std::printf("usage: model_bench layers|bn_cnn|resnet|profile_bn_cnn|profile_resnet [--threads N] [--data DIR] [--epochs N] [--batches N]\n");
         return argc < 2 ? 2 : 0;
     }
     const std::string what = argv[1];
@@ -227,6 +256,8 @@ int main(int argc, char** argv) {
     if (what == "layers") return layers(threads);
     if (what == "bn_cnn") return bn_cnn(data, epochs, threads);
     if (what == "resnet") return resnet(batches, threads);
-    std::fprintf(stderr, "model_bench: unknown benchmark '%s' (layers, bn_cnn, resnet)\n", what.c_str());
+    if (what == "profile_bn_cnn") return profile(mnist_cnn_bn<float>(0), Shape{500, 1, 28, 28}, threads);
+    if (what == "profile_resnet") return profile(preact_resnet<float>({16, 32, 64}, 1, 10, 3, 0), Shape{128, 3, 32, 32}, threads);
+    std::fprintf(stderr, "model_bench: unknown benchmark '%s' (layers, bn_cnn, resnet, profile_bn_cnn, profile_resnet)\n", what.c_str());
     return 2;
 }
