@@ -4,6 +4,7 @@
 //   backdoor_lab attack --attack badnets-patch --data data/mnist --report r.json --output-dir out
 //   backdoor_lab sweep --attack badnets-patch --poison-rates 0.001,0.005,0.01,0.05,0.1 --seeds 3 --output-dir out/sweep [--resume]
 //   backdoor_lab evaluate --model m.ckpt [--attack badnets-patch ...] --data data/mnist --report e.json
+//   backdoor_lab evaluate --model torch.safetensors [--arch mnist_cnn_bn] ...   (a checkpoint or safetensors, by content)
 //
 // See docs/lab.md. Bad flags exit non-zero with a message naming the flag or
 // file, before any data is read or any model trained; nothing is written
@@ -164,20 +165,26 @@ int run_sweep_command(const AttackFlags& af, const RunFlags& rf, SweepSettings s
     return 0;
 }
 
-int run_evaluate(const AttackFlags& af, const RunFlags& rf, const std::string& model_path) {
+int run_evaluate(const AttackFlags& af, const RunFlags& rf, const std::string& model_path, const std::string& arch) {
     std::optional<AttackSpec> attack;
     if (!af.name.empty()) attack = attack_from_flags(af);
     else if (!af.given.empty() || af.poison_rate || af.target || af.all_to_all)
         throw std::invalid_argument("attack flags need --attack NAME");
     check_file_folder("--report", rf.report);
     set_num_threads(rf.threads);
-    Sequential<float> model = load_model<float>(model_path);
+    ModelFileInfo info;
+    Sequential<float> model = load_model_file<float>(model_path, arch, &info);
+    std::printf("model: %s (%s%s)\n", model_path.c_str(), to_string(info.format),
+                info.architecture.empty() ? "" : (", architecture " + info.architecture).c_str());
     if (model.output_shape(Shape{1, 1, 28, 28}) != Shape{1, 10})
         throw std::invalid_argument(model_path + ": the model maps [1, 1, 28, 28] to " + model.output_shape(Shape{1, 1, 28, 28}).str() +
                                     ", not to 10 logits");
     const Dataset<float> test = load_mnist<float>(rf.data_dir, Split::Test);
     const std::vector<int> clean_pred = predict(model, test, rf.batch_size);
-    nlohmann::ordered_json j{{"model", model_path}, {"data", rf.data_dir}, {"test_images", test.size()}};
+    nlohmann::ordered_json j{{"model", model_path}, {"model_format", to_string(info.format)}};
+    if (!info.architecture.empty()) j["architecture"] = info.architecture;
+    j["data"] = rf.data_dir;
+    j["test_images"] = test.size();
     if (attack) {
         const Dataset<float> triggered = triggered_copy(*attack, test);
         const AttackMetrics m = attack_metrics(clean_pred, test.labels, predict(model, triggered, rf.batch_size), test.labels, attack->label_mode());
@@ -206,7 +213,7 @@ int main(int argc, char** argv) {
     AttackFlags attack_flags, sweep_flags, eval_flags;
     RunFlags attack_run, sweep_run, eval_run;
     SweepSettings sweep;
-    std::string model_path;
+    std::string model_path, model_arch;
 
     CLI::App* attack = app.add_subcommand("attack", "one attack: poison, train, measure, report");
     add_attack_flags(attack, attack_flags, true);
@@ -226,13 +233,14 @@ int main(int argc, char** argv) {
     add_attack_flags(ev, eval_flags, false);
     add_run_flags(ev, eval_run, false);
     eval_run.batch_size = 1000;
-    ev->add_option("--model", model_path, "checkpoint written by attack --save-model")->required();
+    ev->add_option("--model", model_path, "checkpoint written by attack --save-model, or a safetensors file (e.g. saved from PyTorch)")->required();
+    add_arch_flag(ev, model_arch);
 
     if (int rc = example::parse(app, argc, argv); rc >= 0) return rc;
     try {
         if (attack->parsed()) return run_attack(attack_flags, attack_run);
         if (sw->parsed()) return run_sweep_command(sweep_flags, sweep_run, sweep);
-        return run_evaluate(eval_flags, eval_run, model_path);
+        return run_evaluate(eval_flags, eval_run, model_path, model_arch);
     } catch (const std::exception& e) {
         std::fprintf(stderr, "backdoor_lab: error: %s\n", e.what());
         return 1;

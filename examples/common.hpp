@@ -1,10 +1,12 @@
 // examples/common.hpp: what mnist_clean and mnist_backdoor share: their
 // flags, the call of the library's fit() with its callbacks (ProgressBar,
-// EpochLogger), and the JSON report (io/json.hpp).
+// EpochLogger), the JSON report (io/json.hpp), and weights in and out as
+// safetensors (--load-weights, --save-weights; io/safetensors.hpp).
 #pragma once
 
 #include <eigencnn/eigencnn.hpp>
 #include <eigencnn/io/json.hpp>
+#include <eigencnn/io/safetensors.hpp>
 
 #include <CLI/CLI.hpp>
 
@@ -34,6 +36,8 @@ struct Options {
     std::string report;
     std::string save;    // checkpoint after every epoch
     std::string resume;  // continue from a checkpoint
+    std::string load_weights;  // start from these weights (safetensors), e.g. a PyTorch-trained model
+    std::string save_weights;  // write the trained weights here (safetensors)
     bool skip_non_finite = false;
 };
 
@@ -86,7 +90,9 @@ inline CLI::Validator unsigned_64() {
 inline void add_common_flags(CLI::App& app, Options& o) {
     app.set_version_flag("--version", std::string("eigencnn ") + version());
     app.add_option("--data", o.data_dir, "folder with the four MNIST IDX files (raw or .gz)")->capture_default_str();
-    app.add_option("--epochs", o.epochs, "training epochs")->check(integer_at_least(1))->capture_default_str();
+    app.add_option("--epochs", o.epochs, "training epochs (0 only with --load-weights: evaluate those weights)")
+        ->check(integer_at_least(0))
+        ->capture_default_str();
     app.add_option("--batch-size", o.batch_size, "mini-batch size")->check(integer_at_least(1))->capture_default_str();
     app.add_option("--lr", o.lr, "Adam learning rate")->check(positive_number())->capture_default_str();
     app.add_option_function<std::string>(
@@ -104,6 +110,9 @@ inline void add_common_flags(CLI::App& app, Options& o) {
     app.add_option("--report", o.report, "write the results to this file as JSON");
     app.add_option("--save", o.save, "write a checkpoint (model, Adam state, epoch) after every epoch");
     app.add_option("--resume", o.resume, "continue training from a checkpoint written by --save");
+    app.add_option("--load-weights", o.load_weights,
+                   "start from these weights (safetensors, PyTorch's state_dict names; e.g. a model trained in PyTorch)");
+    app.add_option("--save-weights", o.save_weights, "write the trained weights to this file (safetensors, atomically)");
     app.add_flag("--skip-non-finite", o.skip_non_finite, "skip batches whose loss or gradients are NaN/inf instead of stopping");
 }
 
@@ -113,8 +122,31 @@ inline void check_before_training(const Options& o, const std::vector<std::strin
     ensure_output_dir(o.output_dir, "--output-dir");
     if (!o.report.empty()) check_output_path(o.report, "--report");
     for (const auto& c : checkpoints) check_output_path(c, "--save");
+    if (!o.save_weights.empty()) check_output_path(o.save_weights, "--save-weights");
+    if (o.epochs == 0 && o.load_weights.empty())
+        throw std::invalid_argument("--epochs: must be an integer >= 1, got '0' (0 only with --load-weights, to evaluate those weights)");
+    if (!o.load_weights.empty() && !o.resume.empty())
+        throw std::invalid_argument("--load-weights and --resume both give the starting weights; use one");
     if (!(o.poison_fraction >= 0 && o.poison_fraction <= 1))
         throw std::invalid_argument("--poison-fraction: must be in [0, 1], got " + std::to_string(o.poison_fraction));
+}
+
+/// The notebook's model with seed o.seed, or with --load-weights' weights (checked in full: every name,
+/// shape and dtype; SafetensorsError naming the file and the tensor otherwise).
+inline Sequential<float> initial_model(const Options& o) {
+    Sequential<float> model = mnist_cnn<float>(o.seed);
+    if (!o.load_weights.empty()) {
+        load_safetensors(model, o.load_weights);
+        std::cout << "weights loaded from " << o.load_weights << '\n';
+    }
+    return model;
+}
+
+/// --save-weights: the model's parameters and buffers as safetensors, atomically.
+inline void save_weights(Sequential<float>& model, const Options& o) {
+    if (o.save_weights.empty()) return;
+    save_safetensors(model, o.save_weights, {{"format", "pt"}, {"saved_by", std::string("eigencnn ") + version()}});
+    std::cout << "weights saved to " << o.save_weights << '\n';
 }
 
 /// What identifies the data: each MNIST file's name, size and CRC-32, so that a
@@ -184,6 +216,8 @@ inline void add_config(Report& j, const Options& o) {
     j["lr"] = o.lr;
     j["seed"] = o.seed;
     j["threads"] = o.threads;
+    if (!o.load_weights.empty()) j["load_weights"] = o.load_weights;
+    if (!o.save_weights.empty()) j["save_weights"] = o.save_weights;
 }
 
 /// "<prefix>epoch_seconds", "<prefix>epoch_loss": the epochs run now; "<prefix>resumed_after_epoch": the epochs before them.

@@ -6,6 +6,7 @@
 
 #include "common.hpp"
 
+#include <eigencnn/io/model_file.hpp>
 #include <eigencnn/lab/json.hpp>
 
 #include <optional>
@@ -233,6 +234,25 @@ inline std::pair<Dataset<float>, Dataset<float>> load_data(const RunFlags& r) {
     Dataset<float> test = load_mnist<float>(r.data_dir, Split::Test);
     if (r.limit_train > 0) train = train.head(r.limit_train);
     return {std::move(train), std::move(test)};
+}
+
+/// --arch NAME: the architecture of a safetensors --model (a checkpoint carries its own; see
+/// io/model_file.hpp). An unknown name is refused at parse time, listing the valid ones. For
+/// evaluate and scan: load_model_file<float>(model_path, arch).
+inline CLI::Option* add_arch_flag(CLI::App* app, std::string& arch) {
+    std::string valid;
+    for (const auto& n : architecture_names()) valid += (valid.empty() ? "" : ", ") + n;
+    return app
+        ->add_option("--arch", arch,
+                     "architecture of a safetensors --model: " + valid + " (default: " + kDefaultArchitecture +
+                         "; a checkpoint carries its own)")
+        ->check(CLI::Validator(
+            [valid](std::string& v) -> std::string {
+                for (const auto& n : architecture_names())
+                    if (v == n) return {};
+                return "unknown architecture '" + v + "'; valid names: " + valid;
+            },
+            "NAME"));
 }
 
 }  // namespace lab_program

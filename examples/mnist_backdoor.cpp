@@ -8,6 +8,8 @@
 //
 //   mnist_backdoor --data data/mnist --output-dir out --report backdoor.json
 //   --save P writes P.clean.ckpt and P.backdoored.ckpt after every epoch; --resume P continues from them.
+//   --load-weights W.safetensors: both models start from these weights (as they otherwise share their seed's);
+//   --save-weights B.safetensors: the backdoored model's weights, for PyTorch or backdoor_lab evaluate.
 #include "common.hpp"
 
 #include <fstream>
@@ -27,31 +29,33 @@ int main(int argc, char** argv) {
         set_num_threads(o.threads);
         check_before_training(o, o.save.empty() ? std::vector<std::string>{}
                                                 : std::vector<std::string>{o.save + ".clean.ckpt", o.save + ".backdoored.ckpt"});
+        Sequential<float> clean = initial_model(o);  // before the data: a bad --load-weights fails first
         auto [train_set, test_set] = load(o);
 
         double clean_acc = 0;
         AttackSuccess clean_asr;
         FitResult clean_fit;
         {  // the clean model is freed before the backdoored one is trained
-            auto clean = mnist_cnn<float>(o.seed);
             std::cout << clean.summary(train_set.sample_shape());
             clean_fit = train(clean, train_set, o, "clean model", "clean", o.save.empty() ? "" : o.save + ".clean.ckpt",
                               o.resume.empty() ? "" : o.resume + ".clean.ckpt");
             clean_acc = evaluate(clean, test_set, o.batch_size);
             clean_asr = attack_success(clean, test_set, o.target, Trigger{}, o.batch_size);
+            clean = Sequential<float>();
         }
 
         // Poison the training set in place: the clean model no longer needs it.
         const auto chosen = add_trigger(train_set, o.poison_fraction, Rng::mix(o.seed, 2), o.target);
         std::printf("poisoned %zu of %lld training images (trigger at row 3, col 3; label -> %d)\n", chosen.size(),
                     static_cast<long long>(train_set.size()), o.target);
-        auto backdoored = mnist_cnn<float>(o.seed);
+        auto backdoored = initial_model(o);  // the same initial weights as the clean model
         // Resume the backdoored model only if the interrupted run had got that far.
         const std::string bd_resume = o.resume.empty() ? "" : o.resume + ".backdoored.ckpt";
         const FitResult bd_fit = train(backdoored, train_set, o, "backdoored model", "backdoored",
                                        o.save.empty() ? "" : o.save + ".backdoored.ckpt",
                                        !bd_resume.empty() && std::ifstream(bd_resume).good() ? bd_resume : "");
         const double bd_acc = evaluate(backdoored, test_set, o.batch_size);
+        save_weights(backdoored, o);
         const Dataset<float> triggered = with_trigger(test_set);
         const std::vector<int> bd_pred = predict(backdoored, triggered, o.batch_size);
         const AttackSuccess asr = attack_success(bd_pred, test_set.labels, o.target);

@@ -3,6 +3,8 @@
 //
 //   mnist_clean --data data/mnist --epochs 10 --report clean.json
 //   mnist_clean --save run.ckpt ...; after an interruption: mnist_clean --resume run.ckpt --save run.ckpt ...
+//   mnist_clean --save-weights net.safetensors ...          (for PyTorch: model.load_state_dict)
+//   mnist_clean --load-weights torch.safetensors --epochs 0  (evaluate a PyTorch-trained model; epochs > 0 fine-tunes it)
 #include "common.hpp"
 
 using namespace example;
@@ -15,12 +17,13 @@ int main(int argc, char** argv) {
     try {
         set_num_threads(o.threads);
         check_before_training(o, o.save.empty() ? std::vector<std::string>{} : std::vector<std::string>{o.save});
+        auto model = initial_model(o);
         auto [train_set, test_set] = load(o);
-        auto model = mnist_cnn<float>(o.seed);
         std::cout << model.summary(train_set.sample_shape());
         const FitResult fitted = train(model, train_set, o, "training", "clean", o.save, o.resume);
         const double acc = evaluate(model, test_set, o.batch_size);
         std::printf("clean test accuracy: %.2f%%\n", 100 * acc);
+        save_weights(model, o);
         if (!o.report.empty()) {
             Report j;
             add_config(j, o);

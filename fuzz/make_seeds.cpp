@@ -1,6 +1,6 @@
 // Writes the seed corpora of the fuzz targets: small valid IDX files (raw
 // and gzip), small valid checkpoints and safetensors files, CIFAR-10 batches and image files, plus a few near-misses.
-//   make_seeds DIR   -> DIR/idx/*, DIR/checkpoint/*, DIR/model/*, DIR/safetensors/*, DIR/cifar10/*, DIR/image/*
+//   make_seeds DIR   -> DIR/idx/*, DIR/checkpoint/*, DIR/model/*, DIR/safetensors/*, DIR/cifar10/*, DIR/image/*, DIR/model_file/*
 // Build: g++ -std=c++17 -Iinclude -I/usr/include/eigen3 -I/usr/include/stb fuzz/make_seeds.cpp -lz
 #include <eigencnn/eigencnn.hpp>
 #include <eigencnn/io/png.hpp>
@@ -174,5 +174,13 @@ int main(int argc, char** argv) {
     safetensors_seeds(dir + "/safetensors/", small);
     cifar10_seeds(dir + "/cifar10/");
     image_seeds(dir + "/image/");
+    // fuzz_model_file: a checkpoint of each format, safetensors files (a mismatch with mnist_cnn, a broken one), near misses
+    put(dir + "/model_file/model", encode_checkpoint(small, static_cast<Optimizer<float>*>(nullptr), {{"epoch", "1"}}));
+    put(dir + "/model_file/residual", encode_checkpoint(res));
+    const std::string st = encode_safetensors(small, {{"format", "pt"}});
+    put(dir + "/model_file/small", st);
+    put(dir + "/model_file/truncated", st.substr(0, st.size() - 37));
+    put(dir + "/model_file/almost_magic", "EIGENCN");
+    put(dir + "/model_file/empty_header", std::string("\x02\0\0\0\0\0\0\0{}", 10));
     return 0;
 }

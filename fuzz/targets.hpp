@@ -2,12 +2,13 @@
 // libFuzzer entry points (fuzz_*.cpp) and the regression test that replays
 // fuzz/corpus and fuzz/regressions under CTest (tests/test_fuzz_inputs.cpp).
 // Each function returns normally on success or on the parser's own error
-// (IdxError, CheckpointError, SafetensorsError, Cifar10Error, ImageError); any other exception, crash or
+// (IdxError, CheckpointError, SafetensorsError, Cifar10Error, ImageError, ModelFileError); any other exception, crash or
 // sanitizer report is a bug.
 #pragma once
 
 #include <eigencnn/eigencnn.hpp>
 #include <eigencnn/io/image.hpp>
+#include <eigencnn/io/model_file.hpp>
 #include <eigencnn/io/safetensors.hpp>
 
 namespace fuzz {
@@ -193,6 +194,19 @@ inline void safetensors(const std::uint8_t* data, std::size_t size) {
     safetensors_into(safetensors_model<float>(), data, size, true);
     safetensors_into(safetensors_model<float>(), data, size, false);
     safetensors_into(safetensors_model<double>(), data, size, false);
+}
+
+/// The model-file loader (io/model_file.hpp): tell a checkpoint from a safetensors file by content and load
+/// it (a checkpoint's own architecture, or mnist_cnn for safetensors). Refusals are the readers' errors.
+inline void model_file(const std::uint8_t* data, std::size_t size) {
+    using namespace eigencnn;
+    try {
+        (void)detect_model_file_format(data, size, "fuzz");
+        (void)decode_model_file<float>(data, size, "fuzz");
+    } catch (const ModelFileError&) {
+    } catch (const CheckpointError&) {
+    } catch (const SafetensorsError&) {
+    }
 }
 
 }  // namespace fuzz

@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-60}
-targets=${FUZZ_TARGETS:-idx checkpoint model safetensors cifar10 image}  # a subset: FUZZ_TARGETS="model" scripts/fuzz.sh 60
+targets=${FUZZ_TARGETS:-idx checkpoint model safetensors cifar10 image model_file}  # a subset: FUZZ_TARGETS="model" scripts/fuzz.sh 60
 out=build-fuzz
 mkdir -p "$out"
 flags=(-std=c++17 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined

@@ -36,6 +36,7 @@ TEST_CASE("fuzz inputs: IDX reader") { CHECK(replay("idx", fuzz::idx) >= 4); }
 TEST_CASE("fuzz inputs: checkpoint loader") { CHECK(replay("checkpoint", fuzz::checkpoint) >= 6); }
 TEST_CASE("fuzz inputs: models from arbitrary specs") { CHECK(replay("model", fuzz::model) >= 2); }
 TEST_CASE("fuzz inputs: safetensors loader") { CHECK(replay("safetensors", fuzz::safetensors) >= 8); }
+TEST_CASE("fuzz inputs: model-file loader") { CHECK(replay("model_file", fuzz::model_file) >= 5); }
 TEST_CASE("fuzz inputs: CIFAR-10 reader") { CHECK(replay("cifar10", fuzz::cifar10) >= 4); }
 TEST_CASE("fuzz inputs: image decoder") { CHECK(replay("image", fuzz::image) >= 11); }
 

@@ -10,7 +10,11 @@
 //   torch_helper resave IN OUT            load IN (any dtype eigencnn converts) into the seed model, save as F32
 //   torch_helper train MNIST N OUT        train the seed model for 1 epoch on the first N training images
 //                                         (Adam, batch 100, seeded) with fit(), save it to OUT
+//   torch_helper model_file DIR           load PyTorch's DIR/bn.safetensors with load_model_file (--arch mnist_cnn_bn;
+//                                         refused without it), run DIR/bn_io.safetensors' images in eval mode (the
+//                                         plan folds the BatchNorms) and compare with PyTorch's logits (1e-5 relative)
 #include <eigencnn/eigencnn.hpp>
+#include <eigencnn/io/model_file.hpp>
 #include <eigencnn/io/safetensors.hpp>
 
 #include <fstream>
@@ -79,6 +83,46 @@ int train(const std::string& mnist, Index n, const std::string& out) {
     return 0;
 }
 
+int model_file(const std::string& dir) {
+    const std::string path = dir + "/bn.safetensors";
+    try {
+        load_model_file<float>(path);
+        std::cerr << "model_file: " << path << " loaded as mnist_cnn, which it is not\n";
+        return 1;
+    } catch (const ModelFileError& e) {
+        std::cout << "without --arch, refused: " << e.what() << '\n';
+    }
+    ModelFileInfo info;
+    Sequential<float> net = load_model_file<float>(path, "mnist_cnn_bn", &info);
+    net.eval();
+    const std::string plan = net.plan_summary();
+    if (plan.find("conv-batchnorm-pool") == std::string::npos) {
+        std::cerr << "model_file: the eval plan does not fold the BatchNorms:\n" << plan;
+        return 1;
+    }
+    Tensor<float> x(Shape{8, 1, 28, 28}), want(Shape{8, 10});
+    {
+        const auto bytes = read_file_bytes<SafetensorsError>(dir + "/bn_io.safetensors", "safetensors file");
+        const SafetensorsFile f = parse_safetensors(bytes.data(), bytes.size(), dir + "/bn_io.safetensors");
+        for (const auto& t : f.tensors) {
+            Tensor<float>& into = t.name == "x" ? x : want;
+            std::int64_t n = 1;
+            for (auto d : t.shape) n *= static_cast<std::int64_t>(d);
+            if (n != into.size()) throw std::runtime_error("bn_io.safetensors: tensor '" + t.name + "' has " + std::to_string(n) + " elements");
+            detail::convert_tensor(bytes.data() + f.data_start + t.begin, t.dtype, into.data(), into.size(), t.name);
+        }
+    }
+    const Tensor<float>& y = net.forward(x);
+    double num = 0, den = 0;
+    for (Index i = 0; i < y.size(); ++i) {
+        num = std::max(num, std::abs(static_cast<double>(y[i]) - want[i]));
+        den = std::max(den, std::abs(static_cast<double>(want[i])));
+    }
+    std::cout << "eigencnn: PyTorch's mnist_cnn_bn (" << to_string(info.format) << ", architecture " << info.architecture
+              << "), eval-mode logits with folded BatchNorm: worst difference " << num / den << " relative to PyTorch's\n";
+    return num / den <= 1e-5 ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -88,10 +132,11 @@ int main(int argc, char** argv) {
         if (a.size() == 4 && a[0] == "predict") return predict_file(a[1], a[2], a[3]);
         if (a.size() == 3 && a[0] == "resave") return resave(a[1], a[2]);
         if (a.size() == 4 && a[0] == "train") return train(a[1], std::stoi(a[2]), a[3]);
+        if (a.size() == 2 && a[0] == "model_file") return model_file(a[1]);
     } catch (const std::exception& e) {
         std::cerr << "torch_helper: " << e.what() << '\n';
         return 1;
     }
-    std::cerr << "usage: torch_helper gradients DIR | predict MODEL MNIST OUT | resave IN OUT | train MNIST N OUT\n";
+    std::cerr << "usage: torch_helper gradients DIR | predict MODEL MNIST OUT | resave IN OUT | train MNIST N OUT | model_file DIR\n";
     return 2;
 }

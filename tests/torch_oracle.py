@@ -10,6 +10,10 @@ torch 1.13 has no safetensors package: load_safetensors/save_safetensors below r
                                              write its test-set predictions to PRED (one byte each)
   torch_oracle.py predict MODEL MNIST PRED   load an eigencnn-saved MODEL, write PyTorch's predictions to PRED
   torch_oracle.py compare PRED_A PRED_B MIN  at least MIN of the predictions identical
+  torch_oracle.py bn_model DIR               the seed model with BatchNorm2d after each conv (eigencnn's mnist_cnn_bn),
+                                             trained statistics and random affine weights, saved from its state_dict
+                                             (DIR/bn.safetensors, num_batches_tracked as I64), with 8 images and its
+                                             eval-mode logits (DIR/bn_io.safetensors) for `torch_helper model_file DIR`
 """
 import gzip
 import json
@@ -167,6 +171,26 @@ def predict(model_path, folder, pred_out):
     return 0
 
 
+def bn_model(folder):
+    torch.manual_seed(4)
+    model = nn.Sequential(nn.Conv2d(1, 16, 5), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2),
+                          nn.Conv2d(16, 32, 5), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
+                          nn.Flatten(), nn.Linear(512, 512), nn.ReLU(), nn.Linear(512, 10))
+    with torch.no_grad():
+        for _ in range(3):  # running statistics of some batches, as training leaves them
+            model(torch.rand(32, 1, 28, 28))
+        for bn in (model[1], model[5]):
+            bn.weight.uniform_(0.5, 2.0)
+            bn.bias.uniform_(-0.5, 0.5)
+        model.eval()
+        x = torch.rand(8, 1, 28, 28)
+        logits = model(x)
+    save_safetensors(f"{folder}/bn.safetensors", model.state_dict(), {"format": "pt"})
+    save_safetensors(f"{folder}/bn_io.safetensors", {"x": x, "logits": logits})
+    print(f"PyTorch: mnist_cnn_bn saved, num_batches_tracked = {int(model[1].num_batches_tracked)}")
+    return 0
+
+
 def compare(a, b, minimum):
     pa, pb = open(a, "rb").read(), open(b, "rb").read()
     same = sum(x == y for x, y in zip(pa, pb))
@@ -175,5 +199,5 @@ def compare(a, b, minimum):
 
 
 if __name__ == "__main__":
-    commands = {"gradients": gradients, "convert_out": convert_out, "convert_check": convert_check, "train": lambda f, n, o, p: train(f, int(n), o, p), "predict": predict, "compare": compare}
+    commands = {"gradients": gradients, "convert_out": convert_out, "convert_check": convert_check, "train": lambda f, n, o, p: train(f, int(n), o, p), "predict": predict, "compare": compare, "bn_model": bn_model}
     sys.exit(commands[sys.argv[1]](*sys.argv[2:]))

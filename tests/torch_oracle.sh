@@ -4,6 +4,7 @@
 #                                                      weights as F16, BF16, F64 converted as PyTorch converts them
 #   torch_oracle.sh from_torch  HELPER WORK MNIST      a PyTorch-trained model predicted by eigencnn
 #   torch_oracle.sh to_torch    HELPER WORK MNIST      an eigencnn-trained model predicted by PyTorch
+#   torch_oracle.sh model_file  HELPER WORK            PyTorch's BatchNorm CNN read by load_model_file, folded in eval mode
 # Skips (exit 77) when /usr/bin/python3 cannot import torch, unless EIGENCNN_REQUIRE_TORCH=1 (CI): then fails.
 set -euo pipefail
 mode=$1 helper=$2 work=$3
@@ -24,6 +25,9 @@ case $mode in
     oracle convert_out "$work"
     for kind in f16 bf16 f64; do "$helper" resave "$work/model.$kind.safetensors" "$work/model.$kind.resaved.safetensors"; done
     oracle convert_check "$work" ;;
+  model_file)
+    oracle bn_model "$work"
+    "$helper" model_file "$work" ;;
   from_torch|to_torch)
     source "$here/mnist_data.sh" "$4"   # sets $data, or exits 77 / 1 without MNIST
     if [ "$mode" = from_torch ]; then

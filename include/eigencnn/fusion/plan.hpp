@@ -12,9 +12,18 @@
 //   conv-pool        Conv2d -> MaxPool2d [-> ReLU]       one ConvPool step (fusion/conv_pool.hpp), image by image:
 //                    (in execution order)                the conv output never leaves the cache; the backward visits
 //                                                        only the pool's winners from 8 input channels up
+//   conv-batchnorm   Conv2d -> BatchNorm2d               eval mode only (PlanOptions::fold_batchnorm, which Sequential
+//                    [-> MaxPool2d [-> ReLU]]            sets in eval mode): one conv with W' = W * gamma / sqrt(var + eps),
+//                                                        b' = (b - mean) * gamma / sqrt(var + eps) + beta
+//                                                        (fusion/fold_batchnorm.hpp); with a pool after it, the folded
+//                                                        conv runs through ConvPool ("conv-batchnorm-pool")
+//   linear-batchnorm Linear -> BatchNorm1d               eval mode only: the same fold into the Linear's W and b
 //
-// Outputs are bitwise those of the layers run one by one; gradients agree
-// to rounding (bitwise on the dense path). A pattern that almost matches (a
+// Outputs are bitwise those of the layers run one by one, except for the
+// BatchNorm folds, whose outputs and gradients agree with the layers' to
+// rounding (folding reassociates: W * s summed, not W summed then scaled);
+// gradients agree to rounding (bitwise on the dense path). Folds are a plan,
+// not a change to the model: its layers and weights stay as they were added. A pattern that almost matches (a
 // Conv2d whose MaxPool2d is one or two layers away) is reported in notes(),
 // so that a model that loses its speed says why (Sequential::plan_summary()).
 //
@@ -24,10 +33,13 @@
 // rewrites (PlanOptions{false, false}) exposes every layer's output.
 #pragma once
 
+#include "../layers/batchnorm.hpp"
 #include "../layers/conv2d.hpp"
+#include "../layers/linear.hpp"
 #include "../layers/maxpool2d.hpp"
 #include "../layers/relu.hpp"
 #include "conv_pool.hpp"
+#include "fold_batchnorm.hpp"
 #include "step.hpp"
 
 #include <algorithm>
@@ -41,13 +53,14 @@ namespace eigencnn {
 struct PlanOptions {
     bool reorder = true;  ///< relu-after-pool
     bool fuse = true;     ///< conv-pool
+    bool fold_batchnorm = false;  ///< conv-batchnorm, linear-batchnorm: for eval mode only (Sequential sets it there)
 };
 
 template <typename T>
 struct PlanStep {
     std::vector<std::size_t> layers;        ///< indices (as added) in the order the step runs them
     std::unique_ptr<FusedStep<T>> fused;    ///< null: a single layer, run by itself
-    std::string pattern;                    ///< "conv-pool", "relu-after-pool" or "" for a plain layer
+    std::string pattern;                    ///< "conv-pool", "relu-after-pool", "conv-batchnorm[-pool]", "linear-batchnorm" or 
     std::optional<std::size_t> output_of;   ///< the layer whose output this step's output is, if any
 };
 
@@ -63,6 +76,9 @@ public:
         using ConvT = Conv2d<T>*;
         using PoolT = MaxPool2d<T>*;
         using ReluT = ReLU<T>*;
+        using BN2T = BatchNorm2d<T>*;
+        using BN1T = BatchNorm1d<T>*;
+        using LinearT = Linear<T>*;
         order_.resize(n);
         std::vector<bool> moved(n, false);  // relu-after-pool applied at this position
         for (std::size_t i = 0; i < n; ++i) order_[i] = i;
@@ -78,7 +94,20 @@ public:
             PlanStep<T> step;
             const std::size_t at = order_[k];
             std::size_t len = 1;
-            if (options.fuse && is(at, ConvT{}) && k + 1 < n && is(order_[k + 1], PoolT{})) {
+            if (options.fold_batchnorm && is(at, ConvT{}) && k + 1 < n && is(order_[k + 1], BN2T{})) {
+                const bool pool = options.fuse && k + 2 < n && is(order_[k + 2], PoolT{});
+                const bool relu = pool && k + 3 < n && is(order_[k + 3], ReluT{});
+                len = relu ? 4 : pool ? 3 : 2;
+                step.fused = std::make_unique<FoldedBatchNorm<T, Conv2d>>(
+                    *dynamic_cast<ConvT>(layers[at].get()), *dynamic_cast<BN2T>(layers[order_[k + 1]].get()),
+                    pool ? dynamic_cast<PoolT>(layers[order_[k + 2]].get()) : nullptr, relu);
+                step.pattern = pool ? "conv-batchnorm-pool" : "conv-batchnorm";
+            } else if (options.fold_batchnorm && is(at, LinearT{}) && k + 1 < n && is(order_[k + 1], BN1T{})) {
+                len = 2;
+                step.fused = std::make_unique<FoldedBatchNorm<T, Linear>>(*dynamic_cast<LinearT>(layers[at].get()),
+                                                                          *dynamic_cast<BN1T>(layers[order_[k + 1]].get()));
+                step.pattern = "linear-batchnorm";
+            } else if (options.fuse && is(at, ConvT{}) && k + 1 < n && is(order_[k + 1], PoolT{})) {
                 const bool relu = k + 2 < n && is(order_[k + 2], ReluT{});
                 len = relu ? 3 : 2;
                 step.fused = std::make_unique<ConvPool<T>>(*dynamic_cast<ConvT>(layers[at].get()),
@@ -138,7 +167,7 @@ public:
     std::string describe(const std::vector<LayerPtr<T>>& layers) const {
         std::ostringstream os;
         os << "execution plan (" << steps_.size() << " steps; fusion " << (options_.fuse ? "on" : "off") << ", reorder "
-           << (options_.reorder ? "on" : "off") << "):\n";
+           << (options_.reorder ? "on" : "off") << (options_.fold_batchnorm ? ", batchnorm folded (eval mode)" : "") << "):\n";
         for (std::size_t k = 0; k < steps_.size(); ++k) {
             const auto& s = steps_[k];
             os << "  step " << k << ": ";
@@ -147,6 +176,8 @@ public:
             if (!s.pattern.empty()) os << "]";
             os << "  ";
             for (std::size_t j = 0; j < s.layers.size(); ++j) os << (j ? " + " : "") << layers[s.layers[j]]->name();
+            if (s.pattern.find("batchnorm") != std::string::npos)
+                os << "  (BatchNorm folded: W' = W * gamma / sqrt(var + eps), b' = (b - mean) * gamma / sqrt(var + eps) + beta)";
             os << '\n';
         }
         for (const auto& note : notes_) os << "  note: " << note << '\n';

@@ -118,6 +118,7 @@ public:
     const Tensor<T>& grad_bias() const { return grad_bias_; }
     Index in_features() const { return in_; }
     Index out_features() const { return out_; }
+    bool has_bias() const { return has_bias_; }
 
 private:
     Index in_, out_;

@@ -17,8 +17,11 @@
 //
 // The layers run as an execution plan (fusion/plan.hpp): a ReLU directly
 // followed by a MaxPool2d runs after it, and Conv2d -> MaxPool2d [-> ReLU]
-// runs as one fused step, with bitwise the same outputs. plan_summary()
-// prints the plan; set_fusion(false) turns the fused steps off.
+// runs as one fused step, with bitwise the same outputs. In eval mode the
+// plan also folds each BatchNorm into the Conv2d or Linear before it
+// (fusion/fold_batchnorm.hpp; outputs equal to rounding); train mode never
+// folds, and the layers themselves are never changed. plan_summary()
+// prints the plan of the current mode; set_fusion(false) turns the fused steps and folds off.
 // Everything a user sees is in terms of the layers as they were added:
 // indices, names, specs, parameters, checkpoints, and taps: forward(x,
 // layers, tap) hands tap the output of each listed layer; when a listed
@@ -63,6 +66,7 @@ public:
         fusion_ = o.fusion_;
         layers_ = std::move(o.layers_);
         plan_ = std::move(o.plan_);  // fused steps point at the layers, which moved with their unique_ptrs
+        eval_plan_ = std::move(o.eval_plan_);
         plain_plan_ = std::move(o.plain_plan_);
         last_plan_ = nullptr;
         return *this;
@@ -97,7 +101,8 @@ public:
 
     /// The order forward runs the layers in (indices; backward runs it in reverse).
     const std::vector<std::size_t>& execution_order() const { return plan_.order(); }
-    const ExecutionPlan<T>& plan() const { return plan_; }
+    /// The plan forward runs in the current mode (eval mode's folds BatchNorm layers).
+    const ExecutionPlan<T>& plan() const { return active_plan(); }
 
     /// Output shape for an input of shape `in`; throws on the first layer that cannot take its input.
     Shape output_shape(const Shape& in) const {
@@ -106,7 +111,7 @@ public:
         return s;
     }
 
-    const Tensor<T>& forward(const Tensor<T>& x) { return run(plan_, x, {}, {}); }
+    const Tensor<T>& forward(const Tensor<T>& x) { return run(active_plan(), x, {}, {}); }
 
     /// forward that also hands tap(i, output of layer i) for every i in `layers`
     /// (indices as added, called in increasing order). The output references
@@ -117,8 +122,8 @@ public:
                 throw std::out_of_range("Sequential::forward: tap on layer " + std::to_string(i) + " of a model with " +
                                         std::to_string(layers_.size()) + " layers");
         bool visible = true;
-        for (std::size_t i : layers) visible = visible && plan_.exposes(i);
-        if (visible) return run(plan_, x, layers, tap);
+        for (std::size_t i : layers) visible = visible && active_plan().exposes(i);
+        if (visible) return run(active_plan(), x, layers, tap);
         if (plain_plan_.steps().size() != layers_.size()) plain_plan_ = ExecutionPlan<T>(layers_, PlanOptions{false, false});
         return run(plain_plan_, x, layers, tap);
     }
@@ -234,25 +239,29 @@ public:
         Shape s = in;
         for (std::size_t i = 0; i < layers_.size(); ++i) {
             s = checked_shape(i, s);
-            const auto& step = plan_.steps()[plan_.step_of(i)];
-            std::string runs = "step " + std::to_string(plan_.step_of(i));
+            const auto& step = active_plan().steps()[active_plan().step_of(i)];
+            std::string runs = "step " + std::to_string(active_plan().step_of(i));
             if (!step.pattern.empty()) runs += " (" + step.pattern + ")";
             os << std::setw(4) << i << std::setw(52) << layers_[i]->name() << std::setw(22) << s.str() << std::setw(10)
                << layers_[i]->num_parameters() << runs << '\n';
         }
         os << std::string(112, '-') << '\n' << "total parameters: " << num_parameters() << '\n';
-        for (const auto& note : plan_.notes()) os << "note: " << note << '\n';
+        for (const auto& note : active_plan().notes()) os << "note: " << note << '\n';
         return os.str();
     }
 
     /// The execution plan: one line per step (fused patterns named), then any near misses.
-    std::string plan_summary() const { return plan_.describe(layers_); }
+    std::string plan_summary() const { return active_plan().describe(layers_); }
 
 private:
     std::uint64_t stream_seed(std::size_t index) const { return Rng::mix(Rng::mix(seed_, 0x57AEA11), index); }
 
+    ExecutionPlan<T>& active_plan() { return mode_ == Mode::Train ? plan_ : eval_plan_; }
+    const ExecutionPlan<T>& active_plan() const { return mode_ == Mode::Train ? plan_ : eval_plan_; }
+
     void replan() {
         plan_ = ExecutionPlan<T>(layers_, PlanOptions{true, fusion_});
+        eval_plan_ = ExecutionPlan<T>(layers_, PlanOptions{true, fusion_, fusion_});
         plain_plan_ = ExecutionPlan<T>();
         last_plan_ = nullptr;
     }
@@ -297,7 +306,8 @@ private:
     bool input_grad_ = false;
     bool fusion_ = true;
     std::vector<LayerPtr<T>> layers_;
-    ExecutionPlan<T> plan_;        // the plan forward runs
+    ExecutionPlan<T> plan_;        // the plan forward runs in train mode
+    ExecutionPlan<T> eval_plan_;   // in eval mode: plan_ with the BatchNorm folds
     ExecutionPlan<T> plain_plan_;  // layers one by one, as added: for taps the plan hides (built on first use)
     ExecutionPlan<T>* last_plan_ = nullptr;  // the plan of the last forward, which backward must follow
 };
