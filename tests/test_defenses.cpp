@@ -1,7 +1,8 @@
 // The defenses' building blocks on cases whose answer is known: PCA, k-means
 // and the silhouette score (analysis/), the detection metrics and DER
 // (backdoor/defense_metrics.hpp), spectral signatures and activation
-// clustering on synthetic representations with planted poison.
+// clustering on synthetic representations with planted poison, fine-pruning's
+// order and stopping rule, ANP's masks.
 #include <doctest/doctest.h>
 
 #include <eigencnn/analysis/kmeans.hpp>
@@ -9,6 +10,9 @@
 #include <eigencnn/analysis/silhouette.hpp>
 #include <eigencnn/backdoor/defense_metrics.hpp>
 #include <eigencnn/backdoor/defenses/activation_clustering.hpp>
+#include <eigencnn/backdoor/defenses/anp.hpp>
+#include <eigencnn/backdoor/defenses/fine_pruning.hpp>
+#include <eigencnn/io/checkpoint.hpp>
 #include <eigencnn/backdoor/defenses/spectral_signatures.hpp>
 
 #include <cmath>
@@ -184,4 +188,74 @@ TEST_CASE("activation clustering flags the label with a small separate cluster a
     CHECK(again.removed == r.removed);
     p.size_threshold = 0.6;
     CHECK_THROWS_WITH_AS(activation_clustering(A, labels, 3, p), doctest::Contains("size_threshold must be in (0, 0.5]"), std::invalid_argument);
+}
+
+TEST_CASE("fine-pruning: channels in increasing order of mean activation; stops before the step that costs max_accuracy_drop") {
+    CHECK(pruning_order({0.5, 0.1, 0.3, 0.1}) == std::vector<Index>{1, 3, 2, 0});
+    // accuracies with k channels pruned: 0.9, 0.9, 0.88, 0.85, 0.80, 0.5; a 10% relative drop is 0.81
+    const std::vector<double> acc{0.9, 0.9, 0.88, 0.85, 0.80, 0.5};
+    std::vector<double> curve;
+    CHECK(prune_count(5, 0.1, [&](std::size_t k) { return acc[k]; }, curve) == 3);
+    CHECK(curve == std::vector<double>{0.9, 0.9, 0.88, 0.85, 0.80});
+    CHECK(prune_count(5, 0.5, [&](std::size_t k) { return acc[k]; }, curve) == 5);  // never 50% lower: prune all
+    const std::vector<double> up{0.5, 0.6, 0.7};
+    CHECK(prune_count(2, 0.1, [&](std::size_t k) { return up[k]; }, curve) == 2);   // a rise never stops it
+
+    // on a model: the conv channel that clean data never activate goes first
+    Sequential<float> net(3);
+    net.emplace<Conv2d>(1, 3, 3).emplace<ReLU>().emplace<Flatten>().emplace<Linear>(3 * 4 * 4, 2);
+    auto& conv = static_cast<Conv2d<float>&>(net[0]);
+    conv.weight().set_zero();
+    conv.bias()[0] = 0.5f, conv.bias()[1] = -1.f, conv.bias()[2] = 2.f;  // mean activations 0.5, 0, 2
+    Dataset<float> clean;
+    clean.images = Tensor<float>(Shape{4, 1, 6, 6}, 0.5f);
+    clean.labels = {0, 1, 0, 1};
+    FinePruning p;
+    p.epochs = 0;
+    const FinePruningResult r = fine_prune(net, clean, p);
+    CHECK(r.layer == 0);
+    CHECK(r.order == std::vector<Index>{1, 0, 2});
+    CHECK(r.mean_activation[2] == doctest::Approx(2));
+    CHECK(r.accuracy.size() >= 2);
+    CHECK(r.pruned >= 1);  // channel 1 outputs 0 anyway: pruning it changes nothing
+    CHECK(conv.output_mask()->weight_factor(1) == 0);
+    p.max_accuracy_drop = 0;
+    CHECK_THROWS_WITH_AS(fine_prune(net, clean, p), doctest::Contains("max_accuracy_drop must be in (0, 1]"), std::invalid_argument);
+}
+
+TEST_CASE("ANP: masks stay in [0, 1], the logits layer is left alone, and pruned neurons lose their weights only") {
+    Sequential<float> net(5);
+    net.emplace<Conv2d>(1, 4, 3).emplace<ReLU>().emplace<Flatten>().emplace<Linear>(4 * 6 * 6, 8).emplace<ReLU>().emplace<Linear>(8, 3);
+    Rng rng(6);
+    Dataset<float> clean;
+    clean.images = Tensor<float>(Shape{40, 1, 8, 8});
+    for (Index i = 0; i < clean.images.size(); ++i) clean.images[i] = static_cast<float>(rng.uniform());
+    for (int i = 0; i < 40; ++i) clean.labels.push_back(i % 3);
+    const Tensor<float> bias3 = static_cast<Linear<float>&>(net[3]).bias();
+    Anp p;
+    p.iterations = 60;
+    p.batch_size = 16;
+    p.threshold = 0.9;  // prunes some on this untrained model
+    const AnpResult r = anp_prune(net, clean, p);
+    REQUIRE(r.layers.size() == 2);  // conv 0 and linear 3; linear 5 gives the logits
+    CHECK(r.layers[0].layer == 0);
+    CHECK(r.layers[1].layer == 3);
+    CHECK(r.neurons == 12);
+    std::size_t below = 0;
+    for (const auto& l : r.layers)
+        for (double m : l.mask) {
+            CHECK(m >= 0);
+            CHECK(m <= 1);
+            below += m < 0.9;
+        }
+    CHECK(r.pruned == below);
+    for (std::size_t i : masked_layers(net)) CHECK_FALSE(net[i].output_mask()->active());  // a plain model again
+    auto& lin = static_cast<Linear<float>&>(net[3]);
+    for (Index k : r.layers[1].pruned) {
+        CHECK(lin.weight().matrix().row(k).cwiseAbs().maxCoeff() == 0);
+        CHECK(lin.bias()[k] == bias3[k]);
+    }
+    CHECK_FALSE(encode_checkpoint(net).empty());
+    p.eps = 1.5;
+    CHECK_THROWS_WITH_AS(anp_prune(net, clean, p), doctest::Contains("anp: eps must be in [0, 1]"), std::invalid_argument);
 }

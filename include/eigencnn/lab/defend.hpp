@@ -33,6 +33,8 @@
 
 #include "../backdoor/defense_metrics.hpp"
 #include "../backdoor/defenses/activation_clustering.hpp"
+#include "../backdoor/defenses/anp.hpp"
+#include "../backdoor/defenses/fine_pruning.hpp"
 #include "../backdoor/defenses/spectral_signatures.hpp"
 #include "../io/checkpoint.hpp"
 #include "cell.hpp"
@@ -115,7 +117,7 @@ inline PoisonedCell train_poisoned_cell(const Dataset<float>& train, const Datas
 /// One of the defenses, chosen at run time (as AttackSpec is for attacks).
 class DefenseSpec {
 public:
-    using Variant = std::variant<SpectralSignatures, ActivationClustering>;
+    using Variant = std::variant<SpectralSignatures, ActivationClustering, FinePruning, Anp>;
 
     template <typename D, typename = std::enable_if_t<!std::is_same_v<std::decay_t<D>, DefenseSpec>>>
     DefenseSpec(D d) : defense_(std::move(d)) {}  // NOLINT: implicit from any defense
@@ -148,6 +150,10 @@ inline const std::vector<DefenseEntry>& defense_table() {
          [] { return DefenseSpec(SpectralSignatures{}); }},
         {ActivationClustering::name, "2-means of each label's last hidden layer (PCA 10), remove a cluster under 35%, retrain (Chen et al. 2018)",
          [] { return DefenseSpec(ActivationClustering{}); }},
+        {FinePruning::name, "prune the last conv layer's least active channels until clean accuracy drops 10%, fine-tune (Liu et al. 2018)",
+         [] { return DefenseSpec(FinePruning{}); }},
+        {Anp::name, "learn neuron masks under adversarial neuron perturbation (eps 0.4), prune masks below 0.2 (Wu and Wang 2021)",
+         [] { return DefenseSpec(Anp{}); }},
     };
     return table;
 }
@@ -244,6 +250,18 @@ inline void apply_defense(DefenseContext& ctx, DefenseRun& run, const Activation
     const auto r = activation_clustering(ctx.model, ctx.cell.poisoned_train, ctx.cell.result.settings.num_classes, p, ctx.cell.result.settings.eval_batch_size);
     run.details = r;
     defend_detail::filter_and_retrain(ctx, run, r.removed);
+}
+
+inline void apply_defense(DefenseContext& ctx, DefenseRun& run, const FinePruning& p) {
+    const auto progress = [&](std::size_t k, std::size_t channels, double acc) { ctx.observer.on_defense_progress("pruning (clean accuracy)", k, channels, acc); };
+    const auto r = fine_prune(ctx.model, ctx.cell.clean_data, p, ctx.cell.result.settings.eval_batch_size, ctx.observer.training_callbacks("fine-tuned model"), progress);
+    run.details = r;
+    defend_detail::keep_fit(run, r.fine_tuning);
+}
+
+inline void apply_defense(DefenseContext& ctx, DefenseRun& run, const Anp& p) {
+    const auto progress = [&](std::size_t it, std::size_t total, double loss) { ctx.observer.on_defense_progress("ANP masks (loss)", it, total, loss); };
+    run.details = anp_prune(ctx.model, ctx.cell.clean_data, p, progress);
 }
 
 /// Run `defense` on the cell's backdoored model (a copy) and measure the outcome on `test`.
