@@ -5,10 +5,12 @@
 //   backdoor_lab sweep --attack badnets-patch --poison-rates 0.001,0.005,0.01,0.05,0.1 --seeds 3 --output-dir out/sweep [--resume]
 //   backdoor_lab evaluate --model m.ckpt [--attack badnets-patch ...] --data data/mnist --report e.json
 //   backdoor_lab evaluate --model torch.safetensors [--arch mnist_cnn_bn] ...   (a checkpoint or safetensors, by content)
+//   backdoor_lab defend --defense spectral-signatures --attack badnets-patch --data data/mnist --report d.json --output-dir out
 //
 // See docs/lab.md. Bad flags exit non-zero with a message naming the flag or
 // file, before any data is read or any model trained; nothing is written
 // except where --report, --output-dir and --save-model say.
+#include "defense_flags.hpp"
 #include "lab_flags.hpp"
 
 #include <eigencnn/backdoor/gallery.hpp>
@@ -205,6 +207,62 @@ int run_evaluate(const AttackFlags& af, const RunFlags& rf, const std::string& m
     return 0;
 }
 
+/// TerminalObserver's progress for the poisoned cell, the retraining or fine-tuning, and each defense stage.
+class TerminalDefenseObserver : public DefenseObserver {
+public:
+    explicit TerminalDefenseObserver(TerminalObserver& t) : t_(t) {}
+    std::vector<Callback*> training_callbacks(const std::string& name) override { return t_.training_callbacks(name); }
+    void on_pgd_progress(std::size_t d, std::size_t n, double l) override { t_.on_pgd_progress(d, n, l); }
+    void on_poisoned(const Dataset<float>& c, const Dataset<float>& p, const PoisonResult& r) override { t_.on_poisoned(c, p, r); }
+    void on_trained(Sequential<float>& m) override { t_.on_trained(m); }
+    void on_defense_progress(const std::string& stage, std::size_t done, std::size_t total, double value) override {
+        if (done == total || done % std::max<std::size_t>(1, total / 10) == 0)
+            std::printf("  %s %zu/%zu (%.4f)\n", stage.c_str(), done, total, value);
+        std::fflush(stdout);
+    }
+
+private:
+    TerminalObserver& t_;
+};
+
+int run_defend(const AttackFlags& af, const RunFlags& rf, const DefenseFlags& df) {
+    const AttackSpec attack = attack_from_flags(af);
+    const DefenseSpec defense = defense_from_flags(df);
+    const DefenseSettings ds = defense_settings(df);
+    check_file_folder("--report", rf.report);
+    check_file_folder("--save-model", rf.save_model);
+    prepare_output_dir(rf.output_dir);
+    set_num_threads(rf.threads);
+    const auto [train, test] = load_data(rf);
+    std::printf("attack: %s\ndefense: %s %s\ndata: %s (%lld training, %lld test images)\n", describe(attack).c_str(), defense.name().c_str(),
+                defense_parameters(defense).dump().c_str(), rf.data_dir.c_str(), static_cast<long long>(train.size()),
+                static_cast<long long>(test.size()));
+    if (!rf.output_dir.empty()) write_attack_gallery(rf.output_dir + "/" + attack.name() + "_gallery.png", attack, test, 8);
+    TerminalObserver terminal(rf.output_dir, rf.save_model);
+    TerminalDefenseObserver observer(terminal);
+    const PoisonedCell cell = train_poisoned_cell(train, test, lab_settings(rf), attack, rf.seed, ds, &observer);
+    print_metrics("backdoored model", cell.result.backdoored.metrics);
+    std::printf("\n%s on the backdoored model (defender's clean data: %lld images)\n", defense.name().c_str(), static_cast<long long>(cell.clean_data.size()));
+    const DefenseRun run = run_defense(cell, test, defense, &observer);
+    if (run.detection)
+        std::printf("detection: flagged %zu of %zu samples, %zu poisoned: TPR %.2f%%  FPR %.2f%%  precision %.2f%%  F1 %.4f\n", run.detection->flagged,
+                    run.detection->samples, run.detection->poisoned, 100 * run.detection->true_positive_rate, 100 * run.detection->false_positive_rate,
+                    100 * run.detection->precision, run.detection->f1);
+    print_metrics("before defense", run.effect.before);
+    print_metrics("after defense", run.effect.after);
+    std::printf("DER %.4f   (defense took %.1f s)\n", run.effect.der, run.seconds);
+    if (!rf.report.empty()) {
+        nlohmann::ordered_json j;
+        j["attack"] = cell.result;
+        j["defense"] = run;
+        j["clean_share"] = ds.clean_share, j["clean_images"] = cell.clean_data.size();
+        j["data"] = rf.data_dir, j["limit_train"] = rf.limit_train, j["threads"] = rf.threads;
+        write_json_atomic(rf.report, j);
+        std::printf("report written to %s\n", rf.report.c_str());
+    }
+    return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -236,10 +294,21 @@ int main(int argc, char** argv) {
     ev->add_option("--model", model_path, "checkpoint written by attack --save-model, or a safetensors file (e.g. saved from PyTorch)")->required();
     add_arch_flag(ev, model_arch);
 
+    AttackFlags defend_attack;
+    RunFlags defend_run;
+    DefenseFlags defend_flags;
+    CLI::App* defend = app.add_subcommand("defend", "one attack, then one defense: detection metrics, C-Acc/ASR/R-Acc after, DER");
+    add_attack_flags(defend, defend_attack, true);
+    add_run_flags(defend, defend_run, true);
+    add_defense_flags(defend, defend_flags);
+    defend->add_option("--output-dir", defend_run.output_dir, "folder for the PNG galleries (created if missing; none without it)");
+    defend->add_option("--save-model", defend_run.save_model, "save the backdoored model (before the defense) to this file");
+
     if (int rc = example::parse(app, argc, argv); rc >= 0) return rc;
     try {
         if (attack->parsed()) return run_attack(attack_flags, attack_run);
         if (sw->parsed()) return run_sweep_command(sweep_flags, sweep_run, sweep);
+        if (defend->parsed()) return run_defend(defend_attack, defend_run, defend_flags);
         return run_evaluate(eval_flags, eval_run, model_path, model_arch);
     } catch (const std::exception& e) {
         std::fprintf(stderr, "backdoor_lab: error: %s\n", e.what());

@@ -11,6 +11,7 @@
 
 #include "core/init.hpp"
 #include "core/layer.hpp"
+#include "core/output_mask.hpp"
 #include "core/random.hpp"
 #include "core/registry.hpp"
 #include "core/spec.hpp"
@@ -52,6 +53,7 @@
 #include "fusion/step.hpp"
 
 #include "model/factory.hpp"
+#include "model/masks.hpp"
 #include "model/mnist_cnn.hpp"
 #include "model/preact_resnet.hpp"
 #include "model/sequential.hpp"

@@ -23,8 +23,10 @@
 // State that is not a parameter but is saved with the model: buffers()
 // (running statistics), and rng(), a random stream of the layer's own,
 // seeded by the model from its seed and the layer's index.
+// Layers with weights may offer per-output masks (output_mask(), for pruning).
 #pragma once
 
+#include "output_mask.hpp"
 #include "random.hpp"
 #include "spec.hpp"
 #include "tensor.hpp"
@@ -85,6 +87,10 @@ public:
 
     /// Non-parameter state saved in checkpoints (empty for layers without any).
     virtual std::vector<Buffer<T>> buffers() { return {}; }
+
+    /// Per-output multipliers (core/output_mask.hpp) for layers that have them
+    /// (Conv2d: output channels, Linear: output units); nullptr for the others.
+    virtual OutputMask<T>* output_mask() { return nullptr; }
 
     /// Draw fresh parameters as PyTorch's default initialisation does
     /// (nothing for layers without parameters).

@@ -36,6 +36,7 @@
 #pragma once
 
 #include "../model/factory.hpp"
+#include "../model/masks.hpp"
 #include "../model/sequential.hpp"
 #include "../optim/optimizer.hpp"
 #include "file.hpp"
@@ -220,6 +221,7 @@ struct CheckpointData {
 /// Encode model, optimizer (may be null) and metadata as checkpoint bytes.
 template <typename T>
 std::string encode_checkpoint(Sequential<T>& model, Optimizer<T>* optimizer = nullptr, const Metadata& metadata = {}) {
+    check_output_masks_folded(model, "checkpoint");  // the raw parameters must be what the model computes
     detail::ByteWriter w;
     const auto specs = model.specs();
     bool nested = false;

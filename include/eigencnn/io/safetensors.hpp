@@ -38,6 +38,7 @@
 // Uses nlohmann-json; not included by eigencnn.hpp (like io/json.hpp).
 #pragma once
 
+#include "../model/masks.hpp"
 #include "../model/sequential.hpp"
 #include "file.hpp"
 #include "safetensors_format.hpp"
@@ -113,6 +114,7 @@ std::string encode_safetensors(const std::vector<std::pair<std::string, const Te
 /// The model's parameters and buffers as safetensors bytes.
 template <typename T>
 std::string encode_safetensors(Sequential<T>& model, const SafetensorsMetadata& metadata = {}) {
+    check_output_masks_folded(model, "safetensors");  // the raw parameters must be what the model computes
     std::vector<std::pair<std::string, const Tensor<T>*>> tensors;
     for (const auto& [name, t] : detail::state_entries(model)) tensors.emplace_back(name, t);
     return encode_safetensors<T>(tensors, metadata);

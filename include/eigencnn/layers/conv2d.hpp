@@ -26,6 +26,9 @@
 // chunks in order, so the result does not depend on the number of threads.
 // Forward keeps a copy of x, not the cols: backward recomputes col_n per
 // image into per-thread scratch, where it stays in cache for both GEMMs.
+// Output mask (core/output_mask.hpp; inactive by default): y[n, o] = a[o] (W[o] (*) x_n) + c[o] b[o].
+// Every path (forward, backward, backward_input, the fused step's) then uses
+// [diag(a) W | c * b], and the weight gradients are scaled by a and c after.
 // Two more ways back: backward_input (dx alone), and, for the fused
 // Conv2d -> MaxPool2d step (fusion/conv_pool.hpp, a friend), the per-image
 // building blocks and the winners-only backward (kernels/conv2d_winners.hpp:
@@ -63,7 +66,7 @@ public:
     /// Weights and bias drawn as PyTorch does, from Rng(seed).
     Conv2d(Index in_channels, Index out_channels, Index kernel_size, Index stride = 1, Index padding = 0,
            std::uint64_t seed = kDefaultInitSeed, bool bias = true)
-        : in_(in_channels), out_(out_channels), k_(kernel_size), stride_(stride), pad_(padding), has_bias_(bias) {
+        : in_(in_channels), out_(out_channels), k_(kernel_size), stride_(stride), pad_(padding), has_bias_(bias), mask_(out_channels) {
         if (in_ < 1 || out_ < 1 || k_ < 1 || stride_ < 1 || pad_ < 0 || in_ > kMaxSizeArg || out_ > kMaxSizeArg || k_ > kMaxSizeArg ||
             stride_ > kMaxSizeArg || pad_ > kMaxSizeArg)
             throw std::invalid_argument("Conv2d: need 1 <= in_channels, out_channels, kernel_size, stride <= 2^31 and 0 <= padding <= 2^31, got " +
@@ -164,6 +167,8 @@ public:
         return {{"weight", &weight_, &grad_weight_}, {"bias", &bias_, &grad_bias_}};
     }
 
+    OutputMask<T>* output_mask() override { return &mask_; }
+
     Tensor<T>& weight() { return weight_; }
     Tensor<T>& bias() { return bias_; }
     const Tensor<T>& grad_weight() const { return grad_weight_; }
@@ -201,6 +206,11 @@ private:
         col_.resize(Shape{num_threads(), scratch});  // per thread: [col; 1], y_n
         weight_bias_.resize(Shape{out_, R + 1});      // [W | b]
         weight_bias_.matrix(out_, R + 1) << weight_.matrix(out_, R), bias_.vector();
+        if (mask_.active())  // [diag(a) W | c * b]
+            for (Index o = 0; o < out_; ++o) {
+                for (Index r = 0; r < R; ++r) weight_bias_.data()[o * (R + 1) + r] *= mask_.weight_factor(o);
+                weight_bias_.data()[o * (R + 1) + R] *= mask_.bias_factor(o);
+            }
         const T* Wb = weight_bias_.data();
 #pragma omp parallel for schedule(static)
         for (Index n = 0; n < N; ++n) {
@@ -259,6 +269,7 @@ private:
         for (Index c = 1; c < chunks; ++c) sum += ConstMatMap(partial_.data() + c * (R + 1) * out_, R + 1, out_);
         gw = sum.topRows(R).transpose();
         gb = sum.row(R).transpose();
+        finish_mask_gradients();
         return grad_input_;
     }
 
@@ -302,9 +313,10 @@ private:
         const bool want_dx = this->input_grad_;
         grad_input_.resize(want_dx ? in_shape_ : Shape{0});
         weight_t_.resize(Shape{out_, K, K, C});  // W channel-last
+        const T* Wd = effective_weight();
         for (Index o = 0; o < out_; ++o)
             for (Index c = 0; c < C; ++c)
-                for (Index ab = 0; ab < K * K; ++ab) weight_t_.data()[(o * K * K + ab) * C + c] = weight_.data()[(o * C + c) * K * K + ab];
+                for (Index ab = 0; ab < K * K; ++ab) weight_t_.data()[(o * K * K + ab) * C + c] = Wd[(o * C + c) * K * K + ab];
         const Index scratch = 2 * HW * C + out_ * Q + Q;
         col_.resize(Shape{num_threads(), scratch});  // per thread: x_n and dx_n channel-last, val, gs
         positions_.resize(static_cast<std::size_t>(num_threads() * (out_ * Q + Q)));  // per thread: pos, at
@@ -353,6 +365,7 @@ private:
                 for (Index ab = 0; ab < K * K; ++ab) grad_weight_.data()[(o * C + c) * K * K + ab] = sum[(o * K * K + ab) * C + c];
             grad_bias_.data()[o] = sum[out_ * KKC + o];
         }
+        finish_mask_gradients();
         return grad_input_;
     }
 
@@ -381,12 +394,27 @@ private:
                                         std::to_string(in_shape_[0]));
     }
 
-    // W^T [R, OC] into weight_t_, for the input gradient's product.
+    // W^T [R, OC] into weight_t_ (diag(a) W with a mask), for the input gradient's product.
     const T* transposed_weight() {
         const Index R = in_ * k_ * k_;
+        const T* Wd = effective_weight();
         weight_t_.resize(Shape{R, out_});
-        weight_t_.matrix(R, out_) = weight_.matrix(out_, R).transpose();
+        weight_t_.matrix(R, out_) = ConstMatMap(Wd, out_, R).transpose();
         return weight_t_.data();
+    }
+
+    // The weights the products use: weight_, or diag(a) W with a mask (into weight_eff_).
+    const T* effective_weight() {
+        if (!mask_.active()) return weight_.data();
+        weight_eff_.resize(weight_.shape());
+        mask_.apply(weight_.data(), nullptr, in_ * k_ * k_, weight_eff_.data(), nullptr);
+        return weight_eff_.data();
+    }
+
+    // With a mask: the gradients just computed are with respect to the effective weights; scale them (output_mask.hpp).
+    void finish_mask_gradients() {
+        if (mask_.active())
+            mask_.finish_gradients(weight_.data(), has_bias_ ? bias_.data() : nullptr, in_ * k_ * k_, grad_weight_.data(), grad_bias_.data());
     }
 
     // col_n [R + 1, P]: the image's columns, then a row of ones (the bias's input).
@@ -405,7 +433,9 @@ private:
 
     Index in_, out_, k_, stride_, pad_;
     bool has_bias_;                         // false: bias_ stays zero and is not a parameter
+    OutputMask<T> mask_;                    // per output channel (inactive by default)
     Tensor<T> weight_, bias_, grad_weight_, grad_bias_;
+    Tensor<T> weight_eff_;                  // with a mask: diag(a) W
     Tensor<T> input_, col_, output_, grad_input_;  // input_: copy of x for backward; col_: per-thread scratch
     bool has_input_ = false;
     Tensor<T> weight_bias_, weight_t_;      // [W | b] [OC, R + 1] for forward; W^T [R, OC] for the input gradient

@@ -9,6 +9,8 @@
 //   db = sum_n dy[n]   [out]
 //   dx = dy * W        [N, in]
 // Each product runs through matmul_rows, so results do not depend on the thread count.
+// Output mask (core/output_mask.hpp; inactive by default): y[n, o] = a[o] (W[o] . x[n]) + c[o] b[o];
+// the products then use W' = diag(a) W and b' = c * b, and dW = diag(a) (dy^T x), db = c * sum_n dy[n].
 #pragma once
 
 #include "../core/init.hpp"
@@ -24,7 +26,7 @@ public:
     static constexpr const char* kType = "Linear";
 
     Linear(Index in_features, Index out_features, bool bias = true, std::uint64_t seed = kDefaultInitSeed)
-        : in_(in_features), out_(out_features), has_bias_(bias) {
+        : in_(in_features), out_(out_features), has_bias_(bias), mask_(out_features) {
         if (in_ < 1 || out_ < 1 || in_ > kMaxSizeArg || out_ > kMaxSizeArg)
             throw std::invalid_argument("Linear: need 1 <= in_features, out_features <= 2^31, got " + std::to_string(in_) + ", " +
                                         std::to_string(out_));
@@ -76,8 +78,9 @@ public:
             input_.resize(Shape{0});
         }
         auto y = output_.matrix();
-        matmul_rows(y, x.matrix(), weight_.matrix().transpose());
-        if (has_bias_) y.rowwise() += bias_.vector().transpose();
+        const Tensor<T>& w = effective_weight();
+        matmul_rows(y, x.matrix(), w.matrix().transpose());
+        if (has_bias_) y.rowwise() += (mask_.active() ? bias_eff_ : bias_).vector().transpose();
         return output_;
     }
 
@@ -88,12 +91,13 @@ public:
         auto g = dy.matrix();
         matmul_rows(grad_weight_.matrix(), g.transpose(), input_.matrix());
         if (has_bias_) grad_bias_.vector().noalias() = g.colwise().sum().transpose();
+        if (mask_.active()) mask_.finish_gradients(weight_.data(), has_bias_ ? bias_.data() : nullptr, in_, grad_weight_.data(), grad_bias_.data());
         if (!this->input_grad_) {
             grad_input_.resize(Shape{0});
             return grad_input_;
         }
         grad_input_.resize(input_.shape());
-        matmul_rows(grad_input_.matrix(), g, weight_.matrix());
+        matmul_rows(grad_input_.matrix(), g, (mask_.active() ? weight_eff_ : weight_).matrix());
         return grad_input_;
     }
 
@@ -102,7 +106,7 @@ public:
         if (dy.shape() != output_.shape())
             detail::shape_error(name() + " backward_input", "gradient of shape " + output_.shape().str(), dy.shape());
         grad_input_.resize(Shape{dy.dim(0), in_});
-        matmul_rows(grad_input_.matrix(), dy.matrix(), weight_.matrix());
+        matmul_rows(grad_input_.matrix(), dy.matrix(), (mask_.active() ? weight_eff_ : weight_).matrix());
         return grad_input_;
     }
 
@@ -111,6 +115,8 @@ public:
         if (has_bias_) p.push_back({"bias", &bias_, &grad_bias_});
         return p;
     }
+
+    OutputMask<T>* output_mask() override { return &mask_; }
 
     Tensor<T>& weight() { return weight_; }
     Tensor<T>& bias() { return bias_; }
@@ -121,9 +127,20 @@ public:
     bool has_bias() const { return has_bias_; }
 
 private:
+    // The weights forward multiplies by: weight_, or with a mask, diag(a) W (and c * b into bias_eff_).
+    const Tensor<T>& effective_weight() {
+        if (!mask_.active()) return weight_;
+        weight_eff_.resize(weight_.shape());
+        bias_eff_.resize(bias_.shape());
+        mask_.apply(weight_.data(), has_bias_ ? bias_.data() : nullptr, in_, weight_eff_.data(), bias_eff_.data());
+        return weight_eff_;
+    }
+
     Index in_, out_;
     bool has_bias_;
+    OutputMask<T> mask_;
     Tensor<T> weight_, bias_, grad_weight_, grad_bias_;
+    Tensor<T> weight_eff_, bias_eff_;  // with a mask: diag(a) W, c * b (as of the last forward)
     Tensor<T> input_, output_, grad_input_;
 };
 
