@@ -1,0 +1,133 @@
+// The detection defenses (backdoor/defenses/): STRIP's entropy, threshold and
+// AUC on hand-made numbers, the inverse normal CDF, Neural Cleanse's MAD
+// anomaly index on given norms, its mask/pattern gradient against finite
+// differences, and the reversed mask finding a trigger planted in a tiny model.
+#include <doctest/doctest.h>
+#include <eigencnn/eigencnn.hpp>
+#include <eigencnn/backdoor/defenses/strip.hpp>
+
+#include <nlohmann/json.hpp>
+
+using namespace eigencnn;
+
+TEST_CASE("normal_quantile: known values of the inverse standard normal CDF") {
+    // Python: statistics.NormalDist().inv_cdf(p)
+    CHECK(normal_quantile(0.01) == doctest::Approx(-2.3263478740408408).epsilon(1e-13));
+    CHECK(normal_quantile(0.02) == doctest::Approx(-2.0537489106318225).epsilon(1e-13));
+    CHECK(normal_quantile(0.03) == doctest::Approx(-1.8807936081512509).epsilon(1e-13));
+    CHECK(normal_quantile(0.975) == doctest::Approx(1.9599639845400536).epsilon(1e-13));
+    CHECK(normal_quantile(1e-10) == doctest::Approx(-6.361340902404056).epsilon(1e-12));
+    CHECK(normal_quantile(0.999999) == doctest::Approx(4.753424308817089).epsilon(1e-10));
+    CHECK(std::abs(normal_quantile(0.5)) < 1e-15);
+    for (double p : {1e-300, 1e-6, 0.1, 0.3, 0.7, 0.9})  // round trip through Phi
+        CHECK(0.5 * std::erfc(-normal_quantile(p) / std::sqrt(2.0)) == doctest::Approx(p).epsilon(1e-12));
+    CHECK_THROWS_WITH_AS(normal_quantile(0), "normal_quantile: p must be in (0, 1), got 0.000000", std::invalid_argument);
+    CHECK_THROWS_AS(normal_quantile(1), std::invalid_argument);
+    CHECK_THROWS_AS(normal_quantile(std::nan("")), std::invalid_argument);
+}
+
+TEST_CASE("fit_normal, median, summarize") {
+    const NormalFit f = fit_normal({1, 2, 3, 4});
+    CHECK(f.mean == 2.5);
+    CHECK(f.std == doctest::Approx(std::sqrt(1.25)));  // population std: divisor n
+    CHECK(median({5, 1, 3}) == 3);
+    CHECK(median({4, 1, 3, 2}) == 2.5);
+    const Summary s = summarize({3, 1, 2});
+    CHECK(s.count == 3);
+    CHECK(s.min == 1);
+    CHECK(s.max == 3);
+    CHECK(s.median == 2);
+    CHECK_THROWS_WITH_AS(fit_normal({}), "fit_normal: no values in the sample", std::invalid_argument);
+    CHECK_THROWS_WITH_AS(median({1, std::nan("")}), "median: value 1 of the sample is not finite", std::invalid_argument);
+}
+
+TEST_CASE("roc_auc: hand-made scores, ties counted half") {
+    CHECK(roc_auc({3, 4}, {1, 2}) == 1.0);
+    CHECK(roc_auc({1, 2}, {3, 4}) == 0.0);
+    CHECK(roc_auc({1}, {1}) == 0.5);
+    // pos {1, 3}, neg {2, 3}: pairs (1,2) 0, (1,3) 0, (3,2) 1, (3,3) 1/2 -> 1.5 / 4
+    CHECK(roc_auc({1, 3}, {2, 3}) == 0.375);
+    // pos {2, 2, 5}, neg {1, 2}: (2,1) 1, (2,2) .5, twice; (5,1) 1, (5,2) 1 -> 5 / 6
+    CHECK(roc_auc({2, 2, 5}, {1, 2}) == doctest::Approx(5.0 / 6.0));
+    CHECK_THROWS_WITH_AS(roc_auc({}, {1}), "roc_auc: no values in the positive scores", std::invalid_argument);
+}
+
+TEST_CASE("STRIP entropy of hand-made outputs") {
+    CHECK(entropy_bits({0.5, 0.5}) == 1.0);
+    CHECK(entropy_bits({1.0, 0.0, 0.0}) == 0.0);
+    CHECK(entropy_bits({0.25, 0.25, 0.25, 0.25}) == 2.0);
+    CHECK(entropy_bits({0.5, 0.25, 0.25}) == 1.5);
+    const float uniform10[10] = {};
+    CHECK(softmax_entropy_bits(uniform10, 10) == doctest::Approx(std::log2(10.0)));
+    const double two[2] = {0.0, std::log(3.0)};  // softmax (1/4, 3/4)
+    CHECK(softmax_entropy_bits(two, 2) == doctest::Approx(-(0.25 * std::log2(0.25) + 0.75 * std::log2(0.75))));
+    const double sure[3] = {0.0, 2000.0, 0.0};  // exp underflows to 0: 0 log 0 = 0
+    CHECK(softmax_entropy_bits(sure, 3) == 0.0);
+}
+
+TEST_CASE("STRIP thresholds, FRR and FAR from a known normal fit") {
+    // clean entropies: mean 2, population std 0.5 (values 1.5 and 2.5, 50 each)
+    std::vector<double> clean;
+    for (int i = 0; i < 50; ++i) clean.push_back(1.5), clean.push_back(2.5);
+    const std::vector<double> triggered{0.1, 0.2, 0.3, 1.0, 2.0};
+    StripOptions o;
+    const StripResult r = strip_detection(clean, triggered, o);
+    CHECK(r.clean_fit.mean == doctest::Approx(2.0));
+    CHECK(r.clean_fit.std == doctest::Approx(0.5));
+    REQUIRE(r.operating_points.size() == 3);
+    CHECK(r.operating_points[0].threshold == doctest::Approx(2.0 - 0.5 * 2.3263478740408408));  // 0.8368
+    CHECK(r.operating_points[1].threshold == doctest::Approx(2.0 - 0.5 * 2.0537489106318225));  // 0.9731
+    CHECK(r.operating_points[2].threshold == doctest::Approx(2.0 - 0.5 * 1.8807936081512509));  // 1.0596
+    CHECK(r.operating_points[0].false_rejection_rate == 0.0);
+    CHECK(*r.operating_points[0].false_acceptance_rate == doctest::Approx(2.0 / 5));  // 1.0 and 2.0 accepted
+    CHECK(*r.operating_points[2].false_acceptance_rate == doctest::Approx(1.0 / 5));  // 1.0 <= 1.0596 rejected
+    // AUC: triggered below every clean value except 2.0, which beats the 50 values 1.5 and loses to the 2.5s
+    CHECK(*r.roc_auc == doctest::Approx((4 * 100 + 50) / 500.0));
+    const nlohmann::ordered_json j = r;
+    CHECK(j["operating_points"][0]["preset_false_rejection_rate"] == 0.01);
+    CHECK(j["roc_auc"].get<double>() == doctest::Approx(0.9));
+    const StripResult none = strip_detection(clean, {}, o);
+    CHECK_FALSE(none.roc_auc);
+    CHECK(nlohmann::ordered_json(none)["operating_points"][0]["false_acceptance_rate"].is_null());
+    o.false_rejection_rates = {0.0};
+    CHECK_THROWS_WITH_AS(strip_detection(clean, {}, o), "strip: a false-rejection rate must be in (0, 1), got 0.000000",
+                         std::invalid_argument);
+}
+
+namespace {
+/// A 2-class "model" on 1x2x2 images: logits (10 * x[0,0], 0) -- a bright top-left pixel is the trigger.
+Sequential<float> corner_model() {
+    Sequential<float> m(0);
+    m.emplace<Flatten>().emplace<Linear>(4, 2);
+    auto params = m.parameters();
+    params[0].value->set_zero();
+    (*params[0].value)(0, 0) = 10.0f;
+    params[1].value->set_zero();
+    return m;
+}
+}  // namespace
+
+TEST_CASE("strip_entropies: superimposition, determinism and batching") {
+    Sequential<float> m = corner_model();
+    Tensor<float> inputs(Shape{3, 1, 2, 2}), overlays(Shape{4, 1, 2, 2});
+    inputs(0, 0, 0, 0) = 1.0f;  // triggered: logit 10 whatever the overlay -> low entropy
+    inputs(2, 0, 0, 0) = 0.3f;
+    for (Index i = 0; i < 4; ++i) overlays(i, 0, 0, 0) = 0.25f * static_cast<float>(i);  // 0, .25, .5, .75
+    StripOptions o;
+    o.overlays = 10;
+    o.batch_size = 20;
+    const auto h = strip_entropies(m, inputs, overlays, o);
+    REQUIRE(h.size() == 3);
+    const double bits_at = [] { const float z[2] = {10.0f, 0.0f}; return softmax_entropy_bits(z, 2); }();
+    CHECK(h[0] == doctest::Approx(bits_at));  // clip(1 + o) = 1 for every overlay
+    CHECK(h[1] > h[0]);
+    o.batch_size = 1;  // one input per forward: the same entropies
+    CHECK(strip_entropies(m, inputs, overlays, o) == h);
+    o.seed = 5;
+    CHECK(strip_entropies(m, inputs, overlays, o) != h);
+    CHECK_THROWS_WITH_AS(strip_entropies(m, inputs, Tensor<float>(Shape{2, 1, 3, 3}), o),
+                         "strip: overlays must be [M >= 1, 1, 2, 2] like the inputs, got [2, 1, 3, 3]", std::invalid_argument);
+    inputs[1] = std::nanf("");
+    CHECK_THROWS_WITH_AS(strip_entropies(m, inputs, overlays, o), "strip: the inputs hold a non-finite value (NaN or infinity)",
+                         std::invalid_argument);
+}
