@@ -4,6 +4,7 @@
 // differences, and the reversed mask finding a trigger planted in a tiny model.
 #include <doctest/doctest.h>
 #include <eigencnn/eigencnn.hpp>
+#include <eigencnn/backdoor/defenses/neural_cleanse.hpp>
 #include <eigencnn/backdoor/defenses/strip.hpp>
 
 #include <nlohmann/json.hpp>
@@ -130,4 +131,148 @@ TEST_CASE("strip_entropies: superimposition, determinism and batching") {
     inputs[1] = std::nanf("");
     CHECK_THROWS_WITH_AS(strip_entropies(m, inputs, overlays, o), "strip: the inputs hold a non-finite value (NaN or infinity)",
                          std::invalid_argument);
+}
+
+TEST_CASE("Neural Cleanse's MAD anomaly index and flags on given norms") {
+    // sorted: 2 10 11 12 13 14 15, median 12; |dev| 10 2 1 0 1 2 3 -> median 2, MAD 1.4826 * 2 = 2.9652
+    const std::vector<double> l1{10, 11, 12, 13, 14, 15, 2};
+    const auto index = mad_anomaly_index(l1);
+    CHECK(index[6] == doctest::Approx(10 / 2.9652));  // 3.3725
+    CHECK(index[5] == doctest::Approx(3 / 2.9652));   // 1.0117
+    CHECK(index[2] == 0.0);
+    CHECK(flag_labels(l1, index, 2.0) == std::vector<int>{6});
+    // 1 2 3 4 100: median 3, |dev| 2 1 0 1 97 -> MAD 1.4826; 100 is far out but ABOVE the median: not flagged
+    const std::vector<double> high{1, 2, 3, 4, 100};
+    const auto hi = mad_anomaly_index(high);
+    CHECK(hi[4] == doctest::Approx(97 / 1.4826));
+    CHECK(hi[0] == doctest::Approx(2 / 1.4826));
+    CHECK(flag_labels(high, hi, 2.0).empty());
+    // two small norms, listed by increasing L1: 20 20 20 20 20 21 19 1 0.5 -> median 20, |dev| 0 0 0 0 0 1 1 19 19.5
+    // -> median 0, MAD 0: equal norms get 0, others +infinity
+    const std::vector<double> two{20, 20, 20, 20, 20, 21, 19, 1, 0.5};
+    const auto t = mad_anomaly_index(two);
+    CHECK(t[0] == 0.0);
+    CHECK(std::isinf(t[7]));
+    CHECK(flag_labels(two, t, 2.0) == std::vector<int>{8, 7, 6});
+}
+
+TEST_CASE("Neural Cleanse: the mask and pattern gradients agree with finite differences") {
+    Sequential<double> model(3);
+    model.emplace<Flatten>().emplace<Linear>(18, 6).emplace<Tanh>().emplace<Linear>(6, 3);
+    Rng rng(11);
+    Tensor<double> x(Shape{4, 2, 3, 3}), a(Shape{1, 1, 3, 3}), b(Shape{1, 2, 3, 3});
+    for (Index k = 0; k < x.size(); ++k) x[k] = rng.uniform();
+    for (Index k = 0; k < a.size(); ++k) a[k] = rng.uniform(-1.5, 1.5);
+    for (Index k = 0; k < b.size(); ++k) b[k] = rng.uniform(-1.5, 1.5);
+    const double cost = 0.3;
+    Tensor<double> ga, gb, unused_a, unused_b;
+    const TriggerLoss base = trigger_loss_and_gradient(model, x, 1, a, b, cost, ga, gb);
+    CHECK(base.loss == doctest::Approx(base.cross_entropy + cost * base.l1));
+    const double h = 1e-6;
+    auto loss_at = [&](Tensor<double>& v, Index k, double delta) {
+        const double keep = v[k];
+        v[k] = keep + delta;
+        const double l = trigger_loss_and_gradient(model, x, 1, a, b, cost, unused_a, unused_b).loss;
+        v[k] = keep;
+        return l;
+    };
+    for (Index k = 0; k < a.size(); ++k) {
+        const double fd = (loss_at(a, k, h) - loss_at(a, k, -h)) / (2 * h);
+        CHECK(ga[k] == doctest::Approx(fd).epsilon(1e-6));
+    }
+    for (Index k = 0; k < b.size(); ++k) {
+        const double fd = (loss_at(b, k, h) - loss_at(b, k, -h)) / (2 * h);
+        CHECK(gb[k] == doctest::Approx(fd).epsilon(1e-6));
+    }
+    // the model's parameter gradients are untouched (backward_input), the model is back in its mode
+    CHECK(model.is_training());
+}
+
+namespace {
+/// 9x9 images of 5 classes: classes 0-3 light one 4x4 quadrant (rows/cols 0-3 or 5-8, value ~0.8); the
+/// centre pixel (4, 4) is always 0. The model sums each quadrant into logits 0-3; logit 4 = 30 x[4, 4] - 5:
+/// a planted one-pixel trigger for label 4.
+struct Planted {
+    Sequential<float> model{0};
+    Tensor<float> images;
+    Planted() {
+        model.emplace<Flatten>().emplace<Linear>(81, 5);
+        auto params = model.parameters();
+        Tensor<float>& w = *params[0].value;
+        Tensor<float>& bias = *params[1].value;
+        w.set_zero(), bias.set_zero();
+        for (int q = 0; q < 4; ++q)
+            for (int r = 0; r < 4; ++r)
+                for (int c = 0; c < 4; ++c) w(q, (r + 5 * (q / 2)) * 9 + c + 5 * (q % 2)) = 1.0f;
+        w(4, 4 * 9 + 4) = 30.0f;
+        bias[4] = -5.0f;
+        images = Tensor<float>(Shape{200, 1, 9, 9});
+        Rng rng(2);
+        for (Index n = 0; n < 200; ++n) {
+            const Index q = n % 4;
+            for (Index r = 0; r < 9; ++r)
+                for (Index c = 0; c < 9; ++c) {
+                    const bool lit = r != 4 && c != 4 && (r > 4) == (q / 2 == 1) && (c > 4) == (q % 2 == 1);
+                    images(n, 0, r, c) = static_cast<float>(lit ? rng.uniform(0.7, 0.9) : rng.uniform(0.0, 0.1));
+                }
+            images(n, 0, 4, 4) = 0.0f;
+        }
+    }
+};
+}  // namespace
+
+TEST_CASE("Neural Cleanse finds a planted one-pixel trigger and flags its label") {
+    // 6,000 steps on 32 tiny images: one thread (OpenMP's fork/join would cost more than the work on a busy machine)
+    const int threads = num_threads();
+    set_num_threads(1);
+    Planted p;
+    REQUIRE(predict(p.model, Dataset<float>{p.images, std::vector<int>(200, 0)}) == [] {
+        std::vector<int> y;
+        for (int n = 0; n < 200; ++n) y.push_back(n % 4);
+        return y;
+    }());
+    NeuralCleanseOptions o;
+    o.batches_per_epoch = 4;
+    o.max_epochs = 150;
+    const NeuralCleanseResult<float> r = run_neural_cleanse(p.model, p.images, o);
+    REQUIRE(r.triggers.size() == 5);
+    const ReversedTrigger<float>& t = r.triggers[4];
+    CHECK(t.reached_threshold);
+    const Index peak = static_cast<Index>(std::max_element(t.mask.data(), t.mask.data() + 81) - t.mask.data());
+    CHECK(peak == 4 * 9 + 4);  // the centre pixel
+    CHECK(t.pattern[peak] > 0.5f);
+    CHECK(t.l1_norm < 2.0);
+    for (int label = 0; label < 4; ++label) CHECK(r.l1_norms[static_cast<std::size_t>(label)] > 3 * t.l1_norm);
+    CHECK(r.flagged_labels == std::vector<int>{4});
+    CHECK(r.anomaly_index[4] > 2.0);
+    // the same seed, the same triggers; the JSON has one index per label and the flagged list
+    const NeuralCleanseResult<float> again = run_neural_cleanse(p.model, p.images, o);
+    CHECK(again.l1_norms == r.l1_norms);
+    const nlohmann::ordered_json j = r;
+    CHECK(j["anomaly_index"].size() == 5);
+    CHECK(j["flagged_labels"] == nlohmann::json::array({4}));
+    // unlearning with the reversed trigger keeps the image count and names the label
+    Dataset<float> train{p.images, {}};
+    for (int n = 0; n < 200; ++n) train.labels.push_back(n % 4);
+    UnlearningOptions u;
+    u.clean_share = 0.5;
+    const UnlearningResult ur = unlearn_reversed_triggers(p.model, train, {&t}, u);
+    CHECK(ur.images == 100);
+    CHECK(ur.stamped_images == 20);
+    CHECK(ur.trigger_labels == std::vector<int>{4});
+    set_num_threads(threads);
+}
+
+TEST_CASE("Neural Cleanse refuses bad options and shapes") {
+    Planted p;
+    NeuralCleanseOptions o;
+    o.lr = -1;
+    CHECK_THROWS_WITH_AS(run_neural_cleanse(p.model, p.images, o), "neural-cleanse: lr must be a positive number, got -1.000000", std::invalid_argument);
+    o = {};
+    o.batch_size = 0;
+    CHECK_THROWS_AS(run_neural_cleanse(p.model, p.images, o), std::invalid_argument);
+    CHECK_THROWS_WITH_AS(run_neural_cleanse(p.model, Tensor<float>(Shape{0, 1, 9, 9}), NeuralCleanseOptions{}),
+                         "neural-cleanse: clean images must be [N >= 1, C, H, W], got [0, 1, 9, 9]", std::invalid_argument);
+    Tensor<float> out;
+    CHECK_THROWS_AS(apply_reversed_trigger(p.images, Tensor<float>(Shape{1, 1, 8, 8}), Tensor<float>(Shape{1, 1, 9, 9}), out), std::invalid_argument);
 }
