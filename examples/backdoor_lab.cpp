@@ -4,11 +4,13 @@
 //   backdoor_lab attack --attack badnets-patch --data data/mnist --report r.json --output-dir out
 //   backdoor_lab sweep --attack badnets-patch --poison-rates 0.001,0.005,0.01,0.05,0.1 --seeds 3 --output-dir out/sweep [--resume]
 //   backdoor_lab evaluate --model m.ckpt [--attack badnets-patch ...] --data data/mnist --report e.json
+//   backdoor_lab scan --model m.ckpt --data data/mnist --report scan.json --output-dir out/scan   (lab_scan.hpp)
 //
 // See docs/lab.md. Bad flags exit non-zero with a message naming the flag or
 // file, before any data is read or any model trained; nothing is written
 // except where --report, --output-dir and --save-model say.
 #include "lab_flags.hpp"
+#include "lab_scan.hpp"
 
 #include <eigencnn/backdoor/gallery.hpp>
 #include <eigencnn/lab/plot.hpp>
@@ -228,10 +230,15 @@ int main(int argc, char** argv) {
     eval_run.batch_size = 1000;
     ev->add_option("--model", model_path, "checkpoint written by attack --save-model")->required();
 
+    ScanFlags scan_flags;
+    CLI::App* scan = app.add_subcommand("scan", "is a saved model backdoored? Neural Cleanse over every label, STRIP on the test set");
+    add_scan_flags(scan, scan_flags);
+
     if (int rc = example::parse(app, argc, argv); rc >= 0) return rc;
     try {
         if (attack->parsed()) return run_attack(attack_flags, attack_run);
         if (sw->parsed()) return run_sweep_command(sweep_flags, sweep_run, sweep);
+        if (scan->parsed()) return run_scan(scan_flags);
         return run_evaluate(eval_flags, eval_run, model_path);
     } catch (const std::exception& e) {
         std::fprintf(stderr, "backdoor_lab: error: %s\n", e.what());
