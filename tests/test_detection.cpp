@@ -6,8 +6,12 @@
 #include <eigencnn/eigencnn.hpp>
 #include <eigencnn/backdoor/defenses/neural_cleanse.hpp>
 #include <eigencnn/backdoor/defenses/strip.hpp>
+#include <eigencnn/lab/detect.hpp>
 
 #include <nlohmann/json.hpp>
+
+#include <cstdio>
+#include <fstream>
 
 using namespace eigencnn;
 
@@ -275,4 +279,31 @@ TEST_CASE("Neural Cleanse refuses bad options and shapes") {
                          "neural-cleanse: clean images must be [N >= 1, C, H, W], got [0, 1, 9, 9]", std::invalid_argument);
     Tensor<float> out;
     CHECK_THROWS_AS(apply_reversed_trigger(p.images, Tensor<float>(Shape{1, 1, 8, 8}), Tensor<float>(Shape{1, 1, 9, 9}), out), std::invalid_argument);
+}
+
+TEST_CASE("the real trigger of badnets-patch and the reversed-trigger PNG beside it") {
+    const auto [mask, stamp] = real_trigger(make_attack("badnets-patch"), Shape{1, 1, 28, 28});
+    double l1 = 0;
+    for (Index k = 0; k < mask.size(); ++k) l1 += mask[k];
+    CHECK(l1 == 9.0);  // the 3x3 patch, rows and columns 25-27
+    CHECK(mask(0, 0, 27, 27) == 1.0f);
+    CHECK(mask(0, 0, 24, 27) == 0.0f);
+    CHECK(stamp(0, 0, 25, 25) == 1.0f);
+    NeuralCleanseResult<float> r;
+    for (int label = 0; label < 3; ++label) {
+        ReversedTrigger<float> t;
+        t.label = label;
+        t.mask = Tensor<float>(Shape{1, 1, 28, 28}, 0.1f * static_cast<float>(label));
+        t.pattern = Tensor<float>(Shape{1, 1, 28, 28}, 1.0f);
+        r.triggers.push_back(t);
+    }
+    r.flagged_labels = {0};
+    const std::string path = "reversed_triggers_test.png";
+    write_reversed_triggers_png(path, r, std::make_pair(mask, stamp));
+    std::ifstream in(path, std::ios::binary);
+    std::string head(8, '\0');
+    in.read(&head[0], 8);
+    CHECK(head == std::string("\x89PNG\r\n\x1a\n", 8));
+    std::remove(path.c_str());
+    CHECK_THROWS_AS(write_reversed_triggers_png(path, NeuralCleanseResult<float>{}), std::invalid_argument);
 }
