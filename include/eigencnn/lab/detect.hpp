@@ -26,6 +26,7 @@
 #include "../backdoor/defenses/strip.hpp"
 #include "../io/png.hpp"
 #include "cell.hpp"
+#include "json.hpp"  // to_json of AttackCellResult, for DetectionCellResult
 
 namespace eigencnn {
 
