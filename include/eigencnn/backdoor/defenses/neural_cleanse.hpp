@@ -37,8 +37,8 @@
 // Mitigation by unlearning (Sec. 6.3): fine-tune on a share (5%) of clean
 // training data of which a share (20%) carries the reversed trigger of a
 // flagged label, with its TRUE label (unlearn_reversed_triggers, below).
-// Deviation of a popular toolkit: BackdoorBench implements Neural Cleanse as
-// the unlearning alone; here the detection (anomaly index, flags) is the defense's
+// Deviation of a popular toolkit (as issue 12 reports it): BackdoorBench implements
+// Neural Cleanse as the unlearning alone; here the detection (anomaly index, flags) is the defense's
 // main output and unlearning is its optional second step.
 #pragma once
 

@@ -24,8 +24,9 @@
 // so an input's entropy does not depend on the batching or thread count.
 // Inference batches the N superimpositions of several inputs at once
 // (options.batch_size images per forward), in eval mode without gradients.
-// Deviation of a popular toolkit: ART's STRIP takes the entropy over the wrong
-// axis of its [N, K] prediction array (across overlays instead of across classes).
+// Deviations of a popular toolkit: ART's STRIP takes scipy's entropy over axis 0
+// of its [N, K] predictions (across overlays instead of across classes), blends
+// 0.5 x + 0.5 o instead of the saturating sum, and names the FRR quantile FAR.
 #pragma once
 
 #include "../../model/sequential.hpp"
