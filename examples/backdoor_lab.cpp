@@ -6,12 +6,14 @@
 //   backdoor_lab evaluate --model m.ckpt [--attack badnets-patch ...] --data data/mnist --report e.json
 //   backdoor_lab evaluate --model torch.safetensors [--arch mnist_cnn_bn] ...   (a checkpoint or safetensors, by content)
 //   backdoor_lab defend --defense spectral-signatures --attack badnets-patch --data data/mnist --report d.json --output-dir out
+//   backdoor_lab scan --model m.ckpt --data data/mnist --report scan.json --output-dir out/scan   (lab_scan.hpp)
 //
 // See docs/lab.md. Bad flags exit non-zero with a message naming the flag or
 // file, before any data is read or any model trained; nothing is written
 // except where --report, --output-dir and --save-model say.
 #include "defense_flags.hpp"
 #include "lab_flags.hpp"
+#include "lab_scan.hpp"
 
 #include <eigencnn/backdoor/gallery.hpp>
 #include <eigencnn/lab/plot.hpp>
@@ -304,11 +306,16 @@ int main(int argc, char** argv) {
     defend->add_option("--output-dir", defend_run.output_dir, "folder for the PNG galleries (created if missing; none without it)");
     defend->add_option("--save-model", defend_run.save_model, "save the backdoored model (before the defense) to this file");
 
+    ScanFlags scan_flags;
+    CLI::App* scan = app.add_subcommand("scan", "is a saved model backdoored? Neural Cleanse over every label, STRIP on the test set");
+    add_scan_flags(scan, scan_flags);
+
     if (int rc = example::parse(app, argc, argv); rc >= 0) return rc;
     try {
         if (attack->parsed()) return run_attack(attack_flags, attack_run);
         if (sw->parsed()) return run_sweep_command(sweep_flags, sweep_run, sweep);
         if (defend->parsed()) return run_defend(defend_attack, defend_run, defend_flags);
+        if (scan->parsed()) return run_scan(scan_flags);
         return run_evaluate(eval_flags, eval_run, model_path, model_arch);
     } catch (const std::exception& e) {
         std::fprintf(stderr, "backdoor_lab: error: %s\n", e.what());
