@@ -5,11 +5,13 @@
 //   backdoor_lab sweep --attack badnets-patch --poison-rates 0.001,0.005,0.01,0.05,0.1 --seeds 3 --output-dir out/sweep [--resume]
 //   backdoor_lab evaluate --model m.ckpt [--attack badnets-patch ...] --data data/mnist --report e.json
 //   backdoor_lab defend --defense spectral-signatures --attack badnets-patch --data data/mnist --report d.json --output-dir out
+//   backdoor_lab matrix --attacks LIST --defenses LIST --poison-rates 0.01,0.1 --seeds 3 --output-dir out/matrix [--resume]
 //
 // See docs/lab.md. Bad flags exit non-zero with a message naming the flag or
 // file, before any data is read or any model trained; nothing is written
 // except where --report, --output-dir and --save-model say.
 #include "defense_flags.hpp"
+#include "lab_matrix.hpp"
 #include "lab_flags.hpp"
 
 #include <eigencnn/backdoor/gallery.hpp>
@@ -296,11 +298,14 @@ int main(int argc, char** argv) {
     defend->add_option("--output-dir", defend_run.output_dir, "folder for the PNG galleries (created if missing; none without it)");
     defend->add_option("--save-model", defend_run.save_model, "save the backdoored model (before the defense) to this file");
 
+    MatrixFlags matrix_flags;
+    CLI::App* matrix = add_matrix_command(app, matrix_flags);
     if (int rc = example::parse(app, argc, argv); rc >= 0) return rc;
     try {
         if (attack->parsed()) return run_attack(attack_flags, attack_run);
         if (sw->parsed()) return run_sweep_command(sweep_flags, sweep_run, sweep);
         if (defend->parsed()) return run_defend(defend_attack, defend_run, defend_flags);
+        if (matrix->parsed()) return run_matrix_command(matrix_flags);
         return run_evaluate(eval_flags, eval_run, model_path);
     } catch (const std::exception& e) {
         std::fprintf(stderr, "backdoor_lab: error: %s\n", e.what());
