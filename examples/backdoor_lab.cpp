@@ -7,11 +7,13 @@
 //   backdoor_lab evaluate --model torch.safetensors [--arch mnist_cnn_bn] ...   (a checkpoint or safetensors, by content)
 //   backdoor_lab defend --defense spectral-signatures --attack badnets-patch --data data/mnist --report d.json --output-dir out
 //   backdoor_lab scan --model m.ckpt --data data/mnist --report scan.json --output-dir out/scan   (lab_scan.hpp)
+//   backdoor_lab matrix --attacks LIST --defenses LIST --poison-rates 0.01,0.1 --seeds 3 --output-dir out/matrix [--resume]
 //
 // See docs/lab.md. Bad flags exit non-zero with a message naming the flag or
 // file, before any data is read or any model trained; nothing is written
 // except where --report, --output-dir and --save-model say.
 #include "defense_flags.hpp"
+#include "lab_matrix.hpp"
 #include "lab_flags.hpp"
 #include "lab_scan.hpp"
 
@@ -310,12 +312,15 @@ int main(int argc, char** argv) {
     CLI::App* scan = app.add_subcommand("scan", "is a saved model backdoored? Neural Cleanse over every label, STRIP on the test set");
     add_scan_flags(scan, scan_flags);
 
+    MatrixFlags matrix_flags;
+    CLI::App* matrix = add_matrix_command(app, matrix_flags);
     if (int rc = example::parse(app, argc, argv); rc >= 0) return rc;
     try {
         if (attack->parsed()) return run_attack(attack_flags, attack_run);
         if (sw->parsed()) return run_sweep_command(sweep_flags, sweep_run, sweep);
         if (defend->parsed()) return run_defend(defend_attack, defend_run, defend_flags);
         if (scan->parsed()) return run_scan(scan_flags);
+        if (matrix->parsed()) return run_matrix_command(matrix_flags);
         return run_evaluate(eval_flags, eval_run, model_path, model_arch);
     } catch (const std::exception& e) {
         std::fprintf(stderr, "backdoor_lab: error: %s\n", e.what());

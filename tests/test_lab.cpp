@@ -5,6 +5,7 @@
 #include <eigencnn/eigencnn.hpp>
 #include <eigencnn/lab/cell.hpp>
 #include <eigencnn/lab/json.hpp>
+#include <eigencnn/lab/matrix_plot.hpp>
 #include <eigencnn/lab/plot.hpp>
 #include <eigencnn/lab/sweep.hpp>
 
@@ -218,4 +219,98 @@ TEST_CASE("run_sweep writes every cell, resumes by reading them, reruns a missin
     std::ofstream(dir.path + "/file") << "x";
     sw.output_dir = dir.path + "/file";
     CHECK_THROWS_WITH_AS(run_sweep(train, test, quick(), attack, sw), doctest::Contains("exists and is not a folder"), std::runtime_error);
+}
+
+/// Counts the models a matrix trains and the entries it reports.
+struct CountingMatrixObserver : MatrixObserver {
+    int models_trained = 0, entries = 0;
+    void on_trained(Sequential<float>&) override { ++models_trained; }
+    void on_entry(const MatrixEntry&, const std::string&) override { ++entries; }
+};
+
+std::string read_text(const std::string& path) {
+    std::ifstream f(path);
+    return std::string(std::istreambuf_iterator<char>(f), {});
+}
+
+TEST_CASE("run_matrix: one model per (attack, rate, seed) shared by the defenses, n/a recorded, resumes, refuses other settings") {
+    const Dataset<float> train = blocks(300, 1), test = blocks(100, 2);
+    TempDir dir;
+    MatrixSettings m;
+    m.attacks = {"badnets-patch", "wanet"};
+    m.defenses = {"spectral-signatures", "fine-pruning"};
+    m.poison_rates = {0.1};
+    m.output_dir = dir.path + "/matrix";
+    m.defense.clean_share = 0.3;  // 90 clean images for fine-pruning on this small set
+
+    CountingMatrixObserver first;
+    const MatrixResult r1 = run_matrix(train, test, quick(), m, &first);
+    CHECK(first.models_trained == 2);  // not 4: the two defenses share each model
+    CHECK(first.entries == 4);
+    REQUIRE(r1.entries.size() == 4);
+    CHECK(r1.models_trained == 2);
+    // WaNet poisons per batch: no training set to filter, so spectral signatures is n/a, fine-pruning runs.
+    CHECK(r1.entries[0].not_applicable.empty());
+    CHECK(r1.entries[0].detection_f1.has_value());
+    CHECK(r1.entries[2].attack == "wanet");
+    CHECK(r1.entries[2].not_applicable.find("per batch") != std::string::npos);
+    CHECK(r1.entries[3].not_applicable.empty());
+    CHECK_FALSE(r1.entries[3].detection_f1.has_value());
+    for (const auto& e : r1.entries) CHECK(e.before.clean_accuracy == r1.entries[e.attack == "wanet" ? 2 : 0].before.clean_accuracy);
+    REQUIRE(r1.summary.size() == 4);
+    CHECK(r1.summary[2].applicable == 0);
+    CHECK(r1.summary[1].der.mean == doctest::Approx(r1.entries[1].der));
+    const std::string md = matrix_markdown(r1), csv = matrix_csv(r1);
+    CHECK(md.find("| wanet |") != std::string::npos);
+    CHECK(md.find("n/a") != std::string::npos);
+    CHECK(std::count(csv.begin(), csv.end(), '\n') == 5);  // header + 4 entries
+    CHECK(csv.find("wanet,0.1,0,spectral-signatures,0,") != std::string::npos);
+
+    // The heatmap script places every square and marks the n/a one.
+    const std::string script = matrix_heatmap_script("x.png", r1, MatrixMetric::AsrAfter, "t");
+    CHECK(script.find("$missing << EOD\n0 1\nEOD") != std::string::npos);
+    CHECK(script.find("\"wanet @ 0.1\" 1") != std::string::npos);
+
+    m.resume = true;
+    CountingMatrixObserver resumed;
+    const MatrixResult r2 = run_matrix(train, test, quick(), m, &resumed);
+    CHECK(resumed.models_trained == 0);
+    CHECK(r2.entries_resumed == 4);
+    CHECK(matrix_csv(r2) == csv);
+
+    // One entry gone: its model is trained again (deterministic), the other entry is read.
+    std::remove((m.output_dir + "/cells/badnets-patch_rate-0.1_seed-0/fine-pruning.json").c_str());
+    CountingMatrixObserver one_missing;
+    const MatrixResult r3 = run_matrix(train, test, quick(), m, &one_missing);
+    CHECK(one_missing.models_trained == 1);
+    CHECK(r3.entries_resumed == 3);
+    CHECK(r3.entries[1].after.clean_accuracy == r1.entries[1].after.clean_accuracy);
+
+    LabSettings other = quick();
+    other.lr = 2e-3;
+    CHECK_THROWS_WITH_AS(run_matrix(train, test, other, m), doctest::Contains("cannot resume: written with settings"), std::runtime_error);
+    m.defense.clean_share = 0.4;
+    CHECK_THROWS_WITH_AS(run_matrix(train, test, quick(), m), doctest::Contains("clean_share"), std::runtime_error);
+}
+
+TEST_CASE("MatrixSettings::validate names the bad setting before anything runs") {
+    MatrixSettings m;
+    m.output_dir = "/tmp/unused";
+    CHECK_NOTHROW(m.validate());
+    m.attacks = {"badnets-patch", "nope"};
+    CHECK_THROWS_WITH_AS(m.validate(), doctest::Contains("unknown attack 'nope'"), std::invalid_argument);
+    m.attacks = {"sig", "sig"};
+    CHECK_THROWS_WITH_AS(m.validate(), "matrix: attacks 'sig' is listed twice", std::invalid_argument);
+    m.attacks = {"sig"};
+    m.defenses = {"strip-it"};
+    CHECK_THROWS_WITH_AS(m.validate(), doctest::Contains("unknown defense 'strip-it'; valid names: "), std::invalid_argument);
+    m.defenses = {"fine-pruning"};
+    m.poison_rates = {0.1, 1.5};
+    CHECK_THROWS_WITH_AS(m.validate(), "matrix: poison rate 1.5 is outside [0, 1]", std::invalid_argument);
+    m.poison_rates = {0.1};
+    m.seeds = 0;
+    CHECK_THROWS_WITH_AS(m.validate(), "matrix: seeds must be >= 1, got 0", std::invalid_argument);
+    m.seeds = 1;
+    m.output_dir.clear();
+    CHECK_THROWS_WITH_AS(m.validate(), "matrix: output_dir is empty", std::invalid_argument);
 }

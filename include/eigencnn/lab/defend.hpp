@@ -46,6 +46,12 @@
 
 namespace eigencnn {
 
+/// Thrown by a defense that cannot work against the attack at hand (the data filters against an
+/// attack that poisons per batch); the matrix records it as "not applicable" and goes on.
+struct DefenseNotApplicable : std::invalid_argument {
+    using std::invalid_argument::invalid_argument;
+};
+
 /// What the defenses share: the defender's clean data.
 struct DefenseSettings {
     double clean_share = 0.05;  ///< share of the clean training set the defender holds (BackdoorBench's ratio 0.05)
@@ -232,7 +238,7 @@ inline void filter_and_retrain(DefenseContext& ctx, DefenseRun& run, const std::
 
 inline void refuse_per_batch(const PoisonedCell& cell, const std::string& defense) {
     if (cell.poison.per_batch)
-        throw std::invalid_argument(defense + ": " + cell.result.attack.name() +
+        throw DefenseNotApplicable(defense + ": " + cell.result.attack.name() +
                                     " poisons per batch during training, so there is no fixed poisoned training set to filter");
 }
 

@@ -8,16 +8,21 @@
 //   if (!gnuplot_available()) ...                 // say so and skip the plot
 //   plot_sweep_png("out/sweep/sweep.png", result.points, "badnets-patch on MNIST");
 //
-// The PNG is written to a temporary file and renamed into place, as
-// write_file_atomic does. Rates of 0 cannot go on a log axis and are left out.
+// The PNG is written to a temporary file of a unique name and renamed into
+// place, as write_file_atomic does (render_gnuplot_png, also used by the
+// matrix's heatmaps). Rates of 0 cannot go on a log axis and are left out.
 // plot_sweep_png throws std::runtime_error naming the file when gnuplot fails.
 #pragma once
 
 #include "sweep.hpp"
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <functional>
 #include <sstream>
+#include <sys/stat.h>
 #include <unistd.h>
 
 namespace eigencnn {
@@ -35,13 +40,54 @@ inline std::string gnuplot_path() {
 }
 inline bool gnuplot_available() { return !gnuplot_path().empty(); }
 
+namespace lab_detail {
+
+/// `s` as a gnuplot string literal.
+inline std::string gnuplot_quoted(const std::string& s) {
+    std::string q = "\"";
+    for (char c : s) {
+        if (c == '\n') q += "\\n";  // gnuplot reads \n in a double-quoted string as a line break
+        else q += (c == '"' || c == '\\') ? std::string("\\") + c : std::string(1, c);
+    }
+    return q + "\"";
+}
+
+/// Run gnuplot on script(tmp), a script that draws into the PNG file `tmp`, then rename tmp to `png`.
+/// tmp is a new file of a unique name (mkstemp) in png's folder, so two plots never share it.
+/// std::runtime_error naming `png` when gnuplot is missing or fails; no partial PNG is left.
+inline void render_gnuplot_png(const std::string& png, const std::function<std::string(const std::string&)>& script) {
+    const std::string exe = gnuplot_path();
+    if (exe.empty()) throw std::runtime_error(png + ": cannot plot: gnuplot is not installed (Debian: gnuplot-nox)");
+    std::string tmp = png + ".tmp.XXXXXX";
+    const int fd = ::mkstemp(tmp.data());
+    if (fd < 0) throw std::runtime_error(png + ": cannot create a temporary file beside it (" + std::strerror(errno) + ")");
+    ::close(fd);
+    std::FILE* pipe = ::popen(("'" + exe + "' 2>&1").c_str(), "w");
+    if (!pipe) {
+        std::remove(tmp.c_str());
+        throw std::runtime_error(png + ": cannot start gnuplot");
+    }
+    const std::string text = script(tmp);
+    const bool written = std::fwrite(text.data(), 1, text.size(), pipe) == text.size();
+    const int status = ::pclose(pipe);
+    struct stat st {};
+    const bool drawn = ::stat(tmp.c_str(), &st) == 0 && st.st_size > 0;
+    if (!written || status != 0 || !drawn) {
+        std::remove(tmp.c_str());
+        throw std::runtime_error(png + ": gnuplot failed (exit status " + std::to_string(status) + ")");
+    }
+    ::chmod(tmp.c_str(), 0644);  // mkstemp made it 0600; a PNG is for everyone to read
+    if (std::rename(tmp.c_str(), png.c_str()) != 0) {
+        std::remove(tmp.c_str());
+        throw std::runtime_error(png + ": cannot rename " + tmp + " into place");
+    }
+}
+
+}  // namespace lab_detail
+
 /// The gnuplot script of plot_sweep_png, with the data inline.
 inline std::string sweep_plot_script(const std::string& png, const std::vector<SweepPoint>& points, const std::string& title) {
-    auto quoted = [](const std::string& s) {
-        std::string q = "\"";
-        for (char c : s) q += (c == '"' || c == '\\') ? std::string("\\") + c : std::string(1, c);
-        return q + "\"";
-    };
+    const auto quoted = lab_detail::gnuplot_quoted;
     std::string s;
     s += "set terminal pngcairo size 800,520 font 'sans,11'\n";
     s += "set output " + quoted(png) + "\n";
@@ -65,29 +111,7 @@ inline std::string sweep_plot_script(const std::string& png, const std::vector<S
 
 /// Draw the sweep's figure into `png` (see the header comment).
 inline void plot_sweep_png(const std::string& png, const std::vector<SweepPoint>& points, const std::string& title) {
-    const std::string exe = gnuplot_path();
-    if (exe.empty()) throw std::runtime_error(png + ": cannot plot: gnuplot is not installed (Debian: gnuplot-nox)");
-    const std::string tmp = png + ".tmp." + std::to_string(::getpid()) + ".png";
-    std::FILE* pipe = ::popen(("'" + exe + "' 2>&1").c_str(), "w");
-    if (!pipe) throw std::runtime_error(png + ": cannot start gnuplot");
-    const std::string script = sweep_plot_script(tmp, points, title);
-    const bool written = std::fwrite(script.data(), 1, script.size(), pipe) == script.size();
-    const int status = ::pclose(pipe);
-    std::FILE* out = std::fopen(tmp.c_str(), "rb");
-    long size = 0;
-    if (out) {
-        std::fseek(out, 0, SEEK_END);
-        size = std::ftell(out);
-        std::fclose(out);
-    }
-    if (!written || status != 0 || size <= 0) {
-        std::remove(tmp.c_str());
-        throw std::runtime_error(png + ": gnuplot failed (exit status " + std::to_string(status) + ")");
-    }
-    if (std::rename(tmp.c_str(), png.c_str()) != 0) {
-        std::remove(tmp.c_str());
-        throw std::runtime_error(png + ": cannot rename " + tmp + " into place");
-    }
+    lab_detail::render_gnuplot_png(png, [&](const std::string& tmp) { return sweep_plot_script(tmp, points, title); });
 }
 
 }  // namespace eigencnn
