@@ -63,6 +63,19 @@ TEST_CASE("pca recovers a planted direction; top_singular_vector too") {
     CHECK_THROWS_WITH_AS(pca(X, 2), doctest::Contains("NaN"), std::invalid_argument);
 }
 
+TEST_CASE("pca with fewer samples than dimensions (through the n x n Gram matrix) agrees with an SVD") {
+    Rng rng(11);
+    const Eigen::MatrixXd X = gaussian(8, 30, rng);
+    const PcaResult p = pca(X, 3);
+    const Eigen::MatrixXd Xc = X.rowwise() - X.colwise().mean();
+    Eigen::JacobiSVD<Eigen::MatrixXd> svd(Xc, Eigen::ComputeThinV);
+    for (Eigen::Index i = 0; i < 3; ++i) {
+        CHECK(std::abs(p.components.row(i).dot(svd.matrixV().col(i))) == doctest::Approx(1).epsilon(1e-9));
+        CHECK(p.explained_variance[i] == doctest::Approx(svd.singularValues()[i] * svd.singularValues()[i] / 7).epsilon(1e-9));
+    }
+    CHECK(std::abs(top_singular_vector(Xc).dot(svd.matrixV().col(0))) == doctest::Approx(1).epsilon(1e-9));
+}
+
 TEST_CASE("k-means separates two blobs, deterministically") {
     Rng rng(2);
     Eigen::MatrixXd X = gaussian(300, 3, rng);
