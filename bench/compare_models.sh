@@ -3,18 +3,20 @@
 # (bench/pytorch_models.py) in the same run: each comparison runs eigencnn then PyTorch back to back,
 # REPS times, and the table gives the medians and the ratios (> 1: eigencnn is faster).
 #
-#   bench/compare_models.sh [--threads 2] [--reps 3] [--data DIR] [--only layers|bn_cnn|resnet]
+#   bench/compare_models.sh [--threads 2] [--reps 3] [--data DIR] [--only layers|bn_cnn|resnet] [--raw FILE]
+#   (--raw: keep every run's JSON line in FILE)
 #
 # The load (uptime) is printed before and after: timings on a busy machine are not the libraries' speed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-threads=2 reps=3 data=data/mnist only="layers bn_cnn resnet"
+threads=2 reps=3 data=data/mnist only="layers bn_cnn resnet" raw=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --threads) threads=$2; shift 2 ;;
     --reps) reps=$2; shift 2 ;;
     --data) data=$2; shift 2 ;;
     --only) only=$2; shift 2 ;;
+    --raw) raw=$2; shift 2 ;;
     *) echo "compare_models.sh: unknown argument '$1' (flags: --threads N --reps N --data DIR --only NAME)" >&2; exit 2 ;;
   esac
 done
@@ -34,6 +36,7 @@ for bench in $only; do
   done
 done
 echo "load after: $(uptime)"
+[ -z "$raw" ] || cp "$out" "$raw"
 "$py" - "$out" "$reps" <<'PY'
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
