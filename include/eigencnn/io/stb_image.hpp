@@ -28,6 +28,15 @@
 #pragma GCC diagnostic ignored "-Wimplicit-fallthrough"
 #pragma GCC diagnostic ignored "-Wunused-but-set-variable"
 #endif
+// Zeroed allocations: stb_image 2.27 mallocs its JPEG decoder state without clearing it, so a scan naming a Huffman
+// table the file never defined decodes with whatever an earlier allocation left there (a failed assertion in
+// stbi__jpeg_huff_decode and out-of-range reads; found by fuzz/fuzz_image.cpp; cleared by memset upstream later).
+#if !defined(STBI_MALLOC) && !defined(STBI_REALLOC) && !defined(STBI_FREE)
+#include <cstdlib>
+#define STBI_MALLOC(size) std::calloc(1, size)
+#define STBI_REALLOC(p, size) std::realloc(p, size)
+#define STBI_FREE(p) std::free(p)
+#endif
 #define STB_IMAGE_STATIC
 #define STB_IMAGE_IMPLEMENTATION
 #define STBI_FAILURE_USERMSG
