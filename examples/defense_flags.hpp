@@ -24,6 +24,12 @@ struct DefenseFlags {
     // anp
     std::optional<double> anp_eps, anp_alpha, anp_threshold;
     std::optional<int> anp_iterations, anp_images;
+    // strip
+    std::optional<int> strip_overlays, strip_inputs;
+    // neural-cleanse
+    std::optional<int> nc_max_epochs, nc_clean_images;
+    std::optional<double> nc_anomaly_threshold;
+    bool nc_no_unlearning = false;
     /// Defense-specific flags given on the command line, with the defense they belong to.
     std::vector<std::pair<std::string, std::string>> given;
 };
@@ -62,6 +68,15 @@ inline void add_defense_flags(CLI::App* app, DefenseFlags& f) {
     defense_flag(app, f, "--anp-iterations", "anp", f.anp_iterations, "mask updates (default 2000)")->check(example::integer_at_least(1));
     defense_flag(app, f, "--anp-images", "anp", f.anp_images, "clean images used (default 500)")->check(example::integer_at_least(1));
     defense_flag(app, f, "--anp-threshold", "anp", f.anp_threshold, "prune neurons whose mask is below this (default 0.2)");
+    defense_flag(app, f, "--strip-overlays", "strip", f.strip_overlays, "superimpositions per input (default 100)")->check(example::integer_at_least(1));
+    defense_flag(app, f, "--strip-inputs", "strip", f.strip_inputs, "clean test inputs tested, and as many triggered (default 2000)")
+        ->check(example::integer_at_least(1));
+    defense_flag(app, f, "--nc-max-epochs", "neural-cleanse", f.nc_max_epochs, "epochs per label at most (default 100)")->check(example::integer_at_least(1));
+    defense_flag(app, f, "--nc-clean-images", "neural-cleanse", f.nc_clean_images, "clean images the triggers are reversed on (default 1000)")
+        ->check(example::integer_at_least(1));
+    defense_flag(app, f, "--nc-anomaly-threshold", "neural-cleanse", f.nc_anomaly_threshold, "flag labels whose anomaly index exceeds this (default 2)");
+    app->add_flag_callback("--nc-no-unlearning", [&f] { f.nc_no_unlearning = true, f.given.emplace_back("--nc-no-unlearning", "neural-cleanse"); },
+                           "neural-cleanse: detect only, do not unlearn");
 }
 
 /// The DefenseSpec the flags describe, validated. Throws std::invalid_argument naming the flag.
@@ -85,6 +100,14 @@ inline DefenseSpec defense_from_flags(const DefenseFlags& f) {
         if (f.anp_iterations) d->iterations = *f.anp_iterations;
         if (f.anp_images) d->clean_images = static_cast<std::size_t>(*f.anp_images);
         if (f.anp_threshold) d->threshold = *f.anp_threshold;
+    } else if (auto* d = spec.get<StripDefense>()) {
+        if (f.strip_overlays) d->settings.strip.overlays = *f.strip_overlays;
+        if (f.strip_inputs) d->settings.inputs = *f.strip_inputs;
+    } else if (auto* d = spec.get<NeuralCleanseDefense>()) {
+        if (f.nc_max_epochs) d->settings.neural_cleanse.max_epochs = *f.nc_max_epochs;
+        if (f.nc_clean_images) d->settings.clean_images = *f.nc_clean_images;
+        if (f.nc_anomaly_threshold) d->settings.neural_cleanse.anomaly_threshold = *f.nc_anomaly_threshold;
+        d->settings.unlearn = !f.nc_no_unlearning;
     }
     spec.validate();
     return spec;

@@ -314,3 +314,37 @@ TEST_CASE("MatrixSettings::validate names the bad setting before anything runs")
     m.output_dir.clear();
     CHECK_THROWS_WITH_AS(m.validate(), "matrix: output_dir is empty", std::invalid_argument);
 }
+
+TEST_CASE("the defense table runs STRIP (an input filter: before/after on its inputs) and Neural Cleanse (detect, unlearn)") {
+    const Dataset<float> train = blocks(300, 1), test = blocks(100, 2);
+    DefenseSettings ds;
+    ds.clean_share = 0.3;
+    const PoisonedCell cell = train_poisoned_cell(train, test, quick(), make_attack("badnets-patch"), 3, ds);
+
+    DefenseSpec strip = make_defense("strip");
+    strip.get<StripDefense>()->settings.strip.overlays = 10;
+    const DefenseRun s = run_defense(cell, test, strip);
+    REQUIRE(s.input_filter.has_value());
+    const nlohmann::ordered_json sj = s;
+    CHECK(sj["input_filter"] == true);
+    CHECK(sj["details"]["clean_inputs"] == 100);
+    CHECK(sj["details"]["overlay_images"] == 90);  // the defender's clean data, not the test set
+    // Rejecting inputs can only lower both rates: a rejected input is neither correct nor the attacker's.
+    CHECK(s.effect.after.clean_accuracy <= s.effect.before.clean_accuracy);
+    CHECK(s.effect.after.attack_success_rate_non_target <= s.effect.before.attack_success_rate_non_target);
+    CHECK(s.effect.before.clean_count == 100);
+    // The measured FRR at the first operating point is the clean inputs STRIP rejected: C-Acc falls by at most that.
+    const double frr = sj["details"]["operating_points"][0]["false_rejection_rate"].get<double>();
+    CHECK(s.effect.before.clean_accuracy - s.effect.after.clean_accuracy <= frr + 1e-12);
+
+    DefenseSpec nc = make_defense("neural-cleanse");
+    nc.get<NeuralCleanseDefense>()->settings.neural_cleanse.max_epochs = 2;
+    nc.get<NeuralCleanseDefense>()->settings.clean_images = 64;
+    const DefenseRun n = run_defense(cell, test, nc);
+    CHECK_FALSE(n.input_filter.has_value());
+    const nlohmann::ordered_json nj = n;
+    CHECK(nj["details"]["anomaly_index"].size() == 10);
+    CHECK(nj["details"]["true_target"] == 0);
+    CHECK(nj["parameters"]["options"]["max_epochs"] == 2);
+    CHECK(n.effect.before.clean_accuracy == cell.result.backdoored.metrics.clean_accuracy);
+}

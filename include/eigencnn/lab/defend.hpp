@@ -38,6 +38,7 @@
 #include "../backdoor/defenses/spectral_signatures.hpp"
 #include "../io/checkpoint.hpp"
 #include "cell.hpp"
+#include "defend_detection.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -123,7 +124,7 @@ inline PoisonedCell train_poisoned_cell(const Dataset<float>& train, const Datas
 /// One of the defenses, chosen at run time (as AttackSpec is for attacks).
 class DefenseSpec {
 public:
-    using Variant = std::variant<SpectralSignatures, ActivationClustering, FinePruning, Anp>;
+    using Variant = std::variant<SpectralSignatures, ActivationClustering, FinePruning, Anp, StripDefense, NeuralCleanseDefense>;
 
     template <typename D, typename = std::enable_if_t<!std::is_same_v<std::decay_t<D>, DefenseSpec>>>
     DefenseSpec(D d) : defense_(std::move(d)) {}  // NOLINT: implicit from any defense
@@ -160,6 +161,10 @@ inline const std::vector<DefenseEntry>& defense_table() {
          [] { return DefenseSpec(FinePruning{}); }},
         {Anp::name, "learn neuron masks under adversarial neuron perturbation (eps 0.4), prune masks below 0.2 (Wu and Wang 2021)",
          [] { return DefenseSpec(Anp{}); }},
+        {StripDefense::name, "reject inputs whose predictions stay certain under 100 superimposed clean images (entropy below the 1% FRR threshold) (Gao et al. 2019)",
+         [] { return DefenseSpec(StripDefense{}); }},
+        {NeuralCleanseDefense::name, "reverse-engineer a trigger per label, flag labels by the MAD anomaly index, unlearn their triggers (Wang et al. 2019)",
+         [] { return DefenseSpec(NeuralCleanseDefense{}); }},
     };
     return table;
 }
@@ -194,6 +199,7 @@ struct DefenseRun {
     std::optional<DetectionMetrics> detection;  ///< data-filtering defenses: finding the poisoned samples
     std::size_t retrained_on = 0;               ///< data-filtering defenses: training samples kept
     DefenseEffect effect;                       ///< before (the cell's model) and after, DER
+    std::optional<DefenseEffect> input_filter;  ///< input filters (STRIP): before/after on the filter's inputs, used as effect
     std::vector<double> epoch_seconds, epoch_loss;  ///< retraining or fine-tuning
     double seconds = 0;                         ///< the whole defense
 };
@@ -270,6 +276,23 @@ inline void apply_defense(DefenseContext& ctx, DefenseRun& run, const Anp& p) {
     run.details = anp_prune(ctx.model, ctx.cell.clean_data, p, progress);
 }
 
+inline void apply_defense(DefenseContext& ctx, DefenseRun& run, const StripDefense& p) {
+    AttackMetrics before, after;
+    run.details = defend_detail::strip_filter(ctx.model, ctx.test, ctx.cell.clean_data, ctx.cell.result.attack, p,
+                                              ctx.cell.result.settings.eval_batch_size, before, after);
+    run.input_filter = defense_effect(before, after);  // on STRIP's inputs, not the whole test set (defend_detection.hpp)
+}
+
+inline void apply_defense(DefenseContext& ctx, DefenseRun& run, const NeuralCleanseDefense& p) {
+    NeuralCleanseDefenseSettings s = p.settings;
+    s.unlearning.clean_share = 1.0;  // the defender's clean data is already the clean share
+    const AttackSpec& attack = ctx.cell.result.attack;
+    run.details = run_neural_cleanse_defense(ctx.model, ctx.cell.clean_data, ctx.test, &attack, s, [&](const ReversedTrigger<float>& t) {
+        ctx.observer.on_defense_progress("Neural Cleanse labels (L1)", static_cast<std::size_t>(t.label) + 1,
+                                         static_cast<std::size_t>(ctx.cell.result.settings.num_classes), t.l1_norm);
+    });
+}
+
 /// Run `defense` on the cell's backdoored model (a copy) and measure the outcome on `test`.
 inline DefenseRun run_defense(const PoisonedCell& cell, const Dataset<float>& test, const DefenseSpec& defense, DefenseObserver* observer = nullptr) {
     const auto t0 = std::chrono::steady_clock::now();
@@ -282,7 +305,7 @@ inline DefenseRun run_defense(const PoisonedCell& cell, const Dataset<float>& te
     run.defense = defense.name();
     run.parameters = defense_parameters(defense);
     std::visit([&](const auto& d) { apply_defense(ctx, run, d); }, defense.variant());
-    run.effect = defense_effect(cell.result.backdoored.metrics, ctx.measure(ctx.model));
+    run.effect = run.input_filter ? *run.input_filter : defense_effect(cell.result.backdoored.metrics, ctx.measure(ctx.model));
     run.seconds = lab_detail::seconds_since(t0);
     return run;
 }
@@ -297,6 +320,7 @@ void to_json(BasicJson& j, const DefenseRun& r) {
     if (r.detection) j["detection"] = *r.detection;
     else j["detection"] = nullptr;
     j["retrained_on"] = r.retrained_on;
+    j["input_filter"] = static_cast<bool>(r.input_filter);  // before/after measured on the filter's inputs
     const BasicJson effect = r.effect;
     for (const auto& [k, v] : effect.items()) j[k] = v;
     j["epoch_seconds"] = r.epoch_seconds;
