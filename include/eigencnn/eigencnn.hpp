@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // eigencnn/eigencnn.hpp: the whole library in one include.
 //
 // eigencnn is a header-only convolutional network library on Eigen:

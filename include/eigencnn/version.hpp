@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // eigencnn/version.hpp: the library's version. CMake refuses to configure
 // when these differ from project(VERSION) in CMakeLists.txt, so the two
 // cannot drift apart.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // eigencnn/analysis/kmeans.hpp
 //
 // k-means (Lloyd's algorithm) with k-means++ seeding (Arthur and

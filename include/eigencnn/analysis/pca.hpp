@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // eigencnn/analysis/pca.hpp
 //
 // Principal components of the rows of a data matrix, through Eigen.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // eigencnn/analysis/silhouette.hpp
 //
 // The silhouette score of a clustering (Rousseeuw 1987), as sklearn's

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // eigencnn/backdoor/attack.hpp
 //
 // The interface every backdoor attack in backdoor/attacks/ follows, and the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // eigencnn/backdoor/attacks.hpp
 //
 // All six attacks, and AttackSpec: one of them chosen at run time (a

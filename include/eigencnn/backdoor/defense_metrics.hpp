@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // eigencnn/backdoor/defense_metrics.hpp
 //
 // How well a defense did, from its outputs alone:

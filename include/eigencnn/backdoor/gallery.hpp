@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // eigencnn/backdoor/gallery.hpp
 //
 // A PNG that shows a trigger: three rows of the same n images [n, C, H, W]

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // eigencnn/backdoor/image_file.hpp
 //
 // read_trigger_image(path, C, H, W): a PNG, JPEG, BMP, ... file decoded with

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // eigencnn/backdoor/metrics.hpp
 //
 // The attack metrics as BackdoorBench defines them (Wu et al. 2022,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // eigencnn/backdoor/trigger.hpp
 //
 // The notebook's backdoor (a BadNets-style one-pixel trigger, Gu et al. 2017):

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // eigencnn/core/init.hpp
 //
 // PyTorch's default initialisation for Conv2d and Linear:

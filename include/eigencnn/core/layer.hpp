@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // eigencnn/core/layer.hpp
 //
 // Layer<T>: the interface every layer implements (docs/writing-a-layer.md

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // eigencnn/core/output_mask.hpp
 //
 // OutputMask<T>: per-output multipliers of a layer with weights, for pruning

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // eigencnn/core/random.hpp
 //
 // Rng: a small, portable, seeded generator (xoshiro256**, seeded through

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // eigencnn/core/registry.hpp
 //
 // The layer registry: type name -> how to build the layer from its

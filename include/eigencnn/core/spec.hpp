@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // eigencnn/core/spec.hpp
 //
 // LayerSpec: what a layer is, as data: its type name and its constructor

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // eigencnn/core/tensor.hpp
 //
 // Shape and Tensor<T>: a dense, contiguous, row-major (C order) array of up to

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // eigencnn/core/threads.hpp
 //
 // One setting for all parallelism: set_num_threads(n) sets both OpenMP's

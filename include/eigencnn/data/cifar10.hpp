@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // eigencnn/data/cifar10.hpp
 //
 // Reader for the binary version of CIFAR-10 (Krizhevsky, "Learning Multiple

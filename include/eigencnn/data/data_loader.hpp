@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // eigencnn/data/data_loader.hpp
 //
 // DataLoader<T>: mini-batches of a dataset, as torch.utils.data.DataLoader

@@ -1,9 +1,12 @@
+// SPDX-License-Identifier: MIT
 // eigencnn/data/dataset.hpp
 //
 // Dataset<T>: images [N, C, H, W] scaled to [0, 1] and their integer labels.
 // load_mnist(dir, split) reads the four standard IDX file names (raw or with
 // .gz appended) of MNIST or Fashion-MNIST.
 #pragma once
+
+#include "../core/omp.hpp"
 
 #include "../core/tensor.hpp"
 #include "idx.hpp"
@@ -61,7 +64,7 @@ struct Dataset {
             labels_out[i] = labels[idx[i]];
         }
         const Index n = static_cast<Index>(count);
-#pragma omp parallel for schedule(static)
+        EIGENCNN_OMP(parallel for schedule(static))
         for (Index i = 0; i < n; ++i)
             std::memcpy(images_out.data() + i * S, images.data() + static_cast<Index>(idx[i]) * S, sizeof(T) * static_cast<std::size_t>(S));
     }

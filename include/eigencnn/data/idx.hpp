@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // eigencnn/data/idx.hpp
 //
 // Reader for IDX files, the format of MNIST and Fashion-MNIST, raw or

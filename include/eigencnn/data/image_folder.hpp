@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // eigencnn/data/image_folder.hpp
 //
 // load_image_folder(root, options): a data set stored as one folder of images

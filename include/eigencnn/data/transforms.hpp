@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // eigencnn/data/transforms.hpp
 //
 // Data augmentation on a batch [B, C, H, W], for DataLoader::set_transform,
@@ -34,6 +35,8 @@
 // depends on the images (channel count, crop larger than the padded image),
 // at the call.
 #pragma once
+
+#include "../core/omp.hpp"
 
 #include "../core/random.hpp"
 #include "data_loader.hpp"
@@ -87,7 +90,7 @@ public:
             }
         Tensor<T> out(Shape{B, C, height_, width_});
         const Index h = height_, w = width_;
-#pragma omp parallel for schedule(static)
+        EIGENCNN_OMP(parallel for schedule(static))
         for (Index n = 0; n < B; ++n) {
             const Index i = top[static_cast<std::size_t>(n)] - p, j = left[static_cast<std::size_t>(n)] - p;  // source row/col of out (0, 0)
             for (Index c = 0; c < C; ++c) {
@@ -126,7 +129,7 @@ public:
         const Index B = images.dim(0), C = images.dim(1), H = images.dim(2), W = images.dim(3);
         std::vector<char> flip(static_cast<std::size_t>(B));
         for (auto& f : flip) f = rng.uniform() < p_;
-#pragma omp parallel for schedule(static)
+        EIGENCNN_OMP(parallel for schedule(static))
         for (Index n = 0; n < B; ++n) {
             if (!flip[static_cast<std::size_t>(n)]) continue;
             T* im = images.data() + n * C * H * W;
@@ -167,7 +170,7 @@ public:
             if (v->size() != 1 && static_cast<Index>(v->size()) != C)
                 throw std::invalid_argument(std::string("Normalize: ") + (v == &mean_ ? "mean" : "std") + " has " + std::to_string(v->size()) +
                                             " values, the images " + images.shape().str() + " have " + std::to_string(C) + " channels");
-#pragma omp parallel for schedule(static)
+        EIGENCNN_OMP(parallel for schedule(static))
         for (Index nc = 0; nc < N * C; ++nc) {
             const auto c = static_cast<std::size_t>(nc % C);
             const T m = static_cast<T>(mean_.size() == 1 ? mean_[0] : mean_[c]), s = static_cast<T>(std_.size() == 1 ? std_[0] : std_[c]);

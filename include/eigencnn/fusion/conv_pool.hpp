@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // eigencnn/fusion/conv_pool.hpp
 //
 // ConvPool<T>: Conv2d -> MaxPool2d [-> ReLU] run as one step, image by image.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // eigencnn/fusion/fold_batchnorm.hpp
 //
 // FoldedBatchNorm<T, L>: a Conv2d (or Linear) followed by a BatchNorm2d (or

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // eigencnn/fusion/plan.hpp
 //
 // The execution plan of a Sequential model: in which order its layers run

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // eigencnn/fusion/step.hpp
 //
 // FusedStep<T>: several neighbouring layers run as one step of an execution

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // eigencnn/io/checkpoint.hpp
 //
 // Checkpoints: a Sequential model (architecture, weights, buffers and the

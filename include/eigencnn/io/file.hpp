@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // eigencnn/io/file.hpp
 //
 // write_file_atomic: write bytes to `path` so that readers see either the

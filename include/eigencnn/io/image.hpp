@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // eigencnn/io/image.hpp
 //
 // Image files in, through stb_image (libstb-dev; see io/stb_image.hpp for how

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // eigencnn/io/json.hpp
 //
 // Results as JSON, with nlohmann-json (<nlohmann/json.hpp>). Not included by

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // eigencnn/io/model_file.hpp
 //
 // One loader for a model file of either kind, told apart by content, not by

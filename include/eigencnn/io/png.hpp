@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // eigencnn/io/png.hpp
 //
 // PNG output, encoded here with zlib (no third-party image library, so

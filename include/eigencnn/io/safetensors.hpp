@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // eigencnn/io/safetensors.hpp
 //
 // A Sequential model's weights in the safetensors format, the format of

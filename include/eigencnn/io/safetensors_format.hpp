@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // eigencnn/io/safetensors_format.hpp
 //
 // The safetensors container, independent of any model (io/safetensors.hpp

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // eigencnn/io/stb_image.hpp
 //
 // stb_image (libstb-dev) for the headers that decode image files

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // eigencnn/kernels/conv2d_winners.hpp
 //
 // The winners-only convolution backward: the gradients of a convolution
@@ -18,6 +19,8 @@
 // the dense backward (im2col + GEMM), which tests/test_model.cpp compares it
 // with, and finite differences.
 #pragma once
+
+#include "../core/omp.hpp"
 
 #include "gemm.hpp"
 
@@ -104,10 +107,10 @@ void conv2d_winners_image(const WinnersGeometry& geo, const T* xs, const T* wt, 
             const Index b0 = std::max<Index>(0, -w0), len = (std::min(K, W - w0) - b0) * C;
             for (Index a = std::max<Index>(0, -h0); a < std::min(K, H - h0); ++a) {
                 const Index i = ((h0 + a) * W + w0 + b0) * C, k = (a * K + b0) * C;
-#pragma omp simd
+                EIGENCNN_OMP(simd)
                 for (Index t = 0; t < len; ++t) dw[k + t] += g * xs[i + t];
                 if (dxs)
-#pragma omp simd
+                    EIGENCNN_OMP(simd)
                     for (Index t = 0; t < len; ++t) dxs[i + t] += g * w[k + t];
             }
         }
@@ -125,7 +128,7 @@ void conv2d_winners_image(const WinnersGeometry& geo, const T* xs, const T* wt, 
             const T g = gs[e];
             for (Index k = 0; k < KKC; k += kWinnersBlock) {
                 T* dk = d + geo.block_offset[k / kWinnersBlock];
-#pragma omp simd
+                EIGENCNN_OMP(simd)
                 for (Index l = 0; l < kWinnersBlock; ++l) dk[l] += g * w[k + l];
             }
         }

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // eigencnn/kernels/gemm.hpp
 //
 // gemm: the small single-threaded matrix products the layers are made of.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // eigencnn/kernels/im2col.hpp
 //
 // Im2col: unfold one image into the columns a convolution multiplies, and

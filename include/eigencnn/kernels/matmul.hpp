@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // eigencnn/kernels/matmul.hpp
 //
 // matmul_rows(dst, lhs, rhs): dst = lhs * rhs, with the rows of dst cut into
@@ -8,6 +9,8 @@
 // thread count, and its remainder kernels accumulate in another order, so
 // results would change in the last bits between 1 and 2 threads.)
 #pragma once
+
+#include "../core/omp.hpp"
 
 #include "../core/tensor.hpp"
 
@@ -21,7 +24,7 @@ template <typename Dst, typename Lhs, typename Rhs>
 void matmul_rows(Dst&& dst, const Lhs& lhs, const Rhs& rhs) {
     const Index rows = dst.rows();
     const Index blocks = (rows + kMatmulRowBlock - 1) / kMatmulRowBlock;
-#pragma omp parallel for schedule(static)
+    EIGENCNN_OMP(parallel for schedule(static))
     for (Index b = 0; b < blocks; ++b) {
         const Index r = b * kMatmulRowBlock, len = std::min(kMatmulRowBlock, rows - r);
         dst.middleRows(r, len).noalias() = lhs.middleRows(r, len) * rhs;

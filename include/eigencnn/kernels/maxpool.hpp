@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // eigencnn/kernels/maxpool.hpp
 //
 // Max-pooling kernels over one plane, used by MaxPool2d and by the fused
@@ -13,6 +14,8 @@
 // version (and an AVX-512 one for float) that picks the same winners,
 // checked against the general loop in tests/test_kernels.cpp.
 #pragma once
+
+#include "../core/omp.hpp"
 
 #include "../core/tensor.hpp"
 
@@ -87,7 +90,7 @@ void maxpool2x2_plane(const T* in, Index W, Index OH, Index OW, T* out, std::int
         const T* r0 = in + 2 * i * W;
         const T* r1 = r0 + W;
         const std::int32_t row0 = static_cast<std::int32_t>(2 * i * W), row1 = static_cast<std::int32_t>((2 * i + 1) * W);
-#pragma omp simd
+        EIGENCNN_OMP(simd)
         for (Index j = 0; j < OW; ++j) {
             const T a = r0[2 * j], b = r0[2 * j + 1], c = r1[2 * j], d = r1[2 * j + 1];
             const std::int32_t col = static_cast<std::int32_t>(2 * j);

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // eigencnn/lab/cell.hpp
 //
 // One cell of the backdoor laboratory: poison a training set with one attack,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // eigencnn/lab/defend.hpp
 //
 // Defenses against a backdoored model, in the laboratory: train the poisoned

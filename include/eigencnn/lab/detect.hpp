@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // eigencnn/lab/detect.hpp
 //
 // The detection defenses in the laboratory: STRIP and Neural Cleanse (with

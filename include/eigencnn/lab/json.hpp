@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // eigencnn/lab/json.hpp
 //
 // JSON (nlohmann-json) for the laboratory's values: the attacks with all their
@@ -88,23 +89,23 @@ BasicJson attack_parameters(const AttackSpec& spec) {
 
 template <typename BasicJson>
 void set_attack_parameters(const BasicJson& p, AttackSpec& spec) {
-    if (auto* a = spec.get<BadNetsPixel>()) {
-        p.at("row").get_to(a->row), p.at("col").get_to(a->col), p.at("value").get_to(a->value);
-    } else if (auto* a = spec.get<BadNetsPatch>()) {
-        p.at("patch_size").get_to(a->patch_size), p.at("margin").get_to(a->margin), p.at("value").get_to(a->value);
-        a->pattern = enum_value(patch_pattern_names(), p.at("pattern").template get<std::string>(), "patch pattern");
-        a->corner = enum_value(image_corner_names(), p.at("corner").template get<std::string>(), "image corner");
-    } else if (auto* a = spec.get<Blended>()) {
-        p.at("alpha").get_to(a->alpha), p.at("trigger_image").get_to(a->trigger_image), p.at("noise_seed").get_to(a->noise_seed);
-    } else if (auto* a = spec.get<Sig>()) {
-        p.at("delta").get_to(a->delta), p.at("frequency").get_to(a->frequency);
-    } else if (auto* a = spec.get<WaNet>()) {
-        p.at("grid_size").get_to(a->grid_size), p.at("strength").get_to(a->strength), p.at("cross_ratio").get_to(a->cross_ratio);
-        p.at("grid_seed").get_to(a->grid_seed), p.at("per_batch").get_to(a->per_batch);
-    } else if (auto* a = spec.get<LabelConsistent>()) {
-        p.at("target_class_share").get_to(a->target_class_share), p.at("trigger_size").get_to(a->trigger_size);
-        p.at("margin").get_to(a->margin), p.at("pgd_eps").get_to(a->pgd.eps), p.at("pgd_step").get_to(a->pgd.step);
-        p.at("pgd_steps").get_to(a->pgd.steps), p.at("pgd_batch_size").get_to(a->pgd.batch_size);
+    if (auto* pixel = spec.get<BadNetsPixel>()) {
+        p.at("row").get_to(pixel->row), p.at("col").get_to(pixel->col), p.at("value").get_to(pixel->value);
+    } else if (auto* patch = spec.get<BadNetsPatch>()) {
+        p.at("patch_size").get_to(patch->patch_size), p.at("margin").get_to(patch->margin), p.at("value").get_to(patch->value);
+        patch->pattern = enum_value(patch_pattern_names(), p.at("pattern").template get<std::string>(), "patch pattern");
+        patch->corner = enum_value(image_corner_names(), p.at("corner").template get<std::string>(), "image corner");
+    } else if (auto* blended = spec.get<Blended>()) {
+        p.at("alpha").get_to(blended->alpha), p.at("trigger_image").get_to(blended->trigger_image), p.at("noise_seed").get_to(blended->noise_seed);
+    } else if (auto* sig = spec.get<Sig>()) {
+        p.at("delta").get_to(sig->delta), p.at("frequency").get_to(sig->frequency);
+    } else if (auto* wanet = spec.get<WaNet>()) {
+        p.at("grid_size").get_to(wanet->grid_size), p.at("strength").get_to(wanet->strength), p.at("cross_ratio").get_to(wanet->cross_ratio);
+        p.at("grid_seed").get_to(wanet->grid_seed), p.at("per_batch").get_to(wanet->per_batch);
+    } else if (auto* lc = spec.get<LabelConsistent>()) {
+        p.at("target_class_share").get_to(lc->target_class_share), p.at("trigger_size").get_to(lc->trigger_size);
+        p.at("margin").get_to(lc->margin), p.at("pgd_eps").get_to(lc->pgd.eps), p.at("pgd_step").get_to(lc->pgd.step);
+        p.at("pgd_steps").get_to(lc->pgd.steps), p.at("pgd_batch_size").get_to(lc->pgd.batch_size);
     }
 }
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // eigencnn/lab/plot.hpp
 //
 // The sweep's figure, drawn by gnuplot (Debian's gnuplot-nox) through a pipe:

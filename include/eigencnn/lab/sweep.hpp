@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // eigencnn/lab/sweep.hpp
 //
 // A sweep: one attack over a grid of poison rates x seeds, one run_attack_cell

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // eigencnn/layers/adaptive_avgpool2d.hpp
 //
 // AdaptiveAvgPool2d: mean over the regions that split H x W into S x S
@@ -10,6 +11,8 @@
 // Backward: dx[n, c, h, w] = sum over the cells (i, j) that hold (h, w) of dy[n, c, i, j] / |cell(i, j)|.
 // Planes run in parallel, each plane's sums in a fixed order.
 #pragma once
+
+#include "../core/omp.hpp"
 
 #include "../core/layer.hpp"
 #include "../core/registry.hpp"
@@ -51,7 +54,7 @@ public:
         const Index planes = x.dim(0) * x.dim(1), H = x.dim(2), W = x.dim(3);
         const T* xs = x.data();
         T* y = output_.data();
-#pragma omp parallel for schedule(static)
+        EIGENCNN_OMP(parallel for schedule(static))
         for (Index pl = 0; pl < planes; ++pl)
             for (Index i = 0; i < s_; ++i)
                 for (Index j = 0; j < s_; ++j) {
@@ -71,7 +74,7 @@ public:
         const Index planes = in_shape_[0] * in_shape_[1], H = in_shape_[2], W = in_shape_[3];
         const T* g = dy.data();
         T* dx = grad_input_.data();
-#pragma omp parallel for schedule(static)
+        EIGENCNN_OMP(parallel for schedule(static))
         for (Index pl = 0; pl < planes; ++pl)
             for (Index i = 0; i < s_; ++i)
                 for (Index j = 0; j < s_; ++j) {

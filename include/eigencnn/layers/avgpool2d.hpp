@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // eigencnn/layers/avgpool2d.hpp
 //
 // AvgPool2d: mean over K x K windows, as torch.nn.AvgPool2d(kernel_size,
@@ -10,6 +11,8 @@
 // Backward: dx[n, c, h, w] = sum over the windows (i, j) that hold (h, w) of dy[n, c, i, j] / K^2.
 // Planes run in parallel, each plane's sums in a fixed order.
 #pragma once
+
+#include "../core/omp.hpp"
 
 #include "../core/layer.hpp"
 #include "../core/registry.hpp"
@@ -62,7 +65,7 @@ public:
         const T scale = T(1) / static_cast<T>(k_ * k_);
         const T* xs = x.data();
         T* y = output_.data();
-#pragma omp parallel for schedule(static)
+        EIGENCNN_OMP(parallel for schedule(static))
         for (Index pl = 0; pl < planes; ++pl)
             for (Index i = 0; i < OH; ++i)
                 for (Index j = 0; j < OW; ++j) {
@@ -84,7 +87,7 @@ public:
         const T scale = T(1) / static_cast<T>(k_ * k_);
         const T* g = dy.data();
         T* dx = grad_input_.data();
-#pragma omp parallel for schedule(static)
+        EIGENCNN_OMP(parallel for schedule(static))
         for (Index pl = 0; pl < planes; ++pl)
             for (Index i = 0; i < OH; ++i)
                 for (Index j = 0; j < OW; ++j) {

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // eigencnn/layers/batchnorm.hpp
 //
 // BatchNorm2d and BatchNorm1d: batch normalisation, as torch.nn.BatchNorm2d
@@ -20,6 +21,8 @@
 // Channels run in parallel; each channel's sums run in a fixed order (in
 // double), so results do not depend on the thread count.
 #pragma once
+
+#include "../core/omp.hpp"
 
 #include "../core/layer.hpp"
 #include "../core/registry.hpp"
@@ -73,7 +76,7 @@ public:
         const T* xs = x.data();
         T* y = output_.data();
         T* xh = keep_ ? xhat_.data() : nullptr;
-#pragma omp parallel for schedule(static)
+        EIGENCNN_OMP(parallel for schedule(static))
         for (Index c = 0; c < c_; ++c) {
             double mean = running_mean_[c], var = running_var_[c];
             if (train) {
@@ -154,7 +157,7 @@ private:
         const T* g = dy.data();
         const T* xh = xhat_.data();
         T* dx = grad_input_.data();
-#pragma omp parallel for schedule(static)
+        EIGENCNN_OMP(parallel for schedule(static))
         for (Index c = 0; c < c_; ++c) {
             double db = 0, dw = 0;
             for (Index n = 0; n < N; ++n)

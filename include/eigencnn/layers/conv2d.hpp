@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // eigencnn/layers/conv2d.hpp
 //
 // Conv2d: 2-D cross-correlation, as torch.nn.Conv2d (square kernel, equal
@@ -34,6 +35,8 @@
 // building blocks and the winners-only backward (kernels/conv2d_winners.hpp:
 // the whole backward when dy is nonzero only at the pool's winners).
 #pragma once
+
+#include "../core/omp.hpp"
 
 #include "../core/init.hpp"
 #include "../core/layer.hpp"
@@ -212,7 +215,7 @@ private:
                 weight_bias_.data()[o * (R + 1) + R] *= mask_.bias_factor(o);
             }
         const T* Wb = weight_bias_.data();
-#pragma omp parallel for schedule(static)
+        EIGENCNN_OMP(parallel for schedule(static))
         for (Index n = 0; n < N; ++n) {
             T* col = col_.data() + thread_index() * scratch;
             im2col(x, n, col);
@@ -239,13 +242,13 @@ private:
         const T* WT = transposed_weight();
         const Index scratch = (R + 1) * P + R * P + 2 * P * out_;
         col_.resize(Shape{num_threads(), scratch});  // per thread: [col; 1], dcol, dy_n^T, dy_n
-#pragma omp parallel
+        EIGENCNN_OMP(parallel)
         {
             T* col = col_.data() + thread_index() * scratch;
             T* dcol = col + (R + 1) * P;
             T* gt = dcol + R * P;
             T* gs = want_dx ? gt + P * out_ : nullptr;
-#pragma omp for schedule(static)
+            EIGENCNN_OMP(for schedule(static))
             for (Index c = 0; c < chunks; ++c) {
                 T* part = partial_.data() + c * (R + 1) * out_;
                 std::fill(part, part + (R + 1) * out_, T(0));
@@ -284,7 +287,7 @@ private:
         const T* WT = transposed_weight();
         const Index scratch = R * P + out_ * P;
         col_.resize(Shape{num_threads(), scratch});  // per thread: dcol, dy_n
-#pragma omp parallel for schedule(static)
+        EIGENCNN_OMP(parallel for schedule(static))
         for (Index n = 0; n < N; ++n) {
             T* dcol = col_.data() + thread_index() * scratch;
             const T* g = source(n, dcol + R * P);
@@ -332,7 +335,7 @@ private:
             origin_[2 * p + 1] = p % OW * stride_ - pad_;
         }
         const WinnersGeometry geo{C, K, H, W, out_, Q, blocked, origin_.data(), block_offset_.data()};
-#pragma omp parallel
+        EIGENCNN_OMP(parallel)
         {
             T* xs = col_.data() + thread_index() * scratch;
             T* dxs = xs + HW * C;
@@ -340,7 +343,7 @@ private:
             T* gs = val + out_ * Q;
             std::int32_t* pos = positions_.data() + thread_index() * (out_ * Q + Q);
             std::int32_t* at = pos + out_ * Q;
-#pragma omp for schedule(static)
+            EIGENCNN_OMP(for schedule(static))
             for (Index ch = 0; ch < chunks; ++ch) {
                 T* part = partial_.data() + ch * stride;
                 std::fill(part, part + stride, T(0));

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // eigencnn/layers/dropout.hpp
 //
 // Dropout: as torch.nn.Dropout(p), any shape, inverted scaling.

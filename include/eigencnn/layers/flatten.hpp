@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // eigencnn/layers/flatten.hpp
 //
 // Flatten: [N, d1, d2, ...] -> [N, d1*d2*...], as torch.nn.Flatten() (the

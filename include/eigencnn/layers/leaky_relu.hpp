@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // eigencnn/layers/leaky_relu.hpp
 //
 // LeakyReLU: as torch.nn.LeakyReLU(negative_slope=0.01), elementwise, any shape.
@@ -5,6 +6,8 @@
 //   y = negative_slope * x  otherwise
 // Backward: dx = dy * (x > 0 ? 1 : negative_slope)   (keeps a copy of x)
 #pragma once
+
+#include "../core/omp.hpp"
 
 #include "../core/layer.hpp"
 #include "../core/registry.hpp"
@@ -42,7 +45,7 @@ public:
         const Index n = x.size();
         const T* in = x.data();
         T* y = output_.data();
-#pragma omp parallel for simd schedule(static)
+        EIGENCNN_OMP(parallel for simd schedule(static))
         for (Index i = 0; i < n; ++i) y[i] = in[i] > T(0) ? in[i] : a * in[i];
         return output_;
     }
@@ -56,7 +59,7 @@ public:
         const T* x = input_.data();
         const T* g = dy.data();
         T* dx = grad_input_.data();
-#pragma omp parallel for simd schedule(static)
+        EIGENCNN_OMP(parallel for simd schedule(static))
         for (Index i = 0; i < n; ++i) dx[i] = x[i] > T(0) ? g[i] : a * g[i];
         return grad_input_;
     }

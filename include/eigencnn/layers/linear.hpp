@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // eigencnn/layers/linear.hpp
 //
 // Linear: fully connected layer, as torch.nn.Linear.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // eigencnn/layers/maxpool2d.hpp
 //
 // MaxPool2d: maximum over K x K windows, as torch.nn.MaxPool2d (no padding,
@@ -11,6 +12,8 @@
 // The per-plane kernels are in kernels/maxpool.hpp. With gradients disabled
 // forward keeps no winners (less memory traffic) and backward throws.
 #pragma once
+
+#include "../core/omp.hpp"
 
 #include "../core/layer.hpp"
 #include "../core/registry.hpp"
@@ -67,7 +70,7 @@ public:
         const T* xs = x.data();
         T* y = output_.data();
         std::int32_t* am = argmax_.data();
-#pragma omp parallel for schedule(static)
+        EIGENCNN_OMP(parallel for schedule(static))
         for (Index pl = 0; pl < planes; ++pl)
             maxpool_plane(xs + pl * H * W, H, W, k_, stride_, y + pl * OH * OW, has_argmax_ ? am + pl * OH * OW : nullptr);
         return output_;
@@ -82,7 +85,7 @@ public:
         const T* g = dy.data();
         const std::int32_t* am = argmax_.data();
         T* dx = grad_input_.data();
-#pragma omp parallel for schedule(static)
+        EIGENCNN_OMP(parallel for schedule(static))
         for (Index pl = 0; pl < planes; ++pl) maxpool_plane_backward(g + pl * OP, am + pl * OP, OP, dx + pl * HW, HW);
         return grad_input_;
     }

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // eigencnn/layers/relu.hpp
 //
 // ReLU: y = max(0, x), elementwise, any shape (NaN stays NaN, as in PyTorch).
@@ -5,6 +6,8 @@
 // The scalar kernels relu_value / relu_gradient are shared with the fused
 // steps (fusion/conv_pool.hpp).
 #pragma once
+
+#include "../core/omp.hpp"
 
 #include "../core/layer.hpp"
 #include "../core/registry.hpp"
@@ -40,7 +43,7 @@ public:
         const T* in = x.data();
         T* y = output_.data();
         const Index n = x.size();
-#pragma omp parallel for simd schedule(static)
+        EIGENCNN_OMP(parallel for simd schedule(static))
         for (Index i = 0; i < n; ++i) y[i] = relu_value(in[i]);
         return output_;
     }
@@ -53,7 +56,7 @@ public:
         const T* g = dy.data();
         T* dx = grad_input_.data();
         const Index n = dy.size();
-#pragma omp parallel for simd schedule(static)
+        EIGENCNN_OMP(parallel for simd schedule(static))
         for (Index i = 0; i < n; ++i) dx[i] = relu_gradient(y[i], g[i]);
         return grad_input_;
     }

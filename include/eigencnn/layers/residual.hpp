@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // eigencnn/layers/residual.hpp
 //
 // Residual: a residual block, y = body(x) + shortcut(x), where body is a

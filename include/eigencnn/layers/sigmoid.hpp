@@ -1,9 +1,12 @@
+// SPDX-License-Identifier: MIT
 // eigencnn/layers/sigmoid.hpp
 //
 // Sigmoid: as torch.nn.Sigmoid(), elementwise, any shape.
 //   y = 1 / (1 + exp(-x))     (as exp(x) / (1 + exp(x)) for x < 0, which cannot overflow)
 // Backward: dx = dy * y * (1 - y)   (from the output)
 #pragma once
+
+#include "../core/omp.hpp"
 
 #include "../core/layer.hpp"
 #include "../core/registry.hpp"
@@ -30,7 +33,7 @@ public:
         const Index n = x.size();
         const T* in = x.data();
         T* y = output_.data();
-#pragma omp parallel for schedule(static)
+        EIGENCNN_OMP(parallel for schedule(static))
         for (Index i = 0; i < n; ++i) y[i] = in[i] >= T(0) ? T(1) / (T(1) + std::exp(-in[i])) : std::exp(in[i]) / (T(1) + std::exp(in[i]));
         return output_;
     }
@@ -43,7 +46,7 @@ public:
         const T* y = output_.data();
         const T* g = dy.data();
         T* dx = grad_input_.data();
-#pragma omp parallel for simd schedule(static)
+        EIGENCNN_OMP(parallel for simd schedule(static))
         for (Index i = 0; i < n; ++i) dx[i] = g[i] * y[i] * (T(1) - y[i]);
         return grad_input_;
     }

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // eigencnn/layers/softmax.hpp
 //
 // Softmax and LogSoftmax over dim 1 (the channels or classes), as
@@ -10,6 +11,8 @@
 //   LogSoftmax:  y = x - m - log(s)                 dx = dy - exp(y) * sum_c dy
 // Images run in parallel; each sum over c runs in order.
 #pragma once
+
+#include "../core/omp.hpp"
 
 #include "../core/layer.hpp"
 #include "../core/registry.hpp"
@@ -33,7 +36,7 @@ public:
         const Index N = x.dim(0), C = x.dim(1), inner = C ? x.shape().sample_size() / C : 0;
         const T* xs = x.data();
         T* ys = output_.data();
-#pragma omp parallel for schedule(static)
+        EIGENCNN_OMP(parallel for schedule(static))
         for (Index n = 0; n < N; ++n)
             for (Index i = 0; i < inner; ++i) {
                 const T* in = xs + n * C * inner + i;
@@ -56,7 +59,7 @@ public:
         const T* gs = dy.data();
         const T* ys = output_.data();
         T* dxs = grad_input_.data();
-#pragma omp parallel for schedule(static)
+        EIGENCNN_OMP(parallel for schedule(static))
         for (Index n = 0; n < N; ++n)
             for (Index i = 0; i < inner; ++i) {
                 const Index o = n * C * inner + i;

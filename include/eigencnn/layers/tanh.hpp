@@ -1,9 +1,12 @@
+// SPDX-License-Identifier: MIT
 // eigencnn/layers/tanh.hpp
 //
 // Tanh: as torch.nn.Tanh(), elementwise, any shape.
 //   y = tanh(x)
 // Backward: dx = dy * (1 - y^2)   (from the output)
 #pragma once
+
+#include "../core/omp.hpp"
 
 #include "../core/layer.hpp"
 #include "../core/registry.hpp"
@@ -30,7 +33,7 @@ public:
         const Index n = x.size();
         const T* in = x.data();
         T* y = output_.data();
-#pragma omp parallel for schedule(static)
+        EIGENCNN_OMP(parallel for schedule(static))
         for (Index i = 0; i < n; ++i) y[i] = std::tanh(in[i]);
         return output_;
     }
@@ -43,7 +46,7 @@ public:
         const T* y = output_.data();
         const T* g = dy.data();
         T* dx = grad_input_.data();
-#pragma omp parallel for simd schedule(static)
+        EIGENCNN_OMP(parallel for simd schedule(static))
         for (Index i = 0; i < n; ++i) dx[i] = g[i] * (T(1) - y[i] * y[i]);
         return grad_input_;
     }

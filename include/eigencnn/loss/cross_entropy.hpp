@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // eigencnn/loss/cross_entropy.hpp
 //
 // cross_entropy: torch.nn.CrossEntropyLoss on logits, mean over the batch.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // eigencnn/model/factory.hpp
 //
 // make_model<T>(specs): a Sequential from a list of LayerSpecs, each layer

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // eigencnn/model/masks.hpp
 //
 // Output masks across a model (core/output_mask.hpp is one layer's):

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // eigencnn/model/mnist_cnn.hpp
 //
 // The notebook's MNIST network:

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // eigencnn/model/preact_resnet.hpp
 //
 // A pre-activation ResNet (He et al., 2016, "Identity Mappings in Deep

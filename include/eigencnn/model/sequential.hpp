@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // eigencnn/model/sequential.hpp
 //
 // Sequential<T>: layers applied in order, as torch.nn.Sequential.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // eigencnn/optim/adam.hpp
 //
 // Adam (Kingma & Ba, 2015) with torch.optim.Adam's defaults and update

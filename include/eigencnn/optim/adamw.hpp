@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // eigencnn/optim/adamw.hpp
 //
 // AdamW (Loshchilov & Hutter, 2019): Adam with decoupled weight decay, as

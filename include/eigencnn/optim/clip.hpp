@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // eigencnn/optim/clip.hpp
 //
 // clip_grad_norm: gradient clipping by global norm, as

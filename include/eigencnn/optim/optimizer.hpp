@@ -1,8 +1,11 @@
+// SPDX-License-Identifier: MIT
 // eigencnn/optim/optimizer.hpp
 //
 // Optimizer<T>: updates a fixed list of parameters from their gradients.
 // Construct it from model.parameters(); call step() after backward().
 #pragma once
+
+#include "../core/omp.hpp"
 
 #include "../core/layer.hpp"
 
@@ -23,7 +26,7 @@ template <typename Update>
 void for_each_fixed_chunk(Index size, Update&& update) {
     constexpr Index kChunk = 1 << 12, kParallelSize = 1 << 14;
     const Index chunks = (size + kChunk - 1) / kChunk;
-#pragma omp parallel for schedule(static) if (size >= kParallelSize)
+    EIGENCNN_OMP(parallel for schedule(static) if (size >= kParallelSize))
     for (Index c = 0; c < chunks; ++c) update(c * kChunk, std::min(kChunk, size - c * kChunk));
 }
 }  // namespace detail

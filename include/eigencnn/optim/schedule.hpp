@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // eigencnn/optim/schedule.hpp
 //
 // Learning-rate schedules, as torch.optim.lr_scheduler, in PyTorch's closed

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // eigencnn/optim/sgd.hpp
 //
 // SGD with optional momentum, as torch.optim.SGD (dampening 0):

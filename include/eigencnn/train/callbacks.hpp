@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // eigencnn/train/callbacks.hpp
 //
 // What fit() (train/fit.hpp) tells its observers, and two observers:

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // eigencnn/train/evaluate.hpp
 //
 // accuracy: share of predictions equal to the labels, a fraction in [0, 1];

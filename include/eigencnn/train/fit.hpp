@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // eigencnn/train/fit.hpp
 //
 // fit: the whole training run, the top of three levels

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // eigencnn/train/inference.hpp
 //
 // Reading a model's outputs over a whole data set, batch_size samples at a

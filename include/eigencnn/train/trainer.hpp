@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // eigencnn/train/trainer.hpp
 //
 // train_epoch: one pass over a DataLoader with cross-entropy loss:

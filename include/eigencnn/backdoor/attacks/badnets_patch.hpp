@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // eigencnn/backdoor/attacks/badnets_patch.hpp
 //
 // badnets-patch: a k x k patch (BadNets, Gu, Dolan-Gavitt and Garg 2017; the

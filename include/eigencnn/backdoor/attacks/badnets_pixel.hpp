@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // eigencnn/backdoor/attacks/badnets_pixel.hpp
 //
 // badnets-pixel: the notebook's one-pixel trigger (BadNets, Gu, Dolan-Gavitt

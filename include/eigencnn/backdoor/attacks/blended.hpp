@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // eigencnn/backdoor/attacks/blended.hpp
 //
 // blended: blend a fixed pattern into the image (Chen, Liu, Li, Lu and Song

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // eigencnn/backdoor/attacks/label_consistent.hpp
 //
 // label-consistent: a clean-label attack (Turner, Tsipras and Madry 2019,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // eigencnn/backdoor/attacks/sig.hpp
 //
 // sig: a clean-label sinusoidal signal (Barni, Kallas and Tondi 2019, "A New

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // eigencnn/backdoor/attacks/wanet.hpp
 //
 // wanet: an imperceptible warp (Nguyen and Tran 2021, "WaNet - Imperceptible

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // eigencnn/backdoor/defenses/activation_clustering.hpp
 //
 // Activation clustering (Chen et al. 2018, "Detecting Backdoor Attacks on

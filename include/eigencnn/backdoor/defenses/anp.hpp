@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // eigencnn/backdoor/defenses/anp.hpp
 //
 // Adversarial neuron pruning (Wu and Wang 2021, "Adversarial Neuron

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // eigencnn/backdoor/defenses/detection_statistics.hpp
 //
 // The statistics the detection defenses (STRIP, Neural Cleanse) rest on, as

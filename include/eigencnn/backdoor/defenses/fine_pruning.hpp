@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // eigencnn/backdoor/defenses/fine_pruning.hpp
 //
 // Fine-pruning (Liu, Dolan-Gavitt and Garg 2018, "Fine-Pruning: Defending

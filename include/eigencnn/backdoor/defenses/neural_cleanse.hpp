@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // eigencnn/backdoor/defenses/neural_cleanse.hpp
 //
 // Neural Cleanse (Wang et al. 2019, "Neural Cleanse: Identifying and
@@ -41,6 +42,8 @@
 // Neural Cleanse as the unlearning alone; here the detection (anomaly index, flags) is the defense's
 // main output and unlearning is its optional second step.
 #pragma once
+
+#include "../../core/omp.hpp"
 
 #include "../../data/data_loader.hpp"
 #include "../../loss/cross_entropy.hpp"
@@ -119,7 +122,7 @@ void apply_reversed_trigger(const Tensor<T>& x, const Tensor<T>& mask, const Ten
                                     pattern.shape().str() + " do not fit ([N, C, H, W], [1, 1, H, W], [1, C, H, W])");
     out.resize(s);
     const Index C = s[1], HW = s[2] * s[3], n_planes = s[0] * C;
-#pragma omp parallel for schedule(static)
+    EIGENCNN_OMP(parallel for schedule(static))
     for (Index q = 0; q < n_planes; ++q) {
         const T* xp = x.data() + q * HW;
         const T* pp = pattern.data() + (q % C) * HW;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // eigencnn/backdoor/defenses/representations.hpp
 //
 // What the representation-based defenses read from a model, through

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // eigencnn/backdoor/defenses/spectral_signatures.hpp
 //
 // Spectral signatures (Tran, Li and Madry 2018, "Spectral Signatures in

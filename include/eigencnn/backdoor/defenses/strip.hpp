@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // eigencnn/backdoor/defenses/strip.hpp
 //
 // STRIP (Gao et al. 2019, "STRIP: A Defence Against Trojan Attacks on Deep
@@ -28,6 +29,8 @@
 // of its [N, K] predictions (across overlays instead of across classes), blends
 // 0.5 x + 0.5 o instead of the saturating sum, and names the FRR quantile FAR.
 #pragma once
+
+#include "../../core/omp.hpp"
 
 #include "../../model/sequential.hpp"
 #include "detection_statistics.hpp"
@@ -100,7 +103,7 @@ std::vector<double> strip_entropies(Sequential<T>& model, const Tensor<T>& input
             for (Index j = 0; j < R; ++j) chosen[static_cast<std::size_t>(i * R + j)] = static_cast<std::size_t>(rng.below(static_cast<std::uint64_t>(M)));
         }
         batch.resize(in.with_batch(count * R));
-#pragma omp parallel for schedule(static)
+        EIGENCNN_OMP(parallel for schedule(static))
         for (Index r = 0; r < count * R; ++r) {
             const T* x = inputs.data() + (first + r / R) * S;
             const T* o = overlays.data() + static_cast<Index>(chosen[static_cast<std::size_t>(r)]) * S;
