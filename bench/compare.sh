@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Run eigencnn's train_bench and PyTorch's reference loop one after the other
 # on the same machine, then print both and the ratios.
 #

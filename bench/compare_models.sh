@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The newer layers and the two BatchNorm models, eigencnn (build/bench/model_bench) against PyTorch
 # (bench/pytorch_models.py) in the same run: each comparison runs eigencnn then PyTorch back to back,
 # REPS times, and the table gives the medians and the ratios (> 1: eigencnn is faster).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Forward and backward time of every layer of the seed model, batch 500,
 // averaged over 10 iterations after 2 warm-up ones; shows where an epoch goes.
 // The layers run one at a time here; the last lines time the whole model's

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Throughput of the newer layers and of two models with BatchNorm, the
 // counterpart of bench/pytorch_models.py (bench/compare_models.sh runs both
 // back to back and prints the ratios). One JSON line per measurement:

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """PyTorch's side of bench/model_bench.cpp: the same layers, shapes, models and timing, one JSON line each.
 
     bench/pytorch_models.py layers [--threads 2]

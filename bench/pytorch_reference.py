@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """The notebook's training loop in PyTorch, timed the way bench/train_bench times eigencnn.
 
     bench/pytorch_reference.py [--data data/mnist] [--epochs 3] [--threads 2] [--batch-size 500]

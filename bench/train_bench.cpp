@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // End-to-end benchmark of the seed model: the notebook's training loop
 // (batch 500, Adam lr 1e-3, shuffled) and batched inference on the test set.
 // Prints seconds per epoch (each and median), training images/s, inference

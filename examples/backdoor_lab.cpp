@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // backdoor_lab: the backdoor laboratory's program, a thin layer over lab/
 // (run_attack_cell, run_sweep, plot_sweep_png) with three subcommands:
 //

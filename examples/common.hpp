@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // examples/common.hpp: what mnist_clean and mnist_backdoor share: their
 // flags, the call of the library's fit() with its callbacks (ProgressBar,
 // EpochLogger), the JSON report (io/json.hpp), and weights in and out as

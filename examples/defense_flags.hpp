@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // examples/defense_flags.hpp: backdoor_lab's defense flags (--defense, --clean-share and each
 // defense's own parameters), turned into a DefenseSpec as lab_flags.hpp turns the attack flags
 // into an AttackSpec. A defense's flag given with another defense is refused, naming both.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // examples/lab_flags.hpp: backdoor_lab's flags. The attack flags (--attack,
 // --poison-rate, --target, --all-to-all and each attack's own parameters) turn
 // into an AttackSpec; the run flags (--data, --epochs, ...) into LabSettings;

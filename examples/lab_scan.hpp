@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // examples/lab_scan.hpp: backdoor_lab's `scan` subcommand: is this saved model backdoored?
 //
 //   backdoor_lab scan --model m.ckpt --data data/mnist --report scan.json --output-dir out/scan

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // mnist_backdoor: the notebook's backdoor experiment. Trains the seed CNN
 // on clean MNIST, then trains the same model (same initial weights, same
 // batches) on MNIST where a seeded 1% of the training images carry a

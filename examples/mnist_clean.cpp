@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // mnist_clean: the notebook's clean experiment. Trains the seed CNN on
 // MNIST with Adam and reports test accuracy.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // examples/noisy_scale.hpp: the layer of docs/writing-a-layer.md, a layer of
 // one's own that uses every part of the layer contract. tests/test_design.cpp
 // builds, trains, saves, loads and resumes it.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // quickstart: the README's example, compiled with the other examples so that
 // it stays true. Poisons 1% of MNIST, trains the notebook's CNN, and prints
 // the clean accuracy and the attack success rate.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // libFuzzer entry point for the CIFAR-10 reader (batch files and class names); see targets.hpp and scripts/fuzz.sh.
 #include "targets.hpp"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // libFuzzer entry point for the IDX reader; see targets.hpp and scripts/fuzz.sh.
 #include "targets.hpp"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // libFuzzer entry point for the image decoder of the image-folder reader (one file: bytes -> image); see targets.hpp and scripts/fuzz.sh.
 #include "targets.hpp"
 

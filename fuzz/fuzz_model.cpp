@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // libFuzzer entry point for the shape arithmetic of layers and models built from arbitrary specs; see targets.hpp.
 #include "targets.hpp"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Writes the seed corpora of the fuzz targets: small valid IDX files (raw
 // and gzip), small valid checkpoints and safetensors files, CIFAR-10 batches and image files, plus a few near-misses.
 //   make_seeds DIR   -> DIR/idx/*, DIR/checkpoint/*, DIR/model/*, DIR/safetensors/*, DIR/cifar10/*, DIR/image/*, DIR/model_file/*

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // fuzz/targets.hpp: what the fuzz targets do with one input, shared by the
 // libFuzzer entry points (fuzz_*.cpp) and the regression test that replays
 // fuzz/corpus and fuzz/regressions under CTest (tests/test_fuzz_inputs.cpp).

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Every public header compiles on its own with strict warnings as errors, under g++ and clang++, with and
 # without OpenMP, as C++17 and C++20 (third-party headers on -isystem).
 #

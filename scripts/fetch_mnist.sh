@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Fetch MNIST into a folder and verify the SHA-256 of the four raw IDX files.
 #
 #   scripts/fetch_mnist.sh [--dest DIR] [--from DIR]

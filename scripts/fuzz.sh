@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Build the libFuzzer targets with clang (AddressSanitizer + UndefinedBehaviorSanitizer)
 # and run each for a bounded time from the seed corpus in fuzz/corpus, one target per core at a time.
 #

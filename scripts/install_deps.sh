@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Install eigencnn's build and test dependencies from Debian's packages.
 #   scripts/install_deps.sh          library, examples, tests, benchmarks
 #   scripts/install_deps.sh --fuzz   also clang and its libFuzzer runtime (scripts/fuzz.sh)
 #   scripts/install_deps.sh --torch  also PyTorch for Debian's /usr/bin/python3 (the "torch" oracle tests)
+#   scripts/install_deps.sh --bench  also oneDNN (libdnnl-dev), compared side by side in bench/conv_bench
 # The flags combine: scripts/install_deps.sh --fuzz --torch
 set -euo pipefail
 sudo=""
@@ -14,7 +16,8 @@ for arg in "$@"; do
   case $arg in
     --fuzz) pkgs+=(clang libclang-rt-14-dev) ;;
     --torch) pkgs+=(python3 python3-torch python3-numpy) ;;
-    *) echo "install_deps.sh: unknown option $arg (known: --fuzz, --torch)" >&2; exit 2 ;;
+    --bench) pkgs+=(libdnnl-dev) ;;
+    *) echo "install_deps.sh: unknown option $arg (known: --fuzz, --torch, --bench)" >&2; exit 2 ;;
   esac
 done
 $sudo apt-get update -qq

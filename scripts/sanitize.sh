@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Build the tests and examples with AddressSanitizer + UndefinedBehaviorSanitizer
 # (g++, in build-asan/) and run every test but the slow MNIST, lab, consumer and PyTorch ones.
 # Any sanitizer report fails the test that triggered it.

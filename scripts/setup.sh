@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # One command from a fresh Debian 12 machine to the notebook's result:
 # install dependencies, fetch and verify MNIST, build, run mnist_backdoor.
 #

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Build everything and run the whole test suite through CTest.
 # The MNIST tests (label "mnist") use data/mnist (scripts/fetch_mnist.sh) or
 # $EIGENCNN_MNIST_DIR; they are skipped without the data unless

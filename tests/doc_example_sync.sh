@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # doc_example_sync.sh DOC FILE: the code block of DOC between the markers
 # "<!-- begin FILE-NAME -->" and "<!-- end ... -->" must be FILE, byte for byte,
 # so that the guide shows code that compiles and is tested.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # example_report.sh MNIST_BACKDOOR DATA_DIR: a short mnist_backdoor run whose JSON report must hold every key.
 set -u
 exe=$1

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # example_resume.sh MNIST_CLEAN DATA_DIR: an interrupted and resumed mnist_clean run must end with a checkpoint
 # byte-identical to the uninterrupted run's; resuming with other settings or from a corrupt file must fail clearly.
 set -u

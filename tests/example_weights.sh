@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # example_weights.sh MNIST_CLEAN BACKDOOR_LAB DATA_DIR: --save-weights then --load-weights round trip.
 # A short mnist_clean run saves its weights as safetensors; mnist_clean --load-weights FILE --epochs 0 and
 # backdoor_lab evaluate --model FILE must report the same test accuracy as the run that saved them; the file is

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # expect_fail.sh PATTERN COMMAND...: passes when COMMAND exits non-zero and its output contains PATTERN (fixed string).
 pattern=$1; shift
 out=$("$@" 2>&1); rc=$?

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // tests/gradcheck.hpp: central finite differences against a layer's backward,
 // and the other helpers the test suites share.
 //

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # lab_attack.sh BACKDOOR_LAB DATA_DIR ATTACK MIN_ASR_GAIN MIN_CLEAN_ACC [FLAGS...]: a short backdoor_lab attack on a
 # subset of MNIST (20000 training images, 3 epochs, batch 100) with a clean baseline. Passes when the backdoored
 # model's ASR (true label != target) exceeds the clean model's on the same triggered test set by MIN_ASR_GAIN, its

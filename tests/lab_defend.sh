@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # lab_defend.sh BACKDOOR_LAB DATA_DIR DEFENSE "CHECKS" [FLAGS...]: a short backdoor_lab defend run on a subset of
 # MNIST (FLAGS choose the attack, its rate, the subset and the epochs). CHECKS is an awk condition over the
 # figures the program prints: before_asr, after_asr (ASR, true label != target), before_acc, after_acc (C-Acc),

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # lab_scan.sh BACKDOOR_LAB DATA_DIR refuse MODEL PATTERN: `scan` of a model that does not fit MNIST exits non-zero with
 #   PATTERN in its output and writes nothing (neither the report nor the output folder).
 # lab_scan.sh BACKDOOR_LAB DATA_DIR run: a quick model (5,000 images, 1 epoch, badnets-patch) scanned with a small

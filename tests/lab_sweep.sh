@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # lab_sweep.sh BACKDOOR_LAB DATA_DIR: a tiny backdoor_lab sweep (2 rates x 1 seed, 2000 images, 1 epoch) writes its
 # cells, JSON, CSV and plot; run again with --resume it reads both cells instead of training, and with other
 # settings it refuses them, naming the file.

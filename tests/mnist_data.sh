@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Sourced by the example tests: sets $data to the MNIST folder ($EIGENCNN_MNIST_DIR, else $1) or exits:
 # 77 (CTest's skip) without the data, 1 if $EIGENCNN_REQUIRE_MNIST says the data must be there.
 data=${EIGENCNN_MNIST_DIR:-$1}

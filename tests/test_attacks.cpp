@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The six attacks, the per-batch transform hook, PGD, metrics and validation, on small synthetic data.
 #include <doctest/doctest.h>
 #include <eigencnn/backdoor/attacks.hpp>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Backdoor poisoning, attack-success metrics and PNG output.
 #include <doctest/doctest.h>
 #include <eigencnn/eigencnn.hpp>

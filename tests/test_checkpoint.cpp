@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Checkpoints: round trip, bitwise resume, atomic saves under a crash, and a
 // clear error for every kind of bad file. Non-finite losses and gradients.
 #include "gradcheck.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // IDX reader (raw and gzip, and every kind of bad file), datasets and the DataLoader.
 #include <doctest/doctest.h>
 #include <eigencnn/eigencnn.hpp>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Readers of data sets other than MNIST: the CIFAR-10 binary format (on files the test writes; the data set is not
 // on this machine) and a folder of images per class (ImageFolder).
 #include <doctest/doctest.h>

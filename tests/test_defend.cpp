@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // lab/defend.hpp on small synthetic data: one poisoned cell serves every
 // defense of the table without being changed (what a matrix needs), runs are
 // deterministic, the report JSON has its members, and bad input is refused.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The defenses' building blocks on cases whose answer is known: PCA, k-means
 // and the silhouette score (analysis/), the detection metrics and DER
 // (backdoor/defense_metrics.hpp), spectral signatures and activation

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The design's open doors: taps and features, input gradients with frozen
 // weights, mode apart from stored state, the layer registry with a user's
 // layer (examples/noisy_scale.hpp, the guide's example), checkpoints v2

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The detection defenses (backdoor/defenses/): STRIP's entropy, threshold and
 // AUC on hand-made numbers, the inverse normal CDF, Neural Cleanse's MAD
 // anomaly index on given norms, its mask/pattern gradient against finite

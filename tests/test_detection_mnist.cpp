@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The detection defenses on real MNIST (ctest label lab; each case is its own CTest entry of at most about a
 // minute): a model trained 2 epochs on 20,000 images of which 10% carry badnets-patch (target 0), as
 // run_detection_cell trains it; STRIP's FAR at FRR 1%, Neural Cleanse's flag on the target and its unlearning,

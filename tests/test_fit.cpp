@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // fit (train/fit.hpp), its callbacks (train/callbacks.hpp) and results as JSON
 // (io/json.hpp): epochs and callback order, bitwise resume, refused resumes,
 // JSON round trips, the progress bar. A tiny Flatten + Linear model on random

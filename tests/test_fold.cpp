@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // BatchNorm folding (fusion/fold_batchnorm.hpp): in eval mode the plan runs
 // Conv2d -> BatchNorm2d [-> MaxPool2d [-> ReLU]] and Linear -> BatchNorm1d as
 // one folded layer. Outputs equal the layers one by one within 1e-5 relative

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Replays the fuzz seed corpus and every saved fuzz finding (fuzz/corpus,
 // fuzz/regressions) through the fuzz targets' code: each input must parse or
 // be refused with the parser's own error. Under scripts/sanitize.sh this also

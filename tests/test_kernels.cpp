@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The kernels under the layers.
 // gemm: the float micro-kernel against a double reference, over shapes that
 // hit every tile width, row remainder and column tail; leading dimensions

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The laboratory's library side (lab/): run_attack_cell's determinism and
 // validation, the proxy's input gradient, the result JSON round trip, and a
 // sweep that resumes from the cells it wrote, on small synthetic data.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Layers: forward against direct definitions, backward against finite differences (double).
 #include "gradcheck.hpp"
 

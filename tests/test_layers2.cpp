@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The layers of issue 11: values by hand, gradients against finite differences (double) in train and
 // eval mode, backward_input against backward, specs through the registry, Dropout's stream.
 #include "gradcheck.hpp"

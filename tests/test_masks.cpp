@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Output masks (core/output_mask.hpp, model/masks.hpp): forward equals the
 // zeroed-weight forward, gradients against finite differences (weights,
 // bias, input and the masks themselves), the fused conv->pool path honours

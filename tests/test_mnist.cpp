@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Integration test on the real MNIST data (ctest label "mnist"): one epoch
 // of the seed model must reach >= 97% test accuracy.
 //

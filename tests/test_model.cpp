@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Sequential: chaining, shape errors, whole-model gradients, summary,
 // reproducibility and convergence on synthetic data.
 #include "gradcheck.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // io/model_file.hpp: one loader for checkpoints and safetensors files, told
 // apart by content; the named architectures of model/factory.hpp; every
 // refusal names the file and the problem. Files are written by the test.

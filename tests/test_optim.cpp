@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Adam, AdamW and SGD against updates worked out by hand; schedules, clipping, and optimizer state through checkpoints.
 #include <doctest/doctest.h>
 #include <eigencnn/eigencnn.hpp>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Residual blocks and the small PreAct-ResNet: gradients, nested names and specs, checkpoints (format 3),
 // Dropout streams inside and outside blocks through a resume, and a few training steps.
 #include "gradcheck.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // safetensors (io/safetensors.hpp): bitwise round trips, the exact bytes of a
 // small file, conversions from F16/BF16/F64 against hand-worked values, and
 // every refusal with its own message, each leaving the model unchanged.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // PyTorch as the oracle (label `torch`): every new layer, and a small PreAct-ResNet, in eigencnn and in
 // PyTorch (tests/torch/oracle.py) on the same random input, weights and buffers, in train and eval mode;
 // outputs, input gradients, parameter gradients and updated buffers agree within 1e-5 relative (float).

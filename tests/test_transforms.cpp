@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Per-batch data augmentation (data/transforms.hpp): RandomCrop, RandomHorizontalFlip, Normalize, Compose on
 // the DataLoader's transform hook; known answers, the distribution of the draws, determinism, bad parameters.
 #include <doctest/doctest.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The eigencnn side of the PyTorch oracle tests (tests/torch_oracle.sh, tests/torch_oracle.py).
 // Everything it writes is safetensors, read in Python by torch_oracle.py's own parser.
 //

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """PyTorch as the oracle for eigencnn (driven by tests/torch_oracle.sh; run with Debian's /usr/bin/python3).
 
 torch 1.13 has no safetensors package: load_safetensors/save_safetensors below read and write the format

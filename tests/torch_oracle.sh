@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # PyTorch as the oracle (CTest label "torch"): eigencnn and PyTorch 1.13 exchange models as safetensors.
 #   torch_oracle.sh gradients   HELPER WORK            the seed model's outputs and gradients vs PyTorch's; its
 #                                                      weights as F16, BF16, F64 converted as PyTorch converts them

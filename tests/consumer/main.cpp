@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // A project outside eigencnn that uses it through CMake: builds a model,
 // takes one training step and checks the loss went down.
 #include <eigencnn/eigencnn.hpp>

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # run.sh SOURCE_DIR WORK_DIR MODE: build a consumer of eigencnn and run it.
 #   find_package            install eigencnn into WORK_DIR/prefix, then find_package(eigencnn)
 #   find_package_no_openmp  the same, with the consumer refusing OpenMP (-DCMAKE_DISABLE_FIND_PACKAGE_OpenMP=ON)

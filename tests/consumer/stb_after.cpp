@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // eigencnn (its PNG writer), then <stb_image_write.h> (declarations only: the implementation is in stb_before.cpp).
 #include <eigencnn/io/png.hpp>
 

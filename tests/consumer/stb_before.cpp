@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // <stb_image_write.h> with its implementation, then eigencnn (its PNG writer, which used to define stb_image_write itself): both must compile and link together.
 #define STB_IMAGE_WRITE_IMPLEMENTATION
 #include <stb_image_write.h>

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """PyTorch as the oracle for eigencnn's layers (tests/test_torch.cpp writes the cases).
 
 usage: oracle.py DIR
