@@ -7,25 +7,13 @@
 #include <eigencnn/lab/defend.hpp>
 #include <eigencnn/lab/json.hpp>
 
+#include "synthetic_blocks.hpp"
+
 using namespace eigencnn;
 
 namespace {
 
-/// n images 28x28: noise in [0, 0.3) plus a bright block whose place depends on the label (i % 10), as test_lab's.
-Dataset<float> blocks(Index n, std::uint64_t seed) {
-    Dataset<float> ds;
-    ds.images = Tensor<float>(Shape{n, 1, 28, 28});
-    Rng rng(seed);
-    for (Index i = 0; i < ds.images.size(); ++i) ds.images[i] = static_cast<float>(rng.uniform(0.0, 0.3));
-    for (Index i = 0; i < n; ++i) {
-        const int y = static_cast<int>(i % 10);
-        ds.labels.push_back(y);
-        const Index r0 = 2 + (y / 5) * 12, c0 = 2 + (y % 5) * 5;
-        for (Index r = 0; r < 6; ++r)
-            for (Index c = 0; c < 4; ++c) ds.images(i, 0, r0 + r, c0 + c) = 1.0f;
-    }
-    return ds;
-}
+using eigencnn_test::blocks;
 
 DefenseSpec quick_defense(const std::string& name) {
     DefenseSpec d = make_defense(name);
