@@ -28,7 +28,7 @@ public:
     std::array<std::uint64_t, 4> state() const { return {s_[0], s_[1], s_[2], s_[3]}; }
     void set_state(const std::array<std::uint64_t, 4>& s) {
         if ((s[0] | s[1] | s[2] | s[3]) == 0) throw std::invalid_argument("Rng::set_state: the all-zero state is not valid for xoshiro256**");
-        for (int i = 0; i < 4; ++i) s_[i] = s[i];
+        for (std::size_t i = 0; i < 4; ++i) s_[i] = s[i];
     }
 
     /// Next raw 64-bit value.

@@ -117,10 +117,10 @@ void write_image_grid(const std::string& path, const Tensor<T>& images, const st
     const int pad = 2 * scale, cell_w = W * scale + pad, cell_h = H * scale + caption_h + pad;
     const int cols = std::min(columns, N), rows = (N + cols - 1) / cols;
     const int width = cols * cell_w + pad, height = rows * cell_h + pad;
-    std::vector<std::uint8_t> px(static_cast<std::size_t>(width) * height * 3, 40);  // dark grey background
+    std::vector<std::uint8_t> px(static_cast<std::size_t>(width) * static_cast<std::size_t>(height) * 3, 40);  // dark grey background
     auto put = [&](int x, int y, Rgb c) {
         if (x < 0 || y < 0 || x >= width || y >= height) return;
-        std::uint8_t* p = &px[(static_cast<std::size_t>(y) * width + x) * 3];
+        std::uint8_t* p = &px[(static_cast<std::size_t>(y) * static_cast<std::size_t>(width) + static_cast<std::size_t>(x)) * 3];
         p[0] = c[0], p[1] = c[1], p[2] = c[2];
     };
     for (int n = 0; n < N; ++n) {

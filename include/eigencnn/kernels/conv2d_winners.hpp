@@ -101,7 +101,7 @@ void conv2d_winners_image(const WinnersGeometry& geo, const T* xs, const T* wt, 
             const Index h0 = geo.origin[2 * pos[o * Q + q]], w0 = geo.origin[2 * pos[o * Q + q] + 1];
             if (geo.blocked && h0 >= 0 && w0 >= 0 && h0 + K <= H && w0 + K <= W) {
                 gs[m] = g;
-                at[m++] = (h0 * W + w0) * C;
+                at[m++] = static_cast<std::int32_t>((h0 * W + w0) * C);  // fits: Conv2d::output_shape checks C*H*W < 2^31
                 continue;
             }
             const Index b0 = std::max<Index>(0, -w0), len = (std::min(K, W - w0) - b0) * C;

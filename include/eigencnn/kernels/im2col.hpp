@@ -46,8 +46,8 @@ public:
         in_mask_.assign(static_cast<std::size_t>(K * chunks_), 0);
         out_mask_.assign(static_cast<std::size_t>(chunks_), 0);
         for (Index q = 0; q < chunks_; ++q) {
-            out_mask_[q] = lane_mask(0, OW_, q);
-            for (Index b = 0; b < K; ++b) in_mask_[b * chunks_ + q] = lane_mask(cols_[b].first, cols_[b].second, q);
+            out_mask_[static_cast<std::size_t>(q)] = lane_mask(0, OW_, q);
+            for (Index b = 0; b < K; ++b) in_mask_[static_cast<std::size_t>(b * chunks_ + q)] = lane_mask(cols_[static_cast<std::size_t>(b)].first, cols_[static_cast<std::size_t>(b)].second, q);
         }
         // Several output rows per vector (see unfold_packed).
         group_ = 0;
@@ -60,8 +60,8 @@ public:
         width_mask_.assign(static_cast<std::size_t>(wchunks_), 0);
         fold_mask_.assign(static_cast<std::size_t>(K * wchunks_), 0);
         for (Index q = 0; q < wchunks_; ++q) {
-            width_mask_[q] = lane_mask(0, W, q);
-            for (Index b = 0; b < K; ++b) fold_mask_[b * wchunks_ + q] = lane_mask(b - pad, b - pad + OW_, q) & width_mask_[q];
+            width_mask_[static_cast<std::size_t>(q)] = lane_mask(0, W, q);
+            for (Index b = 0; b < K; ++b) fold_mask_[static_cast<std::size_t>(b * wchunks_ + q)] = lane_mask(b - pad, b - pad + OW_, q) & width_mask_[static_cast<std::size_t>(q)];
         }
     }
 
@@ -85,8 +85,8 @@ public:
             for (Index a = 0; a < K_; ++a)
                 for (Index b = 0; b < K_; ++b) {
                     T* dst = col + ((c * K_ + a) * K_ + b) * P;
-                    const auto [i0, i1] = rows_[a];
-                    const auto [j0, j1] = cols_[b];
+                    const auto [i0, i1] = rows_[static_cast<std::size_t>(a)];
+                    const auto [j0, j1] = cols_[static_cast<std::size_t>(b)];
                     std::fill(dst, dst + i0 * OW_, T(0));
                     std::fill(dst + i1 * OW_, dst + P, T(0));
                     // Offsets, not pointers: with padding, the row and column before the first
@@ -152,8 +152,8 @@ public:
             for (Index a = 0; a < K_; ++a)
                 for (Index b = 0; b < K_; ++b) {
                     const T* src = dcol + ((c * K_ + a) * K_ + b) * P;
-                    const auto [i0, i1] = rows_[a];
-                    const auto [j0, j1] = cols_[b];
+                    const auto [i0, i1] = rows_[static_cast<std::size_t>(a)];
+                    const auto [j0, j1] = cols_[static_cast<std::size_t>(b)];
                     const Index first = (i0 * s_ + a - p_) * W_ + b - p_;
                     for (Index i = i0; i < i1; ++i) {
                         const Index base = first + (i - i0) * s_ * W_;
@@ -205,7 +205,7 @@ private:
         std::vector<std::pair<Index, Index>> r(static_cast<std::size_t>(K_));
         for (Index t = 0; t < K_; ++t) {
             const Index o0 = std::min(out, ceil_div(std::max<Index>(0, p_ - t), s_));
-            r[t] = {o0, std::max(o0, std::min(out, ceil_div(size + p_ - t, s_)))};
+            r[static_cast<std::size_t>(t)] = {o0, std::max(o0, std::min(out, ceil_div(size + p_ - t, s_)))};
         }
         return r;
     }

@@ -125,11 +125,13 @@ public:
         if (oh < 0 || ow < 0)
             detail::shape_error(name(), "H and W of at least " + std::to_string(k_ - 2 * pad_), in);
         const Shape out{in[0], out_, oh / stride_ + 1, ow / stride_ + 1};
-        // the per-image im2col [C*K*K + 1, OH*OW] and the output must be addressable; winners are int32 positions
+        // the per-image im2col [C*K*K + 1, OH*OW] and the output must be addressable; winners are int32 positions and offsets into an image
         const Index plane = checked_mul(out[2], out[3], name());
         checked_mul(checked_add(weight_count(in_, 1, k_, name()), 1, name()), plane, name() + " im2col");
         checked_mul(checked_mul(in[0], out_, name()), plane, name() + " output");
         if (plane > std::numeric_limits<std::int32_t>::max()) detail::shape_error(name(), "an output plane of fewer than 2^31 positions", in);
+        if (checked_mul(checked_mul(in[1], in[2], name()), in[3], name()) > std::numeric_limits<std::int32_t>::max())
+            detail::shape_error(name(), "an image [C, H, W] of fewer than 2^31 values", in);
         return out;
     }
 
@@ -331,8 +333,8 @@ private:
         }
         origin_.resize(static_cast<std::size_t>(2 * out_shape_[2] * OW));  // output position -> top-left input row, column
         for (Index p = 0; p < out_shape_[2] * OW; ++p) {
-            origin_[2 * p] = p / OW * stride_ - pad_;
-            origin_[2 * p + 1] = p % OW * stride_ - pad_;
+            origin_[static_cast<std::size_t>(2 * p)] = p / OW * stride_ - pad_;
+            origin_[static_cast<std::size_t>(2 * p + 1)] = p % OW * stride_ - pad_;
         }
         const WinnersGeometry geo{C, K, H, W, out_, Q, blocked, origin_.data(), block_offset_.data()};
         EIGENCNN_OMP(parallel)

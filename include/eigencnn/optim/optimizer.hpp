@@ -24,9 +24,9 @@ namespace detail {
 /// the compiler contracts a multiply-add). A split per thread would move those boundaries.
 template <typename Update>
 void for_each_fixed_chunk(Index size, Update&& update) {
-    constexpr Index kChunk = 1 << 12, kParallelSize = 1 << 14;
+    constexpr Index kChunk = 1 << 12;
     const Index chunks = (size + kChunk - 1) / kChunk;
-    EIGENCNN_OMP(parallel for schedule(static) if (size >= kParallelSize))
+    EIGENCNN_OMP(parallel for schedule(static) if (size >= (Index{1} << 14)))
     for (Index c = 0; c < chunks; ++c) update(c * kChunk, std::min(kChunk, size - c * kChunk));
 }
 }  // namespace detail

@@ -133,8 +133,8 @@ struct WaNet {
         for (auto& v : u) mean_abs += std::abs(v = rng.uniform(-1.0, 1.0));
         mean_abs /= static_cast<double>(u.size());
         for (auto& v : u) v /= mean_abs;
-        const std::vector<double> plane(u.begin() + static_cast<std::ptrdiff_t>(coordinate * kk),
-                                        u.begin() + static_cast<std::ptrdiff_t>((coordinate + 1) * kk));
+        const std::vector<double> plane(u.begin() + static_cast<std::ptrdiff_t>(static_cast<std::size_t>(coordinate) * kk),
+                                        u.begin() + static_cast<std::ptrdiff_t>(static_cast<std::size_t>(coordinate + 1) * kk));
         return upsample_bicubic_align_corners(plane, grid_size, grid_size, height, width);
     }
 
