@@ -228,6 +228,10 @@ int main(int argc, char** argv) {
         std::printf("usage: model_bench layers|bn_cnn|resnet|profile_bn_cnn|profile_resnet [--threads N] [--data DIR] [--epochs N] [--batches N]\n");
         return argc < 2 ? 2 : 0;
     }
+    if (std::string(argv[1]) == "--version") {
+        std::printf("model_bench (eigencnn %s)\n", version());
+        return 0;
+    }
     const std::string what = argv[1];
     std::string data = "data/mnist";
     int threads = num_threads(), epochs = 2, batches = 30;

@@ -273,6 +273,7 @@ int run_defend(const AttackFlags& af, const RunFlags& rf, const DefenseFlags& df
 int main(int argc, char** argv) {
     CLI::App app{"The backdoor laboratory: poison MNIST-format data with an attack, train the notebook's CNN, measure the backdoor."};
     app.require_subcommand(1);
+    app.set_version_flag("--version", std::string("backdoor_lab (eigencnn ") + eigencnn::version() + ")");
     AttackFlags attack_flags, sweep_flags, eval_flags;
     RunFlags attack_run, sweep_run, eval_run;
     SweepSettings sweep;
