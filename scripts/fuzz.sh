@@ -19,7 +19,8 @@ mkdir -p "$out"
 flags=(-std=c++17 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
        -Iinclude -I/usr/include/eigen3 -I/usr/include/stb)  # nlohmann/json.hpp (safetensors) is in /usr/include
 jobs=$(nproc)  # targets are built and fuzzed this many at a time
-build_one() { clang++ "${flags[@]}" "fuzz/fuzz_$1.cpp" -o "$out/fuzz_$1" -lz; }
+# The targets' code (fuzz/targets.cpp) is compiled once and linked into each small entry point (fuzz/fuzz_*.cpp).
+build_one() { clang++ "${flags[@]}" "fuzz/fuzz_$1.cpp" "$out/targets.o" -o "$out/fuzz_$1" -lz; }
 run_one() {
   local target=$1 work="$out/corpus_$1" rc=0
   mkdir -p "$work"
@@ -37,6 +38,7 @@ each_target() {
   for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
   return "$failed"
 }
+clang++ "${flags[@]}" -c fuzz/targets.cpp -o "$out/targets.o"
 each_target build_one
 echo "== fuzzing each of: $targets for $secs s, $jobs at a time"
 each_target run_one
