@@ -17,6 +17,8 @@
 #include "../core/layer.hpp"
 #include "../core/registry.hpp"
 
+#include <Eigen/Core>
+
 namespace eigencnn {
 
 template <typename T>
@@ -59,8 +61,11 @@ public:
             for (Index i = 0; i < s_; ++i)
                 for (Index j = 0; j < s_; ++j) {
                     T sum = 0;
-                    for (Index h = lo(i, H); h < hi(i, H); ++h)
-                        for (Index w = lo(j, W); w < hi(j, W); ++w) sum += xs[(pl * H + h) * W + w];
+                    if (lo(j, W) == 0 && hi(j, W) == W)  // whole rows (the global 1x1 case): one contiguous, vectorised sum
+                        sum = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>(xs + (pl * H + lo(i, H)) * W, (hi(i, H) - lo(i, H)) * W).sum();
+                    else
+                        for (Index h = lo(i, H); h < hi(i, H); ++h)
+                            for (Index w = lo(j, W); w < hi(j, W); ++w) sum += xs[(pl * H + h) * W + w];
                     y[(pl * s_ + i) * s_ + j] = sum / static_cast<T>((hi(i, H) - lo(i, H)) * (hi(j, W) - lo(j, W)));
                 }
         return output_;

@@ -4,7 +4,8 @@
 // LeakyReLU: as torch.nn.LeakyReLU(negative_slope=0.01), elementwise, any shape.
 //   y = x                   for x > 0
 //   y = negative_slope * x  otherwise
-// Backward: dx = dy * (x > 0 ? 1 : negative_slope)   (keeps a copy of x)
+// Backward: dx = dy * (x > 0 ? 1 : negative_slope). With negative_slope >= 0, x > 0 exactly when y > 0
+// (NaN and -0 included), so the output stands in for x; only a negative slope keeps a copy of x.
 #pragma once
 
 #include "../core/omp.hpp"
@@ -40,7 +41,7 @@ public:
 
     const Tensor<T>& forward(const Tensor<T>& x) override {
         output_.resize(x.shape());
-        input_ = x;
+        if (slope_ < 0) input_ = x;
         const T a = static_cast<T>(slope_);
         const Index n = x.size();
         const T* in = x.data();
@@ -51,12 +52,12 @@ public:
     }
 
     const Tensor<T>& backward(const Tensor<T>& dy) override {
-        if (dy.shape() != input_.shape())
-            detail::shape_error(name() + " backward", "gradient of shape " + input_.shape().str(), dy.shape());
+        if (dy.shape() != output_.shape())
+            detail::shape_error(name() + " backward", "gradient of shape " + output_.shape().str(), dy.shape());
         grad_input_.resize(dy.shape());
         const T a = static_cast<T>(slope_);
         const Index n = dy.size();
-        const T* x = input_.data();
+        const T* x = slope_ < 0 ? input_.data() : output_.data();  // only its sign is read
         const T* g = dy.data();
         T* dx = grad_input_.data();
         EIGENCNN_OMP(parallel for simd schedule(static))
@@ -71,7 +72,8 @@ public:
 
 private:
     double slope_;
-    Tensor<T> input_, output_, grad_input_;
+    Tensor<T> input_;  // a copy of x, kept only for a negative slope
+    Tensor<T> output_, grad_input_;
 };
 
 EIGENCNN_REGISTER_LAYER(LeakyReLU)

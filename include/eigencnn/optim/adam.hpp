@@ -46,14 +46,14 @@ public:
         const T step_size = static_cast<T>(opt_.lr / (1 - std::pow(opt_.beta1, static_cast<double>(t))));
         const T bc2_sqrt = static_cast<T>(std::sqrt(1 - std::pow(opt_.beta2, static_cast<double>(t))));
         const T eps = static_cast<T>(opt_.eps);
-        // Elementwise, over fixed chunks (detail::for_each_fixed_chunk): bitwise the same on any thread count.
+        // Elementwise, over fixed chunks (for_each_fixed_chunk): bitwise the same on any thread count.
         for (std::size_t i = 0; i < this->params_.size(); ++i) {
             const Index size = this->params_[i].value->size();
             T* pd = this->params_[i].value->data();
             const T* gd = this->params_[i].grad->data();
             T* md = m_[i].data();
             T* vd = v_[i].data();
-            detail::for_each_fixed_chunk(size, [&](Index lo, Index n) {
+            for_each_fixed_chunk(size, [&](Index lo, Index n) {
                 using Array = Eigen::Array<T, Eigen::Dynamic, 1>;
                 Eigen::Map<Array> p(pd + lo, n), m(md + lo, n), v(vd + lo, n);
                 const Eigen::Map<const Array> g(gd + lo, n);

@@ -56,7 +56,7 @@ public:
             const T* gd = this->params_[i].grad->data();
             T* md = m_[i].data();
             T* vd = v_[i].data();
-            detail::for_each_fixed_chunk(size, [&](Index lo, Index n) {  // bitwise the same on any thread count
+            for_each_fixed_chunk(size, [&](Index lo, Index n) {  // bitwise the same on any thread count
                 using Array = Eigen::Array<T, Eigen::Dynamic, 1>;
                 Eigen::Map<Array> p(pd + lo, n), m(md + lo, n), v(vd + lo, n);
                 const Eigen::Map<const Array> g(gd + lo, n);

@@ -5,9 +5,8 @@
 // Construct it from model.parameters(); call step() after backward().
 #pragma once
 
-#include "../core/omp.hpp"
-
 #include "../core/layer.hpp"
+#include "../core/parallel.hpp"
 
 #include <algorithm>
 #include <stdexcept>
@@ -15,21 +14,6 @@
 #include <vector>
 
 namespace eigencnn {
-
-namespace detail {
-/// Run update(lo, n) over [0, size) in fixed chunks of 4096 elements that threads share (in parallel from
-/// 2^14 elements on). Every chunk starts at a multiple of 4096 (a multiple of every SIMD width), so the
-/// vectorised body and the scalar tail of an elementwise update fall on the same elements whatever the
-/// thread count, and the result is bitwise the same (the tail may round differently from the body where
-/// the compiler contracts a multiply-add). A split per thread would move those boundaries.
-template <typename Update>
-void for_each_fixed_chunk(Index size, Update&& update) {
-    constexpr Index kChunk = 1 << 12;
-    const Index chunks = (size + kChunk - 1) / kChunk;
-    EIGENCNN_OMP(parallel for schedule(static) if (size >= (Index{1} << 14)))
-    for (Index c = 0; c < chunks; ++c) update(c * kChunk, std::min(kChunk, size - c * kChunk));
-}
-}  // namespace detail
 
 template <typename T>
 class Optimizer {

@@ -1,0 +1,33 @@
+// SPDX-License-Identifier: MIT
+// eigencnn/core/parallel.hpp
+//
+// for_each_fixed_chunk(size, body): the loop every elementwise computation uses (optimizer updates,
+// activation functions) so that its result is bitwise the same on any thread count.
+//
+// body(lo, n) handles [lo, lo + n). The range is cut into chunks of 4096 elements whatever the thread
+// count, and threads share the chunks (in parallel from 2^14 elements on). A vectorised body (Eigen array
+// expressions, `omp simd`) computes a chunk's elements with packets and its last few with scalar code,
+// and the two may round differently (a contracted multiply-add in one and not the other; Eigen's packet
+// exp or tanh against std::tanh). Every chunk starts at a multiple of 4096 elements, a multiple of every
+// SIMD width and of the alignment of a Tensor's data (Eigen's, at most 64 bytes), so the same elements
+// fall to the same code on 1 thread or 7. A split per thread (`parallel for` over elements) would move
+// those boundaries.
+#pragma once
+
+#include "omp.hpp"
+#include "tensor.hpp"
+
+#include <algorithm>
+
+namespace eigencnn {
+
+constexpr Index kFixedChunk = Index{1} << 12;
+
+template <typename Body>
+void for_each_fixed_chunk(Index size, Body&& body) {
+    const Index chunks = (size + kFixedChunk - 1) / kFixedChunk;
+    EIGENCNN_OMP(parallel for schedule(static) if (size >= 4 * kFixedChunk))
+    for (Index c = 0; c < chunks; ++c) body(c * kFixedChunk, std::min(kFixedChunk, size - c * kFixedChunk));
+}
+
+}  // namespace eigencnn
