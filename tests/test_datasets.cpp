@@ -316,4 +316,14 @@ TEST_CASE("decode_image: only PNG, JPEG, BMP, PGM and PPM reach stb_image, and i
     const std::string crash((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
     REQUIRE(crash.size() > 100);
     CHECK(err(crash) == "f: corrupt JPEG (a Huffman table declares 1799 codes, at most 256)");
+    // A DC Huffman symbol above 15: stb_image 2.27 would read that many bits of a difference, past its 17-entry
+    // bit-mask table (fixed in 2.28). The corpus JPEG decodes; with its first DC symbol made 33 it is refused.
+    std::ifstream fj(fs::path(EIGENCNN_SOURCE_DIR) / "fuzz/corpus/image/rgb.jpg", std::ios::binary);
+    std::string jpeg((std::istreambuf_iterator<char>(fj)), std::istreambuf_iterator<char>());
+    CHECK(err(jpeg) == "(no error)");
+    const std::size_t dht_at = jpeg.find("\xFF\xC4");
+    REQUIRE(dht_at != std::string::npos);
+    REQUIRE(jpeg[dht_at + 4] == '\x00');  // class 0 (DC), table 0; its 16 counts follow, then the symbols
+    jpeg[dht_at + 21] = '\x21';
+    CHECK(err(jpeg) == "f: corrupt JPEG (a DC Huffman table holds the symbol 33, at most 15)");
 }

@@ -27,7 +27,8 @@
 // away from its least tested decoders. Debian's stb_image 2.27 has known
 // memory errors on malformed files that are fixed upstream only later
 // (nothings/stb#1289 and #1291: a JPEG Huffman table of more than 256 codes
-// overruns its arrays; PR #1297: a PNM size that overflows an int; a 16-bit
+// overruns its arrays; a DC Huffman symbol above 15 makes it read more bits
+// than its buffer holds; PR #1297: a PNM size that overflows an int; a 16-bit
 // PNM converted to another channel count is read past its buffer; a PNG
 // chunk longer than the file is allocated before it is read); those
 // inputs are recognised here and refused before stb_image sees them
@@ -66,7 +67,9 @@ constexpr Index kMaxImagePixels = Index(1) << 26;
 
 namespace detail {
 
-/// JPEG: every Huffman table stb_image would build must hold at most 256 codes (nothings/stb#1289, #1291). The
+/// JPEG: every Huffman table stb_image would build must hold at most 256 codes (nothings/stb#1289, #1291), and a DC
+/// table no symbol above 15 (stb_image 2.27 reads that many bits of a difference unchecked: a symbol of 33 drives its
+/// bit count negative and shifts by 33 in stbi__grow_buffer_unsafe, UB found by fuzzing; 2.28 checks it). The
 /// segments before the first scan are walked as stb_image reads them (lengths; bytes between segments skipped until
 /// an 0xFF); after it, every 0xFF 0xC4 pair is checked as a DHT segment (more than stb_image can reach, never less).
 inline void check_jpeg_huffman_tables(const std::uint8_t* b, std::size_t n, const std::string& where) {
@@ -81,6 +84,11 @@ inline void check_jpeg_huffman_tables(const std::uint8_t* b, std::size_t n, cons
             for (int i = 0; i < 16; ++i) codes += get8(p++);
             if (codes > 256)
                 throw ImageError(where + ": corrupt JPEG (a Huffman table declares " + std::to_string(codes) + " codes, at most 256)");
+            if ((q >> 4) == 0)  // a DC table: each symbol is the bit count of a difference, at most 15
+                for (unsigned i = 0; i < codes; ++i)
+                    if (get8(p + i) > 15)
+                        throw ImageError(where + ": corrupt JPEG (a DC Huffman table holds the symbol " + std::to_string(get8(p + i)) +
+                                         ", at most 15)");
             p += codes;
             left -= 17 + static_cast<long>(codes);
         }
