@@ -113,6 +113,21 @@ int layers(int threads) {
         layer_case("Tanh", n, act, threads);
     }
     {
+        Sequential<float> n(0);
+        n.emplace<BatchNorm1d>(512);
+        layer_case("BatchNorm1d(512)", n, Shape{500, 512}, threads);
+    }
+    {
+        Sequential<float> n(0);
+        n.emplace<Softmax>();
+        layer_case("Softmax(dim=1)", n, Shape{500, 10}, threads);  // the seed model's logits at batch 500
+    }
+    {
+        Sequential<float> n(0);
+        n.emplace<LogSoftmax>();
+        layer_case("LogSoftmax(dim=1)", n, Shape{500, 10}, threads);
+    }
+    {
         Sequential<float> n(0);  // PreAct block, identity shortcut: BN, ReLU, conv3x3, BN, ReLU, conv3x3 (+ x)
         Residual<float> block;
         block.emplace_body<BatchNorm2d>(32).emplace_body<ReLU>().emplace_body<Conv2d>(32, 32, 3, 1, 1, no_bias);

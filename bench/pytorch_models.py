@@ -101,6 +101,9 @@ def layers(threads):
     layer_case("LeakyReLU(0.01)", nn.LeakyReLU(0.01), act, threads)
     layer_case("Sigmoid", nn.Sigmoid(), act, threads)
     layer_case("Tanh", nn.Tanh(), act, threads)
+    layer_case("BatchNorm1d(512)", nn.BatchNorm1d(512), (500, 512), threads)
+    layer_case("Softmax(dim=1)", nn.Softmax(dim=1), (500, 10), threads)  # the seed model's logits at batch 500
+    layer_case("LogSoftmax(dim=1)", nn.LogSoftmax(dim=1), (500, 10), threads)
     layer_case("Residual(PreAct block, 32 ch)", IdentityBlock(32), (128, 32, 16, 16), threads)
 
 

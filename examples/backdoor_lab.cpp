@@ -164,6 +164,8 @@ int run_sweep_command(const AttackFlags& af, const RunFlags& rf, SweepSettings s
                 rf.output_dir.c_str(), r.cells_resumed);
     if (!gnuplot_available()) {
         std::printf("gnuplot is not installed (Debian: gnuplot-nox): skipping the plot\n");
+    } else if (!sweep_has_plot(r.points)) {
+        std::printf("no poison rate above 0 to draw on the plot's log axis: no sweep.png\n");
     } else {
         const std::string png = rf.output_dir + "/sweep.png";
         plot_sweep_png(png, r.points, attack.name() + " on " + rf.data_dir + ", " + std::to_string(rf.epochs) + " epochs");

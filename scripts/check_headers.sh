@@ -3,18 +3,23 @@
 # Every public header compiles on its own with strict warnings as errors, under g++ and clang++, with and
 # without OpenMP, as C++17 and C++20 (third-party headers on -isystem).
 #
-#   scripts/check_headers.sh [--full] [COMPILER...]      (default compilers: clang++ g++, those installed)
+#   scripts/check_headers.sh [--wide | --full] [COMPILER...]      (default compilers: clang++ g++, those installed)
 #
 # Default (the CTest `header_check`, label headers: about 4 minutes on two cores):
 #   - each header alone, with the first compiler, C++17 and OpenMP: a header that misses an #include fails here
 #     (clang first: with all eight combinations together, the default check took 450 s of CPU time, g++ first 640 s);
 #   - one translation unit including every header, for compilers x {C++17, C++20} x {OpenMP, none} pairwise (below):
 #     a warning that only one compiler, standard or the lack of OpenMP shows (an unknown #pragma omp) fails here.
-# --full compiles each header alone in every combination (about 8 times longer).
+# --wide: each header alone also with the last compiler, C++20 and no OpenMP (the opposite of every default
+#   setting: a missing #include that another standard library mode or the lack of <omp.h> hides), and every
+#   header together in all eight combinations (about 15 minutes on two cores).
+# --full compiles each header alone in every combination (808 checks; about 3 hours on two cores: the lab's
+#   headers take 15-25 s each).
 set -uo pipefail
 cd "$(dirname "$0")/.."
-full=0
+full=0 wide=0
 [ "${1:-}" = "--full" ] && { full=1; shift; }
+[ "${1:-}" = "--wide" ] && { wide=1; shift; }
 compilers=()
 for cxx in "${@:-clang++ g++}"; do
   for c in $cxx; do
@@ -29,6 +34,7 @@ trap 'rm -rf "$work"' EXIT
 
 # One check per line: COMPILER STD OPENMP_FLAG HEADER ("all": every header in one translation unit).
 for h in $headers; do echo "${compilers[0]} c++17 -fopenmp $h"; done > "$work/jobs"
+[ $wide -eq 1 ] && for h in $headers; do echo "${compilers[${#compilers[@]}-1]} c++20 -fno-openmp $h"; done >> "$work/jobs"
 # Every header together: with --full, in every combination of compiler, standard and OpenMP; by default so that
 # each pair of settings meets once (the first compiler with C++17 + OpenMP and C++20 without, the second with C++17
 # without and C++20 with: compiler, standard and OpenMP indices summing to an even number; all four with a single
@@ -39,7 +45,7 @@ for cxx in "${compilers[@]}"; do
   for std in c++17 c++20; do
     o=0
     for omp in -fopenmp -fno-openmp; do
-      if [ $full -eq 1 ] || [ ${#compilers[@]} -eq 1 ] || [ $(( (c + s + o) % 2 )) -eq 0 ]; then
+      if [ $full -eq 1 ] || [ $wide -eq 1 ] || [ ${#compilers[@]} -eq 1 ] || [ $(( (c + s + o) % 2 )) -eq 0 ]; then
         echo "$cxx $std $omp all" >> "$work/jobs"
       fi
       [ $full -eq 1 ] && for h in $headers; do echo "$cxx $std $omp $h"; done >> "$work/jobs"

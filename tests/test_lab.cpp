@@ -197,6 +197,13 @@ TEST_CASE("run_sweep writes every cell, resumes by reading them, reruns a missin
     CHECK(std::count(csv.begin(), csv.end(), '\n') == 5);
     CHECK(csv.rfind("attack,poison_rate,seed,clean_accuracy", 0) == 0);
 
+    // Rate 0 alone (a clean model): nothing for the log axis, refused before gnuplot starts, and no file written.
+    std::vector<SweepPoint> only_zero(1);
+    CHECK_FALSE(sweep_has_plot(only_zero));
+    CHECK(sweep_has_plot(r1.points));
+    CHECK_THROWS_WITH_AS(plot_sweep_png(dir.path + "/zero.png", only_zero, "clean"), doctest::Contains("zero.png: no poison rate above 0"),
+                         std::invalid_argument);
+    CHECK_FALSE(std::ifstream(dir.path + "/zero.png").good());
     if (gnuplot_available()) {
         const std::string png = dir.path + "/plot.png";
         plot_sweep_png(png, r1.points, "test");

@@ -11,12 +11,15 @@
 //
 // The PNG is written to a temporary file of a unique name and renamed into
 // place, as write_file_atomic does (render_gnuplot_png, also used by the
-// matrix's heatmaps). Rates of 0 cannot go on a log axis and are left out.
+// matrix's heatmaps). Rates of 0 cannot go on a log axis and are left out;
+// with no rate above 0 there is nothing to draw: plot_sweep_png throws
+// std::invalid_argument before it starts gnuplot (sweep_has_plot tells first).
 // plot_sweep_png throws std::runtime_error naming the file when gnuplot fails.
 #pragma once
 
 #include "sweep.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -110,8 +113,15 @@ inline std::string sweep_plot_script(const std::string& png, const std::vector<S
     return s;
 }
 
+/// Whether the sweep has a point to draw: a poison rate above 0.
+inline bool sweep_has_plot(const std::vector<SweepPoint>& points) {
+    return std::any_of(points.begin(), points.end(), [](const SweepPoint& p) { return p.poison_rate > 0; });
+}
+
 /// Draw the sweep's figure into `png` (see the header comment).
 inline void plot_sweep_png(const std::string& png, const std::vector<SweepPoint>& points, const std::string& title) {
+    if (!sweep_has_plot(points))
+        throw std::invalid_argument(png + ": no poison rate above 0 to draw on the plot's log axis");
     lab_detail::render_gnuplot_png(png, [&](const std::string& tmp) { return sweep_plot_script(tmp, points, title); });
 }
 
