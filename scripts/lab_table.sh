@@ -7,7 +7,8 @@
 #   scripts/lab_table.sh DATA_DIR OUT_DIR [--threads N] [--epochs N] [--seeds N] [--rates R,R,...] [--attacks "A B ..."]
 #
 # Defaults: 2 threads, 10 epochs, 3 seeds, rates 0.005,0.01,0.05,0.1, all six attacks. Each sweep's wall time and
-# peak memory (GNU time, when /usr/bin/time is installed) go to OUT_DIR/<attack>/resources.txt.
+# peak memory (GNU time, when /usr/bin/time is installed) are appended to OUT_DIR/<attack>/resources.txt, a line per
+# run (a resumed run reads the cells already written and is short).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ $# -ge 2 ] || { sed -n 3,10p "$0" | sed 's/^# \{0,1\}//'; exit 2; }
@@ -32,7 +33,7 @@ run() {  # NAME SWEEP-FLAGS...: one sweep into OUT/NAME, resumable, timed
   shift
   mkdir -p "$out/$name"
   local timer=()
-  [ -x /usr/bin/time ] && timer=(/usr/bin/time -f "wall %e s, peak RSS %M KB" -o "$out/$name/resources.txt")
+  [ -x /usr/bin/time ] && timer=(/usr/bin/time -a -f "$(date -u +%FT%TZ) $threads thread(s): wall %e s, peak RSS %M KB" -o "$out/$name/resources.txt")
   echo "== $name: $(date -u +%H:%M:%S)"
   "${timer[@]}" "$lab" sweep "$@" --data "$data" --threads "$threads" --epochs "$epochs" --seeds "$seeds" \
       --output-dir "$out/$name" --resume > "$out/$name/log.txt" 2>&1 || { echo "lab_table.sh: $name failed; see $out/$name/log.txt" >&2; tail -5 "$out/$name/log.txt" >&2; exit 1; }
