@@ -27,8 +27,8 @@
 // away from its least tested decoders. Debian's stb_image 2.27 has known
 // memory errors on malformed files that are fixed upstream only later
 // (nothings/stb#1289 and #1291: a JPEG Huffman table of more than 256 codes
-// overruns its arrays; a DC Huffman symbol above 15 makes it read more bits
-// than its buffer holds; PR #1297: a PNM size that overflows an int; a 16-bit
+// overruns its arrays; a DC Huffman symbol above 15 indexes a 17-entry table
+// out of range; PR #1297: a PNM size that overflows an int; a 16-bit
 // PNM converted to another channel count is read past its buffer; a PNG
 // chunk longer than the file is allocated before it is read); those
 // inputs are recognised here and refused before stb_image sees them
@@ -68,8 +68,8 @@ constexpr Index kMaxImagePixels = Index(1) << 26;
 namespace detail {
 
 /// JPEG: every Huffman table stb_image would build must hold at most 256 codes (nothings/stb#1289, #1291), and a DC
-/// table no symbol above 15 (stb_image 2.27 reads that many bits of a difference unchecked: a symbol of 33 drives its
-/// bit count negative and shifts by 33 in stbi__grow_buffer_unsafe, UB found by fuzzing; 2.28 checks it). The
+/// table no symbol above 15 (stb_image 2.27 passes the symbol unchecked to stbi__extend_receive as a bit count,
+/// which indexes its 17-entry bit-mask table with it and drives the bit count negative; 2.28 refuses it). The
 /// segments before the first scan are walked as stb_image reads them (lengths; bytes between segments skipped until
 /// an 0xFF); after it, every 0xFF 0xC4 pair is checked as a DHT segment (more than stb_image can reach, never less).
 inline void check_jpeg_huffman_tables(const std::uint8_t* b, std::size_t n, const std::string& where) {
