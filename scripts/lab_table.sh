@@ -10,10 +10,10 @@
 # peak memory (GNU time, when /usr/bin/time is installed) are appended to OUT_DIR/<attack>/resources.txt, a line per
 # run (a resumed run reads the cells already written and is short).
 set -euo pipefail
-cd "$(dirname "$0")/.."
 [ $# -ge 2 ] || { sed -n 3,10p "$0" | sed 's/^# \{0,1\}//'; exit 2; }
-data=$1 out=$2
+data=$(realpath -m -- "$1") out=$(realpath -m -- "$2")  # relative to where it was called from, not to the repository
 shift 2
+cd "$(dirname "$0")/.."
 threads=2 epochs=10 seeds=3 rates=0.005,0.01,0.05,0.1 attacks="badnets-pixel badnets-patch blended sig wanet label-consistent"
 while [ $# -gt 0 ]; do
   case $1 in
