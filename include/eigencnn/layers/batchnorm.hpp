@@ -18,7 +18,8 @@
 //   dbias[c]   = sum dy                dweight[c] = sum dy * xhat
 //   train:  dx = weight[c] * inv / M * (M * dy - dbias[c] - xhat * dweight[c])   (mean and var depend on x)
 //   eval:   dx = weight[c] * inv * dy                                            (the affine per-channel map)
-// Channels run in parallel; each channel's sums run in a fixed order (in
+// Channels run in parallel (BatchNorm1d on [N, C]: in blocks of 32 neighbouring
+// features, read row by row); each channel's sums run in a fixed order (in
 // double), so results do not depend on the thread count.
 #pragma once
 
@@ -27,6 +28,7 @@
 #include "../core/layer.hpp"
 #include "../core/registry.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 namespace eigencnn {
@@ -76,33 +78,12 @@ public:
         const T* xs = x.data();
         T* y = output_.data();
         T* xh = keep_ ? xhat_.data() : nullptr;
+        const Index block = inner == 1 ? kFeatureBlock : 1, blocks = (c_ + block - 1) / block;
         EIGENCNN_OMP(parallel for schedule(static))
-        for (Index c = 0; c < c_; ++c) {
-            double mean = running_mean_[c], var = running_var_[c];
-            if (train) {
-                double sum = 0, sq = 0;
-                for (Index n = 0; n < N; ++n)
-                    for (Index i = 0; i < inner; ++i) sum += xs[(n * c_ + c) * inner + i];
-                mean = sum / static_cast<double>(M);
-                for (Index n = 0; n < N; ++n)
-                    for (Index i = 0; i < inner; ++i) {
-                        const double d = xs[(n * c_ + c) * inner + i] - mean;
-                        sq += d * d;
-                    }
-                var = sq / static_cast<double>(M);
-                running_mean_[c] = static_cast<T>((1 - momentum_) * running_mean_[c] + momentum_ * mean);
-                running_var_[c] = static_cast<T>((1 - momentum_) * running_var_[c] + momentum_ * var * static_cast<double>(M) / static_cast<double>(M - 1));
-            }
-            const double inv = 1 / std::sqrt(var + eps_);
-            inv_[c] = static_cast<T>(inv);
-            const double w = weight_[c], b = bias_[c];
-            for (Index n = 0; n < N; ++n)
-                for (Index i = 0; i < inner; ++i) {
-                    const Index e = (n * c_ + c) * inner + i;
-                    const double h = (xs[e] - mean) * inv;
-                    if (xh) xh[e] = static_cast<T>(h);
-                    y[e] = static_cast<T>(w * h + b);
-                }
+        for (Index b = 0; b < blocks; ++b) {
+            const Index c0 = b * block, width = std::min(block, c_ - c0);
+            if (inner == 1) forward_channels<true>(xs, y, xh, N, 1, c0, width, train);
+            else forward_channels<false>(xs, y, xh, N, inner, c0, width, train);
         }
         if (train) num_batches_tracked_[0] += T(1);
         batch_stats_ = train;
@@ -153,33 +134,102 @@ private:
         if (!keep_) detail::no_backward_state(name());
         const bool want_dx = this->input_grad_ || !write_params;
         grad_input_.resize(want_dx ? dy.shape() : Shape{0});
-        const Index N = dy.dim(0), inner = dy.shape().sample_size() / c_, M = N * inner;
+        const Index N = dy.dim(0), inner = dy.shape().sample_size() / c_;
         const T* g = dy.data();
         const T* xh = xhat_.data();
         T* dx = grad_input_.data();
+        const Index block = inner == 1 ? kFeatureBlock : 1, blocks = (c_ + block - 1) / block;
         EIGENCNN_OMP(parallel for schedule(static))
-        for (Index c = 0; c < c_; ++c) {
-            double db = 0, dw = 0;
-            for (Index n = 0; n < N; ++n)
-                for (Index i = 0; i < inner; ++i) {
-                    const Index e = (n * c_ + c) * inner + i;
-                    db += g[e];
-                    dw += static_cast<double>(g[e]) * xh[e];
-                }
-            if (write_params) {
-                grad_bias_[c] = static_cast<T>(db);
-                grad_weight_[c] = static_cast<T>(dw);
-            }
-            if (!want_dx) continue;
-            const double k = static_cast<double>(weight_[c]) * inv_[c];
-            for (Index n = 0; n < N; ++n)
-                for (Index i = 0; i < inner; ++i) {
-                    const Index e = (n * c_ + c) * inner + i;
-                    dx[e] = batch_stats_ ? static_cast<T>(k / static_cast<double>(M) * (static_cast<double>(M) * g[e] - db - xh[e] * dw))
-                                         : static_cast<T>(k * g[e]);
-                }
+        for (Index b = 0; b < blocks; ++b) {
+            const Index c0 = b * block, width = std::min(block, c_ - c0);
+            if (inner == 1) backward_channels<true>(g, xh, want_dx ? dx : nullptr, N, 1, c0, width, write_params);
+            else backward_channels<false>(g, xh, want_dx ? dx : nullptr, N, inner, c0, width, write_params);
         }
         return grad_input_;
+    }
+
+    // The work of one block of channels [c0, c0 + width) over the whole batch. Each channel's sums run
+    // over n, then i, in that order, in double, whatever the blocking: the result does not depend on the
+    // block size or the thread count. kFlat (inner == 1: BatchNorm1d on [N, C]) blocks kFeatureBlock
+    // neighbouring channels, with the channel loop innermost, so that it reads memory in order and
+    // vectorises (one channel at a time, as for [N, C, H, W], reads with a stride of C values); otherwise a
+    // block is one channel, whose values [n, c, 0..inner) are contiguous.
+    static constexpr Index kFeatureBlock = 32;
+
+    template <bool kFlat>
+    void forward_channels(const T* xs, T* y, T* xh, Index N, Index inner_dyn, Index c0, Index width, bool train) {
+        const Index inner = kFlat ? 1 : inner_dyn, M = N * inner;
+        const auto at = [&](Index n, Index j, Index i) { return (n * c_ + c0 + j) * inner + i; };
+        double mean[kFeatureBlock], var[kFeatureBlock], inv[kFeatureBlock], w[kFeatureBlock], b[kFeatureBlock];
+        if (train) {
+            double sum[kFeatureBlock] = {}, sq[kFeatureBlock] = {};
+            for (Index n = 0; n < N; ++n)
+                for (Index j = 0; j < width; ++j)
+                    for (Index i = 0; i < inner; ++i) sum[j] += xs[at(n, j, i)];
+            for (Index j = 0; j < width; ++j) mean[j] = sum[j] / static_cast<double>(M);
+            for (Index n = 0; n < N; ++n)
+                for (Index j = 0; j < width; ++j)
+                    for (Index i = 0; i < inner; ++i) {
+                        const double d = xs[at(n, j, i)] - mean[j];
+                        sq[j] += d * d;
+                    }
+            for (Index j = 0; j < width; ++j) {
+                const Index c = c0 + j;
+                var[j] = sq[j] / static_cast<double>(M);
+                running_mean_[c] = static_cast<T>((1 - momentum_) * running_mean_[c] + momentum_ * mean[j]);
+                running_var_[c] = static_cast<T>((1 - momentum_) * running_var_[c] + momentum_ * var[j] * static_cast<double>(M) / static_cast<double>(M - 1));
+            }
+        } else {
+            for (Index j = 0; j < width; ++j) mean[j] = running_mean_[c0 + j], var[j] = running_var_[c0 + j];
+        }
+        for (Index j = 0; j < width; ++j) {
+            inv[j] = 1 / std::sqrt(var[j] + eps_);
+            inv_[c0 + j] = static_cast<T>(inv[j]);
+            w[j] = weight_[c0 + j];
+            b[j] = bias_[c0 + j];
+        }
+        for (Index n = 0; n < N; ++n)
+            for (Index j = 0; j < width; ++j)
+                for (Index i = 0; i < inner; ++i) {
+                    const Index e = at(n, j, i);
+                    const double h = (xs[e] - mean[j]) * inv[j];
+                    if (xh) xh[e] = static_cast<T>(h);
+                    y[e] = static_cast<T>(w[j] * h + b[j]);
+                }
+    }
+
+    /// dbias, dweight (written when write_params) and dx (when dx is not null) for one block of channels.
+    template <bool kFlat>
+    void backward_channels(const T* g, const T* xh, T* dx, Index N, Index inner_dyn, Index c0, Index width, bool write_params) {
+        const Index inner = kFlat ? 1 : inner_dyn, M = N * inner;
+        const auto at = [&](Index n, Index j, Index i) { return (n * c_ + c0 + j) * inner + i; };
+        double db[kFeatureBlock] = {}, dw[kFeatureBlock] = {}, k[kFeatureBlock];
+        for (Index n = 0; n < N; ++n)
+            for (Index j = 0; j < width; ++j)
+                for (Index i = 0; i < inner; ++i) {
+                    const Index e = at(n, j, i);
+                    db[j] += g[e];
+                    dw[j] += static_cast<double>(g[e]) * xh[e];
+                }
+        if (write_params)
+            for (Index j = 0; j < width; ++j) {
+                grad_bias_[c0 + j] = static_cast<T>(db[j]);
+                grad_weight_[c0 + j] = static_cast<T>(dw[j]);
+            }
+        if (!dx) return;
+        for (Index j = 0; j < width; ++j) k[j] = static_cast<double>(weight_[c0 + j]) * inv_[c0 + j];
+        const double m = static_cast<double>(M);
+        if (batch_stats_)  // train: the mean and variance depend on x
+            for (Index n = 0; n < N; ++n)
+                for (Index j = 0; j < width; ++j)
+                    for (Index i = 0; i < inner; ++i) {
+                        const Index e = at(n, j, i);
+                        dx[e] = static_cast<T>(k[j] / m * (m * g[e] - db[j] - xh[e] * dw[j]));
+                    }
+        else  // eval: the per-channel affine map
+            for (Index n = 0; n < N; ++n)
+                for (Index j = 0; j < width; ++j)
+                    for (Index i = 0; i < inner; ++i) dx[at(n, j, i)] = static_cast<T>(k[j] * g[at(n, j, i)]);
     }
 
     std::string type_;
