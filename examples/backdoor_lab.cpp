@@ -227,6 +227,10 @@ public:
             std::printf("  %s %zu/%zu (%.4f)\n", stage.c_str(), done, total, value);
         std::fflush(stdout);
     }
+    void on_defense_note(const std::string& note) override {
+        std::printf("  note: %s\n", note.c_str());
+        std::fflush(stdout);
+    }
 
 private:
     TerminalObserver& t_;

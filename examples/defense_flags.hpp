@@ -21,7 +21,7 @@ struct DefenseFlags {
     std::optional<double> ac_threshold;
     // fine-pruning
     std::optional<double> fp_max_drop, fp_lr;
-    std::optional<int> fp_epochs;
+    std::optional<int> fp_epochs, fp_max_restarts;
     // anp
     std::optional<double> anp_eps, anp_alpha, anp_threshold;
     std::optional<int> anp_iterations, anp_images;
@@ -64,6 +64,10 @@ inline void add_defense_flags(CLI::App* app, DefenseFlags& f) {
     defense_flag(app, f, "--fp-epochs", "fine-pruning", f.fp_epochs, "fine-tuning epochs on the clean data (default 10; 0: prune only)")
         ->check(example::integer_at_least(0));
     defense_flag(app, f, "--fp-lr", "fine-pruning", f.fp_lr, "fine-tuning SGD learning rate (default 0.01)");
+    defense_flag(app, f, "--fp-max-restarts", "fine-pruning", f.fp_max_restarts,
+                 "a fine-tuning that collapses (clean accuracy below the pruned model's less the allowed drop) is undone and "
+                 "retried at a tenth of the rate, at most this many times (default 2; 0: keep it and only report)")
+        ->check(example::integer_at_least(0));
     defense_flag(app, f, "--anp-eps", "anp", f.anp_eps, "neuron perturbation budget (default 0.4)");
     defense_flag(app, f, "--anp-alpha", "anp", f.anp_alpha, "weight of the clean loss (default 0.2)");
     defense_flag(app, f, "--anp-iterations", "anp", f.anp_iterations, "mask updates (default 2000)")->check(example::integer_at_least(1));
@@ -95,6 +99,7 @@ inline DefenseSpec defense_from_flags(const DefenseFlags& f) {
         if (f.fp_max_drop) d->max_accuracy_drop = *f.fp_max_drop;
         if (f.fp_epochs) d->epochs = *f.fp_epochs;
         if (f.fp_lr) d->lr = *f.fp_lr;
+        if (f.fp_max_restarts) d->max_restarts = *f.fp_max_restarts;
     } else if (auto* d = spec.get<Anp>()) {
         if (f.anp_eps) d->eps = *f.anp_eps;
         if (f.anp_alpha) d->alpha = *f.anp_alpha;

@@ -59,6 +59,10 @@ public:
         if (done == total || done % std::max<std::size_t>(1, total / 5) == 0) std::printf("    %s %zu/%zu (%.4f)\n", stage.c_str(), done, total, value);
         std::fflush(stdout);
     }
+    void on_defense_note(const std::string& note) override {
+        std::printf("    note: %s\n", note.c_str());
+        std::fflush(stdout);
+    }
     void on_entry(const MatrixEntry& e, const std::string& file) override {
         if (!e.not_applicable.empty()) {
             std::printf("  %-22s n/a: %s\n", e.defense.c_str(), e.not_applicable.c_str());

@@ -14,6 +14,7 @@
 #include <eigencnn/backdoor/defenses/anp.hpp>
 #include <eigencnn/backdoor/defenses/fine_pruning.hpp>
 #include <eigencnn/io/checkpoint.hpp>
+#include <eigencnn/optim/adam.hpp>
 #include <eigencnn/backdoor/defenses/spectral_signatures.hpp>
 
 #include <cmath>
@@ -235,6 +236,101 @@ TEST_CASE("fine-pruning: channels in increasing order of mean activation; stops 
     CHECK(conv.output_mask()->weight_factor(1) == 0);
     p.max_accuracy_drop = 0;
     CHECK_THROWS_WITH_AS(fine_prune(net, clean, p), doctest::Contains("max_accuracy_drop must be in (0, 1]"), std::invalid_argument);
+}
+
+TEST_CASE("fine-pruning: a fine-tuning that collapses is undone and retried at a tenth of the rate; when every try does, the pruned model stays") {
+    // four classes, one bright quadrant each, on an 8x8 image with noise; a small conv net trained to ~100% first
+    Rng rng(11);
+    Dataset<float> clean;
+    clean.images = Tensor<float>(Shape{160, 1, 8, 8});
+    for (Index n = 0; n < 160; ++n) {
+        const int c = static_cast<int>(n % 4);
+        clean.labels.push_back(c);
+        for (Index i = 0; i < 8; ++i)
+            for (Index j = 0; j < 8; ++j)
+                clean.images(n, 0, i, j) = static_cast<float>(0.3 * rng.uniform() + ((i / 4) * 2 + (j / 4) == c ? 0.7 : 0.0));
+    }
+    const auto trained = [&] {
+        Sequential<float> net(4);
+        net.emplace<Conv2d>(1, 4, 3).emplace<ReLU>().emplace<Flatten>().emplace<Linear>(4 * 6 * 6, 4);
+        Adam<float> adam(net.parameters(), AdamOptions{1e-2});
+        DataLoader<float> loader(clean, 20, true, 1);
+        FitOptions fo;
+        fo.epochs = 15;
+        fit(net, adam, loader, fo);
+        return net;
+    };
+    const auto weights = [](Sequential<float>& net) {
+        std::vector<float> w;
+        for (auto& q : net.parameters()) w.insert(w.end(), q.value->data(), q.value->data() + q.value->size());
+        return w;
+    };
+    FinePruning p;
+    p.epochs = 3;
+    p.batch_size = 20;
+
+    Sequential<float> pruned_only = trained();
+    REQUIRE(accuracy(predict(pruned_only, clean), clean.labels) > 0.95);
+    p.epochs = 0;
+    const FinePruningResult prune = fine_prune(pruned_only, clean, p);
+    CHECK(prune.fine_tuning_attempts.empty());
+    CHECK(prune.pruned_accuracy == prune.accuracy[prune.pruned]);
+    CHECK(accuracy(predict(pruned_only, clean), clean.labels) == prune.pruned_accuracy);
+    p.epochs = 3;
+
+    SUBCASE("a sane rate: one attempt, kept") {
+        Sequential<float> net = trained();
+        p.lr = 0.01;
+        const FinePruningResult r = fine_prune(net, clean, p);
+        REQUIRE(r.fine_tuning_attempts.size() == 1);
+        CHECK_FALSE(r.fine_tuning_attempts[0].collapsed);
+        CHECK(r.fine_tuning_attempts[0].accuracy_floor == doctest::Approx(0.9 * r.pruned_accuracy));
+        CHECK(r.fine_tuning.epochs.size() == 3);
+        CHECK_FALSE(r.fine_tuning_undone);
+        CHECK(accuracy(predict(net, clean), clean.labels) == r.fine_tuning_attempts[0].clean_accuracy);
+    }
+    SUBCASE("a rate that diverges: undone, then the rates below it until one holds") {
+        Sequential<float> net = trained();
+        p.lr = 1e4;
+        p.max_restarts = 6;
+        const FinePruningResult r = fine_prune(net, clean, p);
+        REQUIRE(r.fine_tuning_attempts.size() >= 2);
+        CHECK(r.fine_tuning_attempts.front().collapsed);
+        CHECK(r.fine_tuning_attempts.front().clean_accuracy < r.fine_tuning_attempts.front().accuracy_floor);
+        for (std::size_t i = 0; i + 1 < r.fine_tuning_attempts.size(); ++i) {
+            CHECK(r.fine_tuning_attempts[i].collapsed);
+            CHECK(r.fine_tuning_attempts[i + 1].lr == doctest::Approx(r.fine_tuning_attempts[i].lr / 10));
+        }
+        CHECK_FALSE(r.fine_tuning_attempts.back().collapsed);
+        CHECK_FALSE(r.fine_tuning_undone);
+        CHECK(accuracy(predict(net, clean), clean.labels) == r.fine_tuning_attempts.back().clean_accuracy);
+        CHECK(accuracy(predict(net, clean), clean.labels) >= 0.9 * r.pruned_accuracy);
+    }
+    SUBCASE("every try collapses: the pruned model comes back bitwise") {
+        Sequential<float> net = trained();
+        p.lr = 1e6;
+        p.max_restarts = 1;
+        const FinePruningResult r = fine_prune(net, clean, p);
+        REQUIRE(r.fine_tuning_attempts.size() == 2);
+        CHECK(r.fine_tuning_attempts[0].collapsed);
+        CHECK(r.fine_tuning_attempts[1].collapsed);
+        CHECK(r.fine_tuning_undone);
+        CHECK(r.fine_tuning.epochs.empty());
+        CHECK(weights(net) == weights(pruned_only));
+    }
+    SUBCASE("max_restarts 0: the collapse is kept and reported") {
+        Sequential<float> net = trained();
+        p.lr = 1e6;
+        p.max_restarts = 0;
+        const FinePruningResult r = fine_prune(net, clean, p);
+        REQUIRE(r.fine_tuning_attempts.size() == 1);
+        CHECK(r.fine_tuning_attempts[0].collapsed);
+        CHECK_FALSE(r.fine_tuning_undone);
+        CHECK(r.fine_tuning.epochs.size() == 3);
+        CHECK(accuracy(predict(net, clean), clean.labels) < 0.9 * r.pruned_accuracy);
+        p.max_restarts = -1;
+        CHECK_THROWS_WITH_AS(fine_prune(net, clean, p), doctest::Contains("max_restarts must be >= 0, got -1"), std::invalid_argument);
+    }
 }
 
 TEST_CASE("ANP: masks stay in [0, 1], the logits layer is left alone, and pruned neurons lose their weights only") {

@@ -181,6 +181,60 @@ TEST_CASE("fit: a resume with another setting is refused, naming the setting and
     CHECK(resume_error(path, 2) == "(no error)");
 }
 
+TEST_CASE("fit: a refused resume puts back the running statistics too, not only the weights (ModelState)") {
+    const auto bn_net = [](std::uint64_t seed) {
+        Sequential<float> net(seed);
+        net.emplace<Flatten>().emplace<Linear>(16, 4).emplace<BatchNorm1d>(4).emplace<Linear>(4, 3);
+        return net;
+    };
+    const auto buffers_of = [](Sequential<float>& net) {
+        std::vector<float> v;
+        for (auto& b : net.buffers()) v.insert(v.end(), b.value->data(), b.value->data() + b.value->size());
+        return v;
+    };
+    const std::string path = "fit_bn.ckpt";
+    const Dataset<float> data = random_images(40, 3);
+    {
+        Sequential<float> trained = bn_net(7);
+        Adam<float> adam{trained.parameters(), AdamOptions{1e-2}};
+        DataLoader<float> loader{data, 8, true, 5};
+        FitOptions o;
+        o.epochs = 1;
+        o.checkpoint = path;
+        o.settings = kSettings;
+        fit(trained, adam, loader, o);
+    }
+    Sequential<float> net = bn_net(8);
+    Adam<float> adam{net.parameters(), AdamOptions{1e-2}};
+    DataLoader<float> loader{data, 8, true, 5};
+    const auto weights = weights_of(net), buffers = buffers_of(net);
+    FitOptions o;
+    o.epochs = 2;
+    o.resume = path;
+    o.settings = kSettings;
+    o.settings["batch_size"] = "16";
+    CHECK_THROWS_WITH_AS(fit(net, adam, loader, o), doctest::Contains("cannot resume: the checkpoint has batch_size = '8'"), std::runtime_error);
+    CHECK(weights_of(net) == weights);
+    CHECK(buffers_of(net) == buffers);  // the checkpoint's running mean and variance were loaded, then undone
+
+    // ModelState itself: bitwise back after training, and a model of another shape is refused by name
+    const ModelState<float> state(net);
+    o.resume.clear();
+    o.settings = kSettings;
+    fit(net, adam, loader, o);
+    CHECK(weights_of(net) != weights);
+    CHECK(buffers_of(net) != buffers);
+    state.restore(net);
+    CHECK(weights_of(net) == weights);
+    CHECK(buffers_of(net) == buffers);
+    Sequential<float> other(1);
+    other.emplace<Flatten>().emplace<Linear>(16, 5).emplace<BatchNorm1d>(5).emplace<Linear>(5, 3);
+    CHECK_THROWS_WITH_AS(state.restore(other), doctest::Contains("ModelState::restore: 1.weight is [5, 16] in the model, [4, 16] in the copy"),
+                         std::invalid_argument);
+    Sequential<float> fewer = tiny();
+    CHECK_THROWS_WITH_AS(state.restore(fewer), doctest::Contains("the model has 2 parameters and buffers, the copy 9"), std::invalid_argument);
+}
+
 TEST_CASE("fit: a forged, missing or non-numeric epochs_done is refused naming the file and the key") {
     const std::string path = "fit_forged.ckpt";
     for (const std::string bad : {"-3", "", "abc", "2x", "+1", "99999999999", " 1"}) {

@@ -56,6 +56,7 @@
 #include "model/factory.hpp"
 #include "model/masks.hpp"
 #include "model/mnist_cnn.hpp"
+#include "model/model_state.hpp"
 #include "model/preact_resnet.hpp"
 #include "model/sequential.hpp"
 

@@ -82,6 +82,8 @@ struct PoisonedCell {
 struct DefenseObserver : CellObserver {
     /// `done` of `total` steps of `stage` (e.g. "ANP masks", "pruning"); `value` a stage's figure (loss, accuracy).
     virtual void on_defense_progress(const std::string& /*stage*/, std::size_t /*done*/, std::size_t /*total*/, double /*value*/) {}
+    /// Something the user should know that the figures alone do not say (e.g. a fine-tuning that collapsed and was redone).
+    virtual void on_defense_note(const std::string& /*note*/) {}
 };
 
 namespace defend_detail {
@@ -266,8 +268,19 @@ inline void apply_defense(DefenseContext& ctx, DefenseRun& run, const Activation
 }
 
 inline void apply_defense(DefenseContext& ctx, DefenseRun& run, const FinePruning& p) {
-    const auto progress = [&](std::size_t k, std::size_t channels, double acc) { ctx.observer.on_defense_progress("pruning (clean accuracy)", k, channels, acc); };
-    const auto r = fine_prune(ctx.model, ctx.cell.clean_data, p, ctx.cell.result.settings.eval_batch_size, ctx.observer.training_callbacks("fine-tuned model"), progress);
+    FinePruningObserver observer;
+    observer.on_pruning_step = [&](std::size_t k, std::size_t channels, double acc) { ctx.observer.on_defense_progress("pruning (clean accuracy)", k, channels, acc); };
+    int attempts = 0;
+    observer.on_fine_tuning_attempt = [&](const FineTuningAttempt& a) {
+        if (!a.collapsed) return;
+        const std::string what = detail::format("fine-tuning at lr %g collapsed: clean accuracy %.2f%% < %.2f%% (the pruned model's less the allowed drop); ",
+                                                a.lr, 100 * a.clean_accuracy, 100 * a.accuracy_floor);
+        if (p.max_restarts == 0) ctx.observer.on_defense_note(what + "kept, as max_restarts is 0");
+        else if (++attempts <= p.max_restarts) ctx.observer.on_defense_note(what + detail::format("undone, trying lr %g", a.lr / 10));
+        else ctx.observer.on_defense_note(what + "undone; every try collapsed, so the pruned model is kept without fine-tuning");
+    };
+    observer.training_callbacks = ctx.observer.training_callbacks("fine-tuned model");
+    const auto r = fine_prune(ctx.model, ctx.cell.clean_data, p, ctx.cell.result.settings.eval_batch_size, observer);
     run.details = r;
     defend_detail::keep_fit(run, r.fine_tuning);
 }

@@ -22,6 +22,7 @@
 #pragma once
 
 #include "../io/checkpoint.hpp"
+#include "../model/model_state.hpp"
 #include "callbacks.hpp"
 #include "trainer.hpp"
 
@@ -87,24 +88,23 @@ inline double images_per_second(const std::vector<EpochStats>& epochs) {
 
 namespace detail {
 
-/// A copy of a model's weights and an optimizer's state, to undo a refused resume.
+/// A copy of a model's weights and buffers and an optimizer's state, to undo a refused resume.
 template <typename T>
 class TrainingState {
 public:
-    TrainingState(Sequential<T>& model, Optimizer<T>& optimizer) : steps_(optimizer.steps()) {
-        for (auto& p : model.parameters()) params_.push_back(*p.value);
+    TrainingState(Sequential<T>& model, Optimizer<T>& optimizer) : model_(model), steps_(optimizer.steps()) {
         for (auto* t : optimizer.state()) state_.push_back(*t);
     }
     void restore(Sequential<T>& model, Optimizer<T>& optimizer) const {
-        auto params = model.parameters();
-        for (std::size_t i = 0; i < params.size(); ++i) *params[i].value = params_[i];
+        model_.restore(model);
         auto state = optimizer.state();
         for (std::size_t i = 0; i < state.size(); ++i) *state[i] = state_[i];
         optimizer.set_steps(steps_);
     }
 
 private:
-    std::vector<Tensor<T>> params_, state_;
+    ModelState<T> model_;
+    std::vector<Tensor<T>> state_;
     long long steps_;
 };
 
