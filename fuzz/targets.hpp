@@ -14,6 +14,16 @@
 
 namespace fuzz {
 
+/// Whether this build's UBSan reports stb_image 2.27's harmless shift of a zero (io/stb_image.hpp): clang is told to
+/// leave it out, GCC cannot be; CMake defines EIGENCNN_GCC_UBSAN_STB_SHIFT for sanitized GCC builds.
+#if defined(EIGENCNN_GCC_UBSAN_STB_SHIFT)
+inline constexpr bool kUbsanReportsStbZeroShift = true;
+#else
+inline constexpr bool kUbsanReportsStbZeroShift = false;
+#endif
+/// The regression input that makes that shift.
+inline constexpr const char* kStbZeroShiftInput = "jpeg_grow_buffer_shift_by_33";
+
 /// The IDX reader (raw and gzip) and the dataset built from its output.
 inline void idx(const std::uint8_t* data, std::size_t size) {
     using namespace eigencnn;

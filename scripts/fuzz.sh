@@ -11,9 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-60}
-# fuzz_image is left out until the stb_image 2.27 JPEG finding in fuzz/open-findings/image is dealt with
-# (docs/reliability.md); run it with FUZZ_TARGETS=image.
-targets=${FUZZ_TARGETS:-idx checkpoint model safetensors cifar10 model_file}  # a subset: FUZZ_TARGETS="model" scripts/fuzz.sh 60
+targets=${FUZZ_TARGETS:-idx checkpoint model safetensors cifar10 model_file image}  # a subset: FUZZ_TARGETS="model" scripts/fuzz.sh 60
 out=build-fuzz
 mkdir -p "$out"
 flags=(-std=c++17 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined

@@ -22,6 +22,11 @@ std::size_t replay(const std::string& target, F run) {
         if (!fs::exists(dir)) continue;
         for (const auto& entry : fs::directory_iterator(dir)) {
             if (!entry.is_regular_file() || entry.path().filename().string()[0] == '.') continue;
+            // stb_image 2.27 shifts a zero by 33 on this JPEG: harmless, exempted from UBSan for clang only (io/stb_image.hpp)
+            if (fuzz::kUbsanReportsStbZeroShift && entry.path().filename() == fuzz::kStbZeroShiftInput) {
+                MESSAGE("skipped under GCC's UBSan: " << entry.path().string());
+                continue;
+            }
             std::ifstream f(entry.path(), std::ios::binary);
             const std::vector<std::uint8_t> bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
             CAPTURE(entry.path().string());
