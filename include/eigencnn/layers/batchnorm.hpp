@@ -30,6 +30,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 
 namespace eigencnn {
 
@@ -78,13 +79,9 @@ public:
         const T* xs = x.data();
         T* y = output_.data();
         T* xh = keep_ ? xhat_.data() : nullptr;
-        const Index block = inner == 1 ? kFeatureBlock : 1, blocks = (c_ + block - 1) / block;
-        EIGENCNN_OMP(parallel for schedule(static))
-        for (Index b = 0; b < blocks; ++b) {
-            const Index c0 = b * block, width = std::min(block, c_ - c0);
-            if (inner == 1) forward_channels<true>(xs, y, xh, N, 1, c0, width, train);
-            else forward_channels<false>(xs, y, xh, N, inner, c0, width, train);
-        }
+        for_each_channel_block(inner, [&](auto flat, Index c0, Index width) {
+            forward_channels<decltype(flat)::value>(xs, y, xh, N, inner, c0, width, train);
+        });
         if (train) num_batches_tracked_[0] += T(1);
         batch_stats_ = train;
         return output_;
@@ -138,14 +135,23 @@ private:
         const T* g = dy.data();
         const T* xh = xhat_.data();
         T* dx = grad_input_.data();
+        for_each_channel_block(inner, [&](auto flat, Index c0, Index width) {
+            backward_channels<decltype(flat)::value>(g, xh, want_dx ? dx : nullptr, N, inner, c0, width, write_params);
+        });
+        return grad_input_;
+    }
+
+    /// work(flat, c0, width) for every block of channels [c0, c0 + width), the blocks spread over the threads;
+    /// flat is std::true_type when inner == 1 (blocks of kFeatureBlock channels), else std::false_type (one channel).
+    template <typename Work>
+    void for_each_channel_block(Index inner, const Work& work) const {
         const Index block = inner == 1 ? kFeatureBlock : 1, blocks = (c_ + block - 1) / block;
         EIGENCNN_OMP(parallel for schedule(static))
         for (Index b = 0; b < blocks; ++b) {
             const Index c0 = b * block, width = std::min(block, c_ - c0);
-            if (inner == 1) backward_channels<true>(g, xh, want_dx ? dx : nullptr, N, 1, c0, width, write_params);
-            else backward_channels<false>(g, xh, want_dx ? dx : nullptr, N, inner, c0, width, write_params);
+            if (inner == 1) work(std::true_type{}, c0, width);
+            else work(std::false_type{}, c0, width);
         }
-        return grad_input_;
     }
 
     // The work of one block of channels [c0, c0 + width) over the whole batch. Each channel's sums run
