@@ -272,6 +272,9 @@ inline void apply_defense(DefenseContext& ctx, DefenseRun& run, const FinePrunin
     observer.on_pruning_step = [&](std::size_t k, std::size_t channels, double acc) { ctx.observer.on_defense_progress("pruning (clean accuracy)", k, channels, acc); };
     int attempts = 0;
     observer.on_fine_tuning_attempt = [&](const FineTuningAttempt& a) {
+        if (a.skipped_batches > 0)
+            ctx.observer.on_defense_note(detail::format("fine-tuning at lr %g skipped %zu batches with a non-finite loss or gradient", a.lr,
+                                                        a.skipped_batches));
         if (!a.collapsed) return;
         const std::string what = detail::format("fine-tuning at lr %g collapsed: clean accuracy %.2f%% < %.2f%% (the pruned model's less the allowed drop); ",
                                                 a.lr, 100 * a.clean_accuracy, 100 * a.accuracy_floor);

@@ -92,18 +92,18 @@ namespace detail {
 template <typename T>
 class TrainingState {
 public:
-    TrainingState(Sequential<T>& model, Optimizer<T>& optimizer) : model_(model), steps_(optimizer.steps()) {
+    TrainingState(Sequential<T>& model, Optimizer<T>& optimizer) : model_state_(model), steps_(optimizer.steps()) {
         for (auto* t : optimizer.state()) state_.push_back(*t);
     }
     void restore(Sequential<T>& model, Optimizer<T>& optimizer) const {
-        model_.restore(model);
+        model_state_.restore(model);
         auto state = optimizer.state();
         for (std::size_t i = 0; i < state.size(); ++i) *state[i] = state_[i];
         optimizer.set_steps(steps_);
     }
 
 private:
-    ModelState<T> model_;
+    ModelState<T> model_state_;
     std::vector<Tensor<T>> state_;
     long long steps_;
 };

@@ -21,6 +21,10 @@
 //   the fine-tuning collapsed: the pruned weights are put back and it is run
 //   again at a tenth of the rate, at most `max_restarts` times; when every try
 //   collapses, the pruned model stays as it is, not fine-tuned, and the result says so.
+//   The floor shares max_accuracy_drop with the pruning rule (a drop of 1 turns the
+//   guard off). A batch whose loss or gradient is not finite is skipped (counted
+//   in the attempt's skipped_batches), so that a diverging try ends in a measured
+//   collapse rather than an exception.
 //
 // Differences from BackdoorBench, said here and in docs/lab.md: it measures
 // the accuracy of each pruning step on the TEST set; here on the defender's
@@ -172,7 +176,15 @@ FinePruningResult fine_prune(Sequential<T>& model, const Dataset<T>& clean, cons
     if (p.epochs == 0) return r;
 
     const ModelState<T> pruned_state(model);
-    const double floor = r.pruned_accuracy * (1 - p.max_accuracy_drop);
+    struct PrunedOnError {  // an exception (from fit, predict or a callback) leaves the pruned model, not half a fine-tuning
+        Sequential<T>& model;
+        const ModelState<T>& state;
+        bool done = false;
+        ~PrunedOnError() {
+            if (!done) state.restore(model);
+        }
+    } on_error{model, pruned_state};
+    const double accuracy_floor = r.pruned_accuracy * (1 - p.max_accuracy_drop);
     double lr = p.lr;
     for (int attempt = 0; attempt <= p.max_restarts; ++attempt, lr /= 10) {
         if (attempt > 0) pruned_state.restore(model);
@@ -185,17 +197,19 @@ FinePruningResult fine_prune(Sequential<T>& model, const Dataset<T>& clean, cons
         FineTuningAttempt a;
         a.lr = lr;
         a.clean_accuracy = accuracy(predict(model, clean, eval_batch), clean.labels);
-        a.accuracy_floor = floor;
-        a.collapsed = a.clean_accuracy < floor;
+        a.accuracy_floor = accuracy_floor;
+        a.collapsed = a.clean_accuracy < accuracy_floor;
         for (const auto& e : f.epochs) a.epoch_loss.push_back(e.mean_loss), a.skipped_batches += e.skipped_batches;
         r.fine_tuning_attempts.push_back(a);
         if (observer.on_fine_tuning_attempt) observer.on_fine_tuning_attempt(a);
         if (!a.collapsed || p.max_restarts == 0) {  // kept (with the guard off, even collapsed: the result says so)
             r.fine_tuning = std::move(f);
+            on_error.done = true;
             return r;
         }
     }
     pruned_state.restore(model);  // every attempt collapsed: back to the pruned model
+    on_error.done = true;
     r.fine_tuning_undone = true;
     return r;
 }
