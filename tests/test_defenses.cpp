@@ -4,6 +4,8 @@
 // (backdoor/defense_metrics.hpp), spectral signatures and activation
 // clustering on synthetic representations with planted poison, fine-pruning's
 // order and stopping rule, ANP's masks.
+#include "gradcheck.hpp"
+
 #include <doctest/doctest.h>
 
 #include <eigencnn/analysis/kmeans.hpp>
@@ -260,11 +262,6 @@ TEST_CASE("fine-pruning: a fine-tuning that collapses is undone and retried at a
         fit(net, adam, loader, fo);
         return net;
     };
-    const auto weights = [](Sequential<float>& net) {
-        std::vector<float> w;
-        for (auto& q : net.parameters()) w.insert(w.end(), q.value->data(), q.value->data() + q.value->size());
-        return w;
-    };
     FinePruning p;
     p.epochs = 3;
     p.batch_size = 20;
@@ -316,7 +313,7 @@ TEST_CASE("fine-pruning: a fine-tuning that collapses is undone and retried at a
         CHECK(r.fine_tuning_attempts[1].collapsed);
         CHECK(r.fine_tuning_undone);
         CHECK(r.fine_tuning.epochs.empty());
-        CHECK(weights(net) == weights(pruned_only));
+        CHECK(test::weights_of(net) == test::weights_of(pruned_only));
     }
     SUBCASE("max_restarts 0: the collapse is kept and reported") {
         Sequential<float> net = trained();
