@@ -215,12 +215,15 @@ TEST_CASE("Sequential: a fused step's winners-only backward (>= 8 input channels
     uniform_fill(x, 1.0, rng);
     const std::vector<int> y{0, 2, 1, 1, 0, 2, 2, 1, 0, 0, 1};
     net.set_input_grad(true);
-    std::vector<Tensor<float>> outs, dxs, grads[2];
+    std::vector<Tensor<float>> outs, dxs, dx_alone, grads[2];
     for (bool fused : {true, false}) {
         net.set_fusion(fused);
         outs.push_back(net.forward(x));
-        dxs.push_back(net.backward(cross_entropy(outs.back(), y).grad));
+        const Tensor<float> dz = cross_entropy(outs.back(), y).grad;
+        dxs.push_back(net.backward(dz));
         for (auto& p : net.parameters()) grads[fused].push_back(*p.grad);
+        net.forward(x);
+        dx_alone.push_back(net.backward_input(dz));  // fused: Conv2d::backward_input_winners
     }
     CHECK(std::memcmp(outs[0].data(), outs[1].data(), sizeof(float) * static_cast<std::size_t>(outs[0].size())) == 0);
     const auto close = [](const Tensor<float>& a, const Tensor<float>& b) {
@@ -230,6 +233,8 @@ TEST_CASE("Sequential: a fused step's winners-only backward (>= 8 input channels
     };
     CHECK(close(dxs[0], dxs[1]) < 1e-5);
     CHECK(dxs[1].vector().cwiseAbs().maxCoeff() > 0);
+    CHECK(close(dx_alone[0], dx_alone[1]) < 1e-5);
+    CHECK(close(dx_alone[0], dxs[0]) < 1e-5);
     for (std::size_t i = 0; i < grads[0].size(); ++i) {
         CAPTURE(net.parameters()[i].name);
         CHECK(grads[1][i].vector().cwiseAbs().maxCoeff() > 0);
@@ -244,7 +249,12 @@ TEST_CASE("Sequential: the winners-only backward matches finite differences (dou
         .emplace<Conv2d>(16, 4, 2, 1, 1).emplace<ReLU>().emplace<MaxPool2d>(3, 2)      // blocked (K*C = 32) + border
         .emplace<Flatten>().emplace<Linear>(4, 3);
     Rng rng(13);
-    check_model_gradients(net, random_tensor(Shape{2, 8, 6, 6}, rng), {0, 2});
+    Tensor<double> x = random_tensor(Shape{2, 8, 6, 6}, rng);
+    check_model_gradients(net, x, {0, 2});
+    // dx alone (backward_input: the winners-only input gradient in the fused steps), in eval mode
+    net.eval();
+    const Tensor<double> dx = net.backward_input(cross_entropy(net.forward(x), {0, 2}).grad);
+    CHECK(max_rel_error(x, dx, [&] { return cross_entropy(net.forward(x), {0, 2}).loss; }) < 1e-7);
 }
 
 TEST_CASE("Sequential: backward after add or set_fusion without a new forward throws") {

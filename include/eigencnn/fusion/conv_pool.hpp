@@ -20,8 +20,10 @@
 //                           nonzero only there (a quarter of it with 2x2 pools), so
 //                           the gradients are sums over those positions.
 //
-//   backward_input, per image: dy_n = scatter of dz_n to the winners, dx_n = fold(W^T * dy_n)
-//                           (the conv's own input-gradient path; no parameter gradient touched).
+//   backward_input, per image (no parameter gradient touched):
+//     fewer than 8 input channels: dy_n = scatter of dz_n to the winners, dx_n = fold(W^T * dy_n)
+//                           (the conv's own input-gradient path);
+//     8 or more:            dx_n alone from the winners (Conv2d::backward_input_winners).
 //
 // Forward values are computed by the layers' own kernels in the same order
 // as when they run one at a time, so outputs are bitwise the same; so are
@@ -43,7 +45,7 @@
 
 namespace eigencnn {
 
-/// How ConvPool's backward computes the conv's gradients (see the top of the file).
+/// How ConvPool's backward and backward_input compute the conv's gradients (see the top of the file).
 enum class PooledBackward {
     Auto,    ///< Winners with 8 or more input channels, else Dense (the faster one on the seed model's two convs)
     Dense,   ///< scatter the winners' gradients into dy, then im2col + GEMMs
@@ -85,23 +87,18 @@ public:
     /// gradient is off); fills the conv's parameter gradients.
     const Tensor<T>& backward(const Tensor<T>& dout) override {
         check_gradient(dout, "backward");
-        const Index N = dout.dim(0), OC = dout.dim(1), OP = dout.dim(2) * dout.dim(3);
-        const auto dz = [&](Index e) { return pooled_gradient(dout, e); };
-        if (how_ == PooledBackward::Winners || (how_ == PooledBackward::Auto && conv_->in_channels() >= kSparseMinChannels))
-            return conv_->backward_winners(N, OP, [&](Index n, std::int32_t* pos, T* val) {
-                const Index at = n * OC * OP;
-                std::copy(argmax_.data() + at, argmax_.data() + at + OC * OP, pos);
-                for (Index e = 0; e < OC * OP; ++e) val[e] = dz(at + e);
-            });
-        const Index P = conv_plane_;
+        const Index N = dout.dim(0), OC = dout.dim(1), OP = dout.dim(2) * dout.dim(3), P = conv_plane_;
+        if (winners()) return conv_->backward_winners(N, OP, winner_entries(dout));
+        dz_.resize(Shape{num_threads(), OC * OP});
         return conv_->backward_images(N, [&](Index n, T* g, T* gt) {
+            T* dz = dz_.data() + thread_index() * OC * OP;
+            image_gradient(dout, n, dz);
             std::fill(gt, gt + P * OC, T(0));
             if (g) std::fill(g, g + P * OC, T(0));
             for (Index o = 0; o < OC; ++o) {
-                const Index plane = n * OC + o;
-                const std::int32_t* arg = argmax_.data() + plane * OP;
+                const std::int32_t* arg = argmax_.data() + (n * OC + o) * OP;
                 for (Index q = 0; q < OP; ++q) {
-                    const T v = dz(plane * OP + q);
+                    const T v = dz[o * OP + q];
                     gt[arg[q] * OC + o] += v;
                     if (g) g[o * P + arg[q]] += v;
                 }
@@ -114,12 +111,15 @@ public:
     const Tensor<T>& backward_input(const Tensor<T>& dout) override {
         check_gradient(dout, "backward_input");
         const Index N = dout.dim(0), OC = dout.dim(1), OP = dout.dim(2) * dout.dim(3), P = conv_plane_;
+        if (winners()) return conv_->backward_input_winners(N, OP, winner_entries(dout));
+        dz_.resize(Shape{num_threads(), OC * OP});
         return conv_->backward_input_images(N, [&](Index n, T* g) {
+            T* dz = dz_.data() + thread_index() * OC * OP;
+            image_gradient(dout, n, dz);
             std::fill(g, g + P * OC, T(0));
             for (Index o = 0; o < OC; ++o) {
-                const Index plane = n * OC + o;
-                const std::int32_t* arg = argmax_.data() + plane * OP;
-                for (Index q = 0; q < OP; ++q) g[o * P + arg[q]] += pooled_gradient(dout, plane * OP + q);
+                const std::int32_t* arg = argmax_.data() + (n * OC + o) * OP;
+                for (Index q = 0; q < OP; ++q) g[o * P + arg[q]] += dz[o * OP + q];
             }
             return static_cast<const T*>(g);
         });
@@ -134,9 +134,33 @@ private:
             detail::shape_error(name() + " " + what, "gradient of shape " + output_.shape().str(), dout.shape());
     }
 
-    // dz at element e of [N, OC, PH, PW]: the pool output's gradient, through the ReLU if any.
-    T pooled_gradient(const Tensor<T>& dout, Index e) const {
-        return relu_ ? relu_gradient(output_.data()[e], dout.data()[e]) : dout.data()[e];
+    // Whether the conv's gradients come from the winners-only kernels (see PooledBackward).
+    bool winners() const {
+        return how_ == PooledBackward::Winners || (how_ == PooledBackward::Auto && conv_->in_channels() >= kSparseMinChannels);
+    }
+
+    // entries(n, pos, val) for Conv2d's winners-only paths: image n's winners and their gradients dz, [OC, PH*PW] each.
+    auto winner_entries(const Tensor<T>& dout) const {
+        const Index OCP = dout.dim(1) * dout.dim(2) * dout.dim(3);
+        return [this, &dout, OCP](Index n, std::int32_t* pos, T* val) {
+            std::copy(argmax_.data() + n * OCP, argmax_.data() + (n + 1) * OCP, pos);
+            image_gradient(dout, n, val);
+        };
+    }
+
+    // dz [OC, PH*PW] of image n: the pool output's gradient, through the ReLU if any. One
+    // loop without a branch per value, apart from the scatters that use it: the ReLU's
+    // data-dependent branch inside a scatter loop mispredicts about half the time.
+    void image_gradient(const Tensor<T>& dout, Index n, T* dz) const {
+        const Index OCP = dout.dim(1) * dout.dim(2) * dout.dim(3);
+        const T* d = dout.data() + n * OCP;
+        if (!relu_) {
+            std::copy(d, d + OCP, dz);
+            return;
+        }
+        const T* y = output_.data() + n * OCP;
+        EIGENCNN_OMP(simd)
+        for (Index e = 0; e < OCP; ++e) dz[e] = relu_gradient(y[e], d[e]);
     }
 
     // Auto's threshold. Measured (bench/conv_bench, pooled_backward): Winners is far faster on the seed
@@ -148,6 +172,7 @@ private:
     bool relu_;
     PooledBackward how_;
     Tensor<T> output_;                  // [N, OC, PH, PW], after the ReLU if any
+    Tensor<T> dz_;                      // dense backward paths: per thread, one image's dz [OC, PH*PW]
     std::vector<std::int32_t> argmax_;  // winners' positions in their conv output plane (gradients enabled only)
     bool has_argmax_ = false;
     Index conv_plane_ = 0;              // OH*OW of the conv output

@@ -35,6 +35,7 @@ constexpr Index kWinnersBlock = 16;  // values of dW per register block
 /// The geometry of one winners-only backward call.
 struct WinnersGeometry {
     Index C, K, H, W, OC, Q;   ///< input channels, kernel, input plane, output channels, entries per output plane
+    Index P;                   ///< positions in an output plane (OH*OW)
     bool blocked;              ///< K*C is a multiple of kWinnersBlock
     const Index* origin;       ///< per output position p: top-left input row origin[2p] and column origin[2p + 1]
     const Index* block_offset; ///< per block of kWinnersBlock values of dW[o]: its offset from a patch's top-left
@@ -83,14 +84,16 @@ void conv2d_winners_blocks(Index k0, Index m, const T* gs, const std::int32_t* a
 }
 
 /// One image: entries pos [OC, Q] (positions i*OW + j in the output plane) with
-/// gradients val [OC, Q]; adds into part (dW [OC, K, K, C], then db [OC]) and,
-/// unless dxs is null, into dxs [H, W, C]. gs [Q] and at [Q] are scratch.
+/// gradients val [OC, Q]; adds into part (dW [OC, K, K, C], then db [OC]) unless
+/// part is null, and into dxs [H, W, C] unless dxs is null. gs [Q] and at [Q] are
+/// scratch. With part null (dx alone) xs is not read; conv2d_winners_input_image
+/// below is the faster way to dx alone.
 template <typename T>
 void conv2d_winners_image(const WinnersGeometry& geo, const T* xs, const T* wt, const std::int32_t* pos, const T* val, T* part, T* dxs,
                           T* gs, std::int32_t* at) {
     const Index C = geo.C, K = geo.K, H = geo.H, W = geo.W, Q = geo.Q, KKC = K * K * C;
     for (Index o = 0; o < geo.OC; ++o) {
-        T* dw = part + o * KKC;
+        T* dw = part ? part + o * KKC : nullptr;
         const T* w = wt + o * KKC;
         T db = 0;
         Index m = 0;  // patches wholly inside the image, for the blocked loops below
@@ -107,20 +110,23 @@ void conv2d_winners_image(const WinnersGeometry& geo, const T* xs, const T* wt, 
             const Index b0 = std::max<Index>(0, -w0), len = (std::min(K, W - w0) - b0) * C;
             for (Index a = std::max<Index>(0, -h0); a < std::min(K, H - h0); ++a) {
                 const Index i = ((h0 + a) * W + w0 + b0) * C, k = (a * K + b0) * C;
-                EIGENCNN_OMP(simd)
-                for (Index t = 0; t < len; ++t) dw[k + t] += g * xs[i + t];
+                if (dw)
+                    EIGENCNN_OMP(simd)
+                    for (Index t = 0; t < len; ++t) dw[k + t] += g * xs[i + t];
                 if (dxs)
                     EIGENCNN_OMP(simd)
                     for (Index t = 0; t < len; ++t) dxs[i + t] += g * w[k + t];
             }
         }
-        part[geo.OC * KKC + o] += db;
+        if (part) part[geo.OC * KKC + o] += db;
         if (m == 0) continue;
-        // dW[o] in blocks of kWinnersBlock values (a block never straddles two kernel rows, as
-        // kWinnersBlock divides K*C), four at a time, summed over the patches in registers.
-        Index k0 = 0;
-        for (; k0 + 4 * kWinnersBlock <= KKC; k0 += 4 * kWinnersBlock) conv2d_winners_blocks<4>(k0, m, gs, at, xs, dw, geo.block_offset);
-        for (; k0 < KKC; k0 += kWinnersBlock) conv2d_winners_blocks<1>(k0, m, gs, at, xs, dw, geo.block_offset);
+        if (part) {
+            // dW[o] in blocks of kWinnersBlock values (a block never straddles two kernel rows, as
+            // kWinnersBlock divides K*C), four at a time, summed over the patches in registers.
+            Index k0 = 0;
+            for (; k0 + 4 * kWinnersBlock <= KKC; k0 += 4 * kWinnersBlock) conv2d_winners_blocks<4>(k0, m, gs, at, xs, dw, geo.block_offset);
+            for (; k0 < KKC; k0 += kWinnersBlock) conv2d_winners_blocks<1>(k0, m, gs, at, xs, dw, geo.block_offset);
+        }
         if (!dxs) continue;
         // patch by patch: overlapping patches then update the same values far apart in time
         for (Index e = 0; e < m; ++e) {
@@ -130,6 +136,93 @@ void conv2d_winners_image(const WinnersGeometry& geo, const T* xs, const T* wt, 
                 T* dk = d + geo.block_offset[k / kWinnersBlock];
                 EIGENCNN_OMP(simd)
                 for (Index l = 0; l < kWinnersBlock; ++l) dk[l] += g * w[k + l];
+            }
+        }
+    }
+}
+
+// NB blocks of kWinnersBlock values from k0 on of one patch's input gradient,
+// sum over the m entries e of gs[e] * W[o_e] (wt + woff[e] is W[o_e], channel-last),
+// summed in registers and added to the patch at d once.
+template <int NB, typename T>
+void conv2d_winners_patch_blocks(Index k0, Index m, const T* gs, const Index* woff, const T* wt, T* d, const Index* block_offset) {
+    const Index* off = block_offset + k0 / kWinnersBlock;
+#ifdef EIGENCNN_GEMM_KERNEL
+    if constexpr (std::is_same_v<T, float>) {
+        using detail::gemm_vec;
+        constexpr int V = kWinnersBlock / detail::kGemmLanes;
+        gemm_vec acc[NB * V] = {};
+        for (Index e = 0; e < m; ++e) {
+            const float g = gs[e];
+            const float* w = wt + woff[e] + k0;
+#pragma GCC unroll 16
+            for (int v = 0; v < NB * V; ++v) acc[v] = detail::gemm_fma(g, detail::gemm_load(w + v * detail::kGemmLanes), acc[v]);
+        }
+#pragma GCC unroll 4
+        for (int j = 0; j < NB; ++j)
+#pragma GCC unroll 4
+            for (int v = 0; v < V; ++v) {
+                float* dk = d + off[j] + v * detail::kGemmLanes;
+                detail::gemm_store(dk, detail::gemm_load(dk) + acc[j * V + v]);
+            }
+        return;
+    }
+#endif
+    T acc[NB * kWinnersBlock] = {};
+    for (Index e = 0; e < m; ++e) {
+        const T g = gs[e];
+        const T* w = wt + woff[e] + k0;
+#pragma GCC unroll 64
+        for (Index l = 0; l < NB * kWinnersBlock; ++l) acc[l] += g * w[l];
+    }
+    for (int j = 0; j < NB; ++j)
+        for (Index l = 0; l < kWinnersBlock; ++l) d[off[j] + l] += acc[j * kWinnersBlock + l];
+}
+
+/// dx alone for one image: entries pos [OC, Q] with gradients val [OC, Q] as for
+/// conv2d_winners_image, added into dxs [H, W, C]. The entries are grouped by
+/// output position p (channels in increasing order); each patch's gradient
+///   dpatch_p = sum over the channels o that won at p of g[o, p] * W[o]      [K, K, C]
+/// is summed in registers and added to dxs once, so a value of dxs is updated
+/// once per patch instead of once per entry. Scratch: start [P + 1] and next [P]
+/// (int32), woff [OC*Q] (Index), gs [OC*Q].
+template <typename T>
+void conv2d_winners_input_image(const WinnersGeometry& geo, const T* wt, const std::int32_t* pos, const T* val, T* dxs,
+                                std::int32_t* start, std::int32_t* next, Index* woff, T* gs) {
+    const Index C = geo.C, K = geo.K, H = geo.H, W = geo.W, P = geo.P, E = geo.OC * geo.Q, KKC = K * K * C;
+    // counting sort of the nonzero entries by position; stable, so channels stay in increasing order
+    std::fill(start, start + P + 1, 0);
+    for (Index e = 0; e < E; ++e)
+        if (val[e] != T(0)) ++start[pos[e] + 1];
+    for (Index p = 0; p < P; ++p) start[p + 1] += start[p], next[p] = start[p];
+    for (Index e = 0; e < E; ++e) {
+        if (val[e] == T(0)) continue;
+        const std::int32_t slot = next[pos[e]]++;
+        gs[slot] = val[e];
+        woff[slot] = e / geo.Q * KKC;
+    }
+    for (Index p = 0; p < P; ++p) {
+        const Index first = start[p], m = start[p + 1] - first;
+        if (m == 0) continue;
+        const Index h0 = geo.origin[2 * p], w0 = geo.origin[2 * p + 1];
+        if (geo.blocked && h0 >= 0 && w0 >= 0 && h0 + K <= H && w0 + K <= W) {
+            T* d = dxs + (h0 * W + w0) * C;
+            Index k0 = 0;
+            for (; k0 + 4 * kWinnersBlock <= KKC; k0 += 4 * kWinnersBlock)
+                conv2d_winners_patch_blocks<4>(k0, m, gs + first, woff + first, wt, d, geo.block_offset);
+            for (; k0 < KKC; k0 += kWinnersBlock) conv2d_winners_patch_blocks<1>(k0, m, gs + first, woff + first, wt, d, geo.block_offset);
+            continue;
+        }
+        // a patch cut by the border, or K*C not a multiple of kWinnersBlock: row by row, entry by entry
+        const Index b0 = std::max<Index>(0, -w0), len = (std::min(K, W - w0) - b0) * C;
+        for (Index a = std::max<Index>(0, -h0); a < std::min(K, H - h0); ++a) {
+            T* d = dxs + ((h0 + a) * W + w0 + b0) * C;
+            const Index k = (a * K + b0) * C;
+            for (Index e = first; e < first + m; ++e) {
+                const T g = gs[e];
+                const T* w = wt + woff[e] + k;
+                EIGENCNN_OMP(simd)
+                for (Index t = 0; t < len; ++t) d[t] += g * w[t];
             }
         }
     }

@@ -311,32 +311,16 @@ private:
     const Tensor<T>& backward_winners(Index N, Index Q, Entries&& entries) {
         if (!has_input_) detail::no_backward_state(name());
         check_batch(N);
-        const Index C = in_, K = k_, H = in_shape_[2], W = in_shape_[3], OW = out_shape_[3], HW = H * W;
+        const Index C = in_, K = k_, H = in_shape_[2], W = in_shape_[3], HW = H * W;
         const Index KKC = K * K * C, stride = (KKC + 1) * out_;  // per chunk: dW [OC, K, K, C], then db [OC]
         const Index chunks = (N + kChunk - 1) / kChunk;
         partial_.resize(Shape{chunks, stride});
         const bool want_dx = this->input_grad_;
         grad_input_.resize(want_dx ? in_shape_ : Shape{0});
-        weight_t_.resize(Shape{out_, K, K, C});  // W channel-last
-        const T* Wd = effective_weight();
-        for (Index o = 0; o < out_; ++o)
-            for (Index c = 0; c < C; ++c)
-                for (Index ab = 0; ab < K * K; ++ab) weight_t_.data()[(o * K * K + ab) * C + c] = Wd[(o * C + c) * K * K + ab];
+        const WinnersGeometry geo = winners_geometry(Q);
         const Index scratch = 2 * HW * C + out_ * Q + Q;
         col_.resize(Shape{num_threads(), scratch});  // per thread: x_n and dx_n channel-last, val, gs
         positions_.resize(static_cast<std::size_t>(num_threads() * (out_ * Q + Q)));  // per thread: pos, at
-        const bool blocked = (K * C) % kWinnersBlock == 0;
-        block_offset_.resize(blocked ? static_cast<std::size_t>(KKC / kWinnersBlock) : 0);  // (a, b, c) -> (a*W + b)*C
-        for (std::size_t j = 0; j < block_offset_.size(); ++j) {
-            const Index k = static_cast<Index>(j) * kWinnersBlock;
-            block_offset_[j] = k / (K * C) * W * C + k % (K * C);
-        }
-        origin_.resize(static_cast<std::size_t>(2 * out_shape_[2] * OW));  // output position -> top-left input row, column
-        for (Index p = 0; p < out_shape_[2] * OW; ++p) {
-            origin_[static_cast<std::size_t>(2 * p)] = p / OW * stride_ - pad_;
-            origin_[static_cast<std::size_t>(2 * p + 1)] = p % OW * stride_ - pad_;
-        }
-        const WinnersGeometry geo{C, K, H, W, out_, Q, blocked, origin_.data(), block_offset_.data()};
         EIGENCNN_OMP(parallel)
         {
             T* xs = col_.data() + thread_index() * scratch;
@@ -374,6 +358,45 @@ private:
         return grad_input_;
     }
 
+    // backward_input_winners: dx alone, when each output plane's gradient is
+    // nonzero at Q known positions at most (entries as for backward_winners):
+    // dx[c, h0 + a, w0 + b] += g * W[o, c, a, b] for each entry g, and nothing
+    // else, per output position (kernels/conv2d_winners.hpp,
+    // conv2d_winners_input_image); the parameter gradients are not touched.
+    // Images are independent, so the result does not depend on the thread
+    // count; it agrees with backward_input_images up to rounding (the sums
+    // run in another order).
+    template <typename Entries>
+    const Tensor<T>& backward_input_winners(Index N, Index Q, Entries&& entries) {
+        check_batch(N);
+        const Index C = in_, HW = in_shape_[2] * in_shape_[3];
+        grad_input_.resize(in_shape_);
+        const WinnersGeometry geo = winners_geometry(Q);
+        const Index E = out_ * Q, P = geo.P;
+        const Index scratch = HW * C + 2 * E;
+        col_.resize(Shape{num_threads(), scratch});  // per thread: dx_n channel-last, val, gs
+        const Index ints = E + 2 * P + 1;
+        positions_.resize(static_cast<std::size_t>(num_threads() * ints));  // per thread: pos, start, next
+        offsets_.resize(static_cast<std::size_t>(num_threads() * E));       // per thread: woff
+        EIGENCNN_OMP(parallel)
+        {
+            T* dxs = col_.data() + thread_index() * scratch;
+            T* val = dxs + HW * C;
+            T* gs = val + E;
+            std::int32_t* pos = positions_.data() + thread_index() * ints;
+            std::int32_t* start = pos + E;
+            Index* woff = offsets_.data() + thread_index() * E;
+            EIGENCNN_OMP(for schedule(static))
+            for (Index n = 0; n < N; ++n) {
+                entries(n, pos, val);
+                std::fill(dxs, dxs + HW * C, T(0));
+                conv2d_winners_input_image(geo, weight_t_.data(), pos, val, dxs, start, start + P + 1, woff, gs);
+                MatMap(grad_input_.data() + n * C * HW, C, HW) = ConstMatMap(dxs, HW, C).transpose();
+            }
+        }
+        return grad_input_;
+    }
+
     std::string describe() const {
         std::string s = std::to_string(in_) + ", " + std::to_string(out_) + ", kernel_size=" + std::to_string(k_) +
                         ", stride=" + std::to_string(stride_);
@@ -397,6 +420,29 @@ private:
         if (N != in_shape_[0])
             throw std::invalid_argument(name() + " backward: gradient for " + std::to_string(N) + " images after a forward of " +
                                         std::to_string(in_shape_[0]));
+    }
+
+    // The winners-only geometry for Q entries per output plane; fills weight_t_ with W channel-last
+    // [OC, K, K, C] (diag(a) W with a mask), block_offset_ and origin_, which the result points into.
+    WinnersGeometry winners_geometry(Index Q) {
+        const Index C = in_, K = k_, W = in_shape_[3], OW = out_shape_[3], KKC = K * K * C;
+        weight_t_.resize(Shape{out_, K, K, C});
+        const T* Wd = effective_weight();
+        for (Index o = 0; o < out_; ++o)
+            for (Index c = 0; c < C; ++c)
+                for (Index ab = 0; ab < K * K; ++ab) weight_t_.data()[(o * K * K + ab) * C + c] = Wd[(o * C + c) * K * K + ab];
+        const bool blocked = (K * C) % kWinnersBlock == 0;
+        block_offset_.resize(blocked ? static_cast<std::size_t>(KKC / kWinnersBlock) : 0);  // (a, b, c) -> (a*W + b)*C
+        for (std::size_t j = 0; j < block_offset_.size(); ++j) {
+            const Index k = static_cast<Index>(j) * kWinnersBlock;
+            block_offset_[j] = k / (K * C) * W * C + k % (K * C);
+        }
+        origin_.resize(static_cast<std::size_t>(2 * out_shape_[2] * OW));  // output position -> top-left input row, column
+        for (Index p = 0; p < out_shape_[2] * OW; ++p) {
+            origin_[static_cast<std::size_t>(2 * p)] = p / OW * stride_ - pad_;
+            origin_[static_cast<std::size_t>(2 * p + 1)] = p % OW * stride_ - pad_;
+        }
+        return WinnersGeometry{C, K, in_shape_[2], W, out_, Q, out_shape_[2] * OW, blocked, origin_.data(), block_offset_.data()};
     }
 
     // W^T [R, OC] into weight_t_ (diag(a) W with a mask), for the input gradient's product.
@@ -445,7 +491,8 @@ private:
     bool has_input_ = false;
     Tensor<T> weight_bias_, weight_t_;      // [W | b] [OC, R + 1] for forward; W^T [R, OC] for the input gradient
     Tensor<T> partial_;                     // per-chunk gradients [dW^T; db^T], [chunks, R + 1, OC] (or backward_winners')
-    std::vector<std::int32_t> positions_;   // backward_winners: per thread, the entries' positions [OC, Q] and patch offsets [Q]
+    std::vector<std::int32_t> positions_;   // winners paths: per thread, the entries' positions [OC, Q], then patch offsets [Q] or the sort's start/next [P + 1, P]
+    std::vector<Index> offsets_;            // backward_input_winners: per thread, each sorted entry's weight offset [OC*Q]
     std::vector<Index> origin_, block_offset_;             // backward_winners: per output position, its window's top-left input row and column; per block of dW, its offset in a patch
     Im2col<T> unfold_;                      // geometry of the last forward's input
     Shape in_shape_, out_shape_;
