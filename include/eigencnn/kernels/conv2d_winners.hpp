@@ -18,6 +18,10 @@
 // when K*C is a multiple of it); the others, row by row. The reference is
 // the dense backward (im2col + GEMM), which tests/test_model.cpp compares it
 // with, and finite differences.
+//
+// dx alone (Conv2d::backward_input_winners, for input gradients with frozen
+// weights) has its own kernel, conv2d_winners_input_image: the entries
+// grouped by output position, each patch's gradient summed in registers.
 #pragma once
 
 #include "../core/omp.hpp"
@@ -84,16 +88,15 @@ void conv2d_winners_blocks(Index k0, Index m, const T* gs, const std::int32_t* a
 }
 
 /// One image: entries pos [OC, Q] (positions i*OW + j in the output plane) with
-/// gradients val [OC, Q]; adds into part (dW [OC, K, K, C], then db [OC]) unless
-/// part is null, and into dxs [H, W, C] unless dxs is null. gs [Q] and at [Q] are
-/// scratch. With part null (dx alone) xs is not read; conv2d_winners_input_image
-/// below is the faster way to dx alone.
+/// gradients val [OC, Q]; adds into part (dW [OC, K, K, C], then db [OC]) and,
+/// unless dxs is null, into dxs [H, W, C]. gs [Q] and at [Q] are scratch.
+/// (dx alone: conv2d_winners_input_image below.)
 template <typename T>
 void conv2d_winners_image(const WinnersGeometry& geo, const T* xs, const T* wt, const std::int32_t* pos, const T* val, T* part, T* dxs,
                           T* gs, std::int32_t* at) {
     const Index C = geo.C, K = geo.K, H = geo.H, W = geo.W, Q = geo.Q, KKC = K * K * C;
     for (Index o = 0; o < geo.OC; ++o) {
-        T* dw = part ? part + o * KKC : nullptr;
+        T* dw = part + o * KKC;
         const T* w = wt + o * KKC;
         T db = 0;
         Index m = 0;  // patches wholly inside the image, for the blocked loops below
@@ -110,23 +113,20 @@ void conv2d_winners_image(const WinnersGeometry& geo, const T* xs, const T* wt, 
             const Index b0 = std::max<Index>(0, -w0), len = (std::min(K, W - w0) - b0) * C;
             for (Index a = std::max<Index>(0, -h0); a < std::min(K, H - h0); ++a) {
                 const Index i = ((h0 + a) * W + w0 + b0) * C, k = (a * K + b0) * C;
-                if (dw)
-                    EIGENCNN_OMP(simd)
-                    for (Index t = 0; t < len; ++t) dw[k + t] += g * xs[i + t];
+                EIGENCNN_OMP(simd)
+                for (Index t = 0; t < len; ++t) dw[k + t] += g * xs[i + t];
                 if (dxs)
                     EIGENCNN_OMP(simd)
                     for (Index t = 0; t < len; ++t) dxs[i + t] += g * w[k + t];
             }
         }
-        if (part) part[geo.OC * KKC + o] += db;
+        part[geo.OC * KKC + o] += db;
         if (m == 0) continue;
-        if (part) {
-            // dW[o] in blocks of kWinnersBlock values (a block never straddles two kernel rows, as
-            // kWinnersBlock divides K*C), four at a time, summed over the patches in registers.
-            Index k0 = 0;
-            for (; k0 + 4 * kWinnersBlock <= KKC; k0 += 4 * kWinnersBlock) conv2d_winners_blocks<4>(k0, m, gs, at, xs, dw, geo.block_offset);
-            for (; k0 < KKC; k0 += kWinnersBlock) conv2d_winners_blocks<1>(k0, m, gs, at, xs, dw, geo.block_offset);
-        }
+        // dW[o] in blocks of kWinnersBlock values (a block never straddles two kernel rows, as
+        // kWinnersBlock divides K*C), four at a time, summed over the patches in registers.
+        Index k0 = 0;
+        for (; k0 + 4 * kWinnersBlock <= KKC; k0 += 4 * kWinnersBlock) conv2d_winners_blocks<4>(k0, m, gs, at, xs, dw, geo.block_offset);
+        for (; k0 < KKC; k0 += kWinnersBlock) conv2d_winners_blocks<1>(k0, m, gs, at, xs, dw, geo.block_offset);
         if (!dxs) continue;
         // patch by patch: overlapping patches then update the same values far apart in time
         for (Index e = 0; e < m; ++e) {

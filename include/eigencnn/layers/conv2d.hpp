@@ -493,7 +493,7 @@ private:
     Tensor<T> partial_;                     // per-chunk gradients [dW^T; db^T], [chunks, R + 1, OC] (or backward_winners')
     std::vector<std::int32_t> positions_;   // winners paths: per thread, the entries' positions [OC, Q], then patch offsets [Q] or the sort's start/next [P + 1, P]
     std::vector<Index> offsets_;            // backward_input_winners: per thread, each sorted entry's weight offset [OC*Q]
-    std::vector<Index> origin_, block_offset_;             // backward_winners: per output position, its window's top-left input row and column; per block of dW, its offset in a patch
+    std::vector<Index> origin_, block_offset_;             // winners paths (winners_geometry): per output position, its window's top-left input row and column; per block of dW, its offset in a patch
     Im2col<T> unfold_;                      // geometry of the last forward's input
     Shape in_shape_, out_shape_;
 };
