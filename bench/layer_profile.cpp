@@ -3,7 +3,10 @@
 // averaged over 10 iterations after 2 warm-up ones; shows where an epoch goes.
 // The layers run one at a time here; the last lines time the whole model's
 // forward + backward with Sequential's Conv2d -> MaxPool2d -> ReLU fusion on
-// and off (alternating, median of 15 each).
+// and off (alternating, median of 15 each), then the input gradient with
+// frozen weights in eval mode at batch 100 (what label-consistent's PGD and
+// Neural Cleanse run: forward, then backward_input),
+// fusion on and off likewise.
 //
 //   build/bench/layer_profile [threads]        (default: all cores)
 #include <eigencnn/eigencnn.hpp>
@@ -68,13 +71,17 @@ int main(int argc, char** argv) {
     std::printf("total %.2f ms per batch, %.2f s for 120 batches (one epoch without data loading and Adam)\n", 1e3 * total / iters,
                 120 * total / iters);
 
+    // Two copies of the model, one fused and one not, so that the alternation does not
+    // rebuild the execution plan (and reallocate every fused step's buffers) on each call.
+    Sequential<float> nets[2] = {mnist_cnn<float>(1), mnist_cnn<float>(1)};
+    nets[0].set_fusion(false);
+    nets[1].set_fusion(true);
     std::vector<double> times[2];
     for (int it = 0; it < 2 * (warmup + 15); ++it) {
         const bool fused = it % 2 == 0;
-        net.set_fusion(fused);
         const auto t0 = Clock::now();
-        cross_entropy(net.forward(x), labels, grad);
-        net.backward(grad);
+        cross_entropy(nets[fused].forward(x), labels, grad);
+        nets[fused].backward(grad);
         if (it >= 2 * warmup) times[fused].push_back(std::chrono::duration<double>(Clock::now() - t0).count());
     }
     for (int fused = 1; fused >= 0; --fused) {
@@ -82,5 +89,35 @@ int main(int argc, char** argv) {
         std::nth_element(t.begin(), t.begin() + t.size() / 2, t.end());
         std::printf("Sequential forward + backward, fusion %-3s: median %.2f ms per batch\n", fused ? "on" : "off",
                     1e3 * t[t.size() / 2]);
+    }
+
+    // Input gradients, frozen weights: eval mode, batch 100 (PGD's batch).
+    for (auto& n : nets) n.eval();
+    const Index NB = 100;
+    Tensor<float> xb(Shape{NB, 1, 28, 28});
+    std::copy(x.data(), x.data() + xb.size(), xb.data());
+    std::vector<int> labels_b(labels.begin(), labels.begin() + NB);
+    std::vector<double> fwd_times[2], bin_times[2];
+    for (int it = 0; it < 2 * (warmup + 15); ++it) {
+        const bool fused = it % 2 == 0;
+        const auto t0 = Clock::now();
+        cross_entropy(nets[fused].forward(xb), labels_b, grad);
+        const auto t1 = Clock::now();
+        nets[fused].backward_input(grad);
+        const auto t2 = Clock::now();
+        if (it >= 2 * warmup) {
+            fwd_times[fused].push_back(std::chrono::duration<double>(t1 - t0).count());
+            bin_times[fused].push_back(std::chrono::duration<double>(t2 - t1).count());
+        }
+    }
+    auto median = [](std::vector<double> t) {
+        std::nth_element(t.begin(), t.begin() + t.size() / 2, t.end());
+        return t[t.size() / 2];
+    };
+    for (int fused = 1; fused >= 0; --fused) {
+        const double f = median(fwd_times[fused]), b = median(bin_times[fused]);
+        std::printf("eval, batch %d, fusion %-3s: forward %.2f us/img, backward_input %.2f us/img (medians of 15); "
+                    "forward + backward_input %.0f images/s\n",
+                    static_cast<int>(NB), fused ? "on" : "off", 1e6 * f / NB, 1e6 * b / NB, NB / (f + b));
     }
 }
