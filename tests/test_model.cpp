@@ -332,6 +332,84 @@ TEST_CASE("odd layer sizes train bitwise identically on any thread count (Adam's
     set_num_threads(2);
 }
 
+TEST_CASE("batches smaller than the thread count share each image among the threads, bitwise as on one thread") {
+    // Conv2d's shared backward (N < threads, at least 2^20 multiply-adds per image): each thread unfolds the
+    // rows of a share of the input channels and computes those rows of [dW^T; db^T] and of dcol. On one thread
+    // the same batch takes the image-parallel path, so equality with it checks the shared path against the
+    // usual one. The shapes: 5x5 without padding; the packed unfold (output rows of 8, two per vector); 3x3
+    // pad 1 on an odd width with 3 channels (shares of 1 and 2); stride 2 (the unvectorised unfold and fold);
+    // 1x1; and one below the threshold.
+    struct Case {
+        Index in, out, k, stride, pad, h;
+    };
+    const Case cases[] = {{16, 32, 5, 1, 0, 28}, {16, 128, 5, 1, 0, 12}, {3, 64, 3, 1, 1, 33},
+                          {5, 96, 3, 2, 1, 31},  {64, 64, 1, 1, 0, 16},  {3, 8, 3, 1, 1, 9}};
+    for (const Case& c : cases)
+        for (Index N : {1, 3})
+            for (bool input_grad : {true, false}) {
+                CAPTURE(c.in);
+                CAPTURE(c.k);
+                CAPTURE(N);
+                CAPTURE(input_grad);
+                Tensor<float> x(Shape{N, c.in, c.h, c.h});
+                Rng rng(static_cast<std::uint64_t>(c.in * 100 + N));
+                uniform_fill(x, 1.0, rng);
+                auto run = [&](int threads) {
+                    set_num_threads(threads);
+                    Conv2d<float> conv(c.in, c.out, c.k, c.stride, c.pad, 7);
+                    conv.set_input_grad(input_grad);
+                    std::vector<std::vector<float>> out;
+                    const Tensor<float>& y = conv.forward(x);
+                    out.emplace_back(y.data(), y.data() + y.size());
+                    Tensor<float> dy(y.shape());
+                    Rng g(3);
+                    uniform_fill(dy, 1.0, g);
+                    const Tensor<float>& dx = conv.backward(dy);
+                    out.emplace_back(dx.data(), dx.data() + dx.size());
+                    out.emplace_back(conv.grad_weight().data(), conv.grad_weight().data() + conv.grad_weight().size());
+                    out.emplace_back(conv.grad_bias().data(), conv.grad_bias().data() + conv.grad_bias().size());
+                    const Tensor<float>& dxi = conv.backward_input(dy);
+                    out.emplace_back(dxi.data(), dxi.data() + dxi.size());
+                    return out;
+                };
+                const auto one = run(1);
+                CHECK(one[0].size() > 0);
+                for (int threads : {2, 3, 4, 7}) {
+                    CAPTURE(threads);
+                    CHECK(run(threads) == one);
+                }
+            }
+    // Fused conv -> ReLU -> pool steps at batch 1 (the first with 3 input channels: dense backward; the
+    // second with 64: winners), training and eval.
+    Tensor<float> x(Shape{1, 3, 32, 32});
+    Rng rng(21);
+    uniform_fill(x, 1.0, rng);
+    auto run_model = [&](int threads) {
+        set_num_threads(threads);
+        Sequential<float> net(4);
+        net.emplace<Conv2d>(3, 64, 3, 1, 1).emplace<ReLU>().emplace<MaxPool2d>(2).emplace<Conv2d>(64, 32, 3, 1, 1)
+            .emplace<ReLU>().emplace<MaxPool2d>(2).emplace<Flatten>().emplace<Linear>(32 * 8 * 8, 10);
+        net.set_input_grad(true);
+        std::vector<std::vector<float>> out;
+        const Tensor<float> logits = net.forward(x);
+        out.emplace_back(logits.data(), logits.data() + logits.size());
+        const Tensor<float>& dx = net.backward(cross_entropy(logits, std::vector<int>{3}).grad);
+        out.emplace_back(dx.data(), dx.data() + dx.size());
+        for (auto& p : net.parameters()) out.emplace_back(p.grad->data(), p.grad->data() + p.grad->size());
+        net.eval();
+        const Tensor<float> logits_eval = net.forward(x);
+        const Tensor<float>& dxi = net.backward_input(cross_entropy(logits_eval, std::vector<int>{3}).grad);
+        out.emplace_back(dxi.data(), dxi.data() + dxi.size());
+        return out;
+    };
+    const auto one = run_model(1);
+    for (int threads : {2, 3}) {
+        CAPTURE(threads);
+        CHECK(run_model(threads) == one);
+    }
+    set_num_threads(2);
+}
+
 TEST_CASE("set_num_threads refuses counts the OpenMP runtime cannot take, naming the limit") {
     CHECK_THROWS_WITH_AS(set_num_threads(0), doctest::Contains("need 1 to 1024 threads, got 0"), std::invalid_argument);
     CHECK_THROWS_WITH_AS(set_num_threads(100000), doctest::Contains("need 1 to 1024 threads, got 100000"), std::invalid_argument);

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <Eigen/Core>
+#include <cstdint>
 #include <stdexcept>
 #include <string>
 
@@ -54,6 +55,21 @@ inline int num_threads_in_region() {
 #else
     return 1;
 #endif
+}
+
+/// Thread `part` of `parts`'s share [begin, end) of `count` items: nearly equal
+/// contiguous ranges, in order, whose inner boundaries are multiples of `align`
+/// (a range may be empty when count is small).
+struct ThreadShare {
+    std::int64_t begin, end;
+};
+inline ThreadShare thread_share(std::int64_t count, int part, int parts, std::int64_t align = 1) {
+    auto boundary = [&](int k) {
+        if (k >= parts) return count;
+        const std::int64_t b = (count * k / parts + align / 2) / align * align;
+        return b < count ? b : count;
+    };
+    return ThreadShare{boundary(part), boundary(part + 1)};
 }
 
 }  // namespace eigencnn

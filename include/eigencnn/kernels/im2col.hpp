@@ -70,17 +70,21 @@ public:
     Index out_height() const { return OH_; }
     Index out_width() const { return OW_; }
 
-    /// col [C*K*K, OH*OW] from image [C, H, W].
-    void unfold(const T* image, T* col) const {
+    /// col [C*K*K, OH*OW] from image [C, H, W]; with a channel range [c0, c1),
+    /// only the rows (c, a, b) of those channels (several threads can then
+    /// share one image's unfold, as Conv2d's backward does for batches smaller
+    /// than the thread count).
+    void unfold(const T* image, T* col, Index c0 = 0, Index c1 = -1) const {
         const Index P = OH_ * OW_;
+        if (c1 < 0) c1 = C_;
 #if defined(__AVX512F__)
         if constexpr (std::is_same_v<T, float>)
             if (group_) {
-                unfold_packed(image, col);
+                unfold_packed(image, col, c0, c1);
                 return;
             }
 #endif
-        for (Index c = 0; c < C_; ++c) {
+        for (Index c = c0; c < c1; ++c) {
             const T* plane = image + c * H_ * W_;
             for (Index a = 0; a < K_; ++a)
                 for (Index b = 0; b < K_; ++b) {
@@ -117,9 +121,11 @@ public:
         }
     }
 
-    /// dimage [C, H, W] = fold of dcol [C*K*K, OH*OW] (overwritten).
-    void fold(const T* dcol, T* dimage) const {
+    /// dimage [C, H, W] = fold of dcol [C*K*K, OH*OW] (overwritten); with a
+    /// channel range [c0, c1), only those channels' planes (from their rows of dcol).
+    void fold(const T* dcol, T* dimage, Index c0 = 0, Index c1 = -1) const {
         const Index P = OH_ * OW_;
+        if (c1 < 0) c1 = C_;
 #if defined(__AVX512F__)
         // Gather instead of scatter: each 16-wide chunk of an input row sums its
         // K*K contributions in a register and is stored once. Scattering
@@ -128,7 +134,7 @@ public:
         // of Conv2d's backward.
         if constexpr (std::is_same_v<T, float>)
             if (s_ == 1) {
-                for (Index c = 0; c < C_; ++c)
+                for (Index c = c0; c < c1; ++c)
                     for (Index h = 0; h < H_; ++h)
                         for (Index q = 0; q < wchunks_; ++q) {
                             __m512 acc = _mm512_setzero_ps();
@@ -146,8 +152,8 @@ public:
                 return;
             }
 #endif
-        std::fill(dimage, dimage + C_ * H_ * W_, T(0));
-        for (Index c = 0; c < C_; ++c) {
+        std::fill(dimage + c0 * H_ * W_, dimage + c1 * H_ * W_, T(0));
+        for (Index c = c0; c < c1; ++c) {
             T* plane = dimage + c * H_ * W_;
             for (Index a = 0; a < K_; ++a)
                 for (Index b = 0; b < K_; ++b) {
@@ -174,7 +180,7 @@ private:
     // come from one window of at most 32 floats starting at image[c, a + i, 0],
     // loaded once (two masked loads) for all K values of b; each b is then one
     // two-source permute and one store, instead of g masked copies of OW floats.
-    void unfold_packed(const float* image, float* col) const {
+    void unfold_packed(const float* image, float* col, Index c0, Index c1) const {
         const Index P = OH_ * OW_, g = group_;
         alignas(64) std::int32_t lane[kLanes];
         for (Index l = 0; l < kLanes; ++l) lane[l] = static_cast<std::int32_t>(l < g * OW_ ? (l / OW_) * W_ + l % OW_ : 0);
@@ -185,7 +191,7 @@ private:
             const __mmask16 m_lo = static_cast<__mmask16>(span >= kLanes ? 0xFFFF : (1u << span) - 1);
             const __mmask16 m_hi = static_cast<__mmask16>(span <= kLanes ? 0 : (1u << (span - kLanes)) - 1);
             const __mmask16 m_out = static_cast<__mmask16>(rows * OW_ >= kLanes ? 0xFFFF : (1u << (rows * OW_)) - 1);
-            for (Index c = 0; c < C_; ++c)
+            for (Index c = c0; c < c1; ++c)
                 for (Index a = 0; a < K_; ++a) {
                     const float* src = image + (c * H_ + a + i) * W_;
                     const __m512 lo = _mm512_maskz_loadu_ps(m_lo, src), hi = _mm512_maskz_loadu_ps(m_hi, src + kLanes);

@@ -244,23 +244,26 @@ private:
         const T* WT = transposed_weight();
         const Index scratch = (R + 1) * P + R * P + 2 * P * out_;
         col_.resize(Shape{num_threads(), scratch});  // per thread: [col; 1], dcol, dy_n^T, dy_n
-        EIGENCNN_OMP(parallel)
-        {
-            T* col = col_.data() + thread_index() * scratch;
-            T* dcol = col + (R + 1) * P;
-            T* gt = dcol + R * P;
-            T* gs = want_dx ? gt + P * out_ : nullptr;
-            EIGENCNN_OMP(for schedule(static))
-            for (Index c = 0; c < chunks; ++c) {
-                T* part = partial_.data() + c * (R + 1) * out_;
-                std::fill(part, part + (R + 1) * out_, T(0));
-                for (Index n = c * kChunk; n < std::min(N, (c + 1) * kChunk); ++n) {
-                    const T* g = source(n, gs, gt);
-                    im2col(input_, n, col);
-                    gemm(R + 1, out_, P, col, P, gt, out_, part, out_, true);  // [dW^T; db^T] += [col_n; 1] * dy_n^T
-                    if (!want_dx) continue;
-                    gemm(R, P, out_, WT, out_, g, P, dcol, P);  // dcol = W^T * dy_n
-                    col2im(dcol, n);
+        if (share_images(N)) backward_images_shared(N, WT, source);
+        else {
+            EIGENCNN_OMP(parallel)
+            {
+                T* col = col_.data() + thread_index() * scratch;
+                T* dcol = col + (R + 1) * P;
+                T* gt = dcol + R * P;
+                T* gs = want_dx ? gt + P * out_ : nullptr;
+                EIGENCNN_OMP(for schedule(static))
+                for (Index c = 0; c < chunks; ++c) {
+                    T* part = partial_.data() + c * (R + 1) * out_;
+                    std::fill(part, part + (R + 1) * out_, T(0));
+                    for (Index n = c * kChunk; n < std::min(N, (c + 1) * kChunk); ++n) {
+                        const T* g = source(n, gs, gt);
+                        im2col(input_, n, col);
+                        gemm(R + 1, out_, P, col, P, gt, out_, part, out_, true);  // [dW^T; db^T] += [col_n; 1] * dy_n^T
+                        if (!want_dx) continue;
+                        gemm(R, P, out_, WT, out_, g, P, dcol, P);  // dcol = W^T * dy_n
+                        col2im(dcol, n);
+                    }
                 }
             }
         }
@@ -289,6 +292,7 @@ private:
         const T* WT = transposed_weight();
         const Index scratch = R * P + out_ * P;
         col_.resize(Shape{num_threads(), scratch});  // per thread: dcol, dy_n
+        if (share_images(N)) return backward_input_images_shared(N, WT, source);
         EIGENCNN_OMP(parallel for schedule(static))
         for (Index n = 0; n < N; ++n) {
             T* dcol = col_.data() + thread_index() * scratch;
@@ -405,6 +409,85 @@ private:
         return s;
     }
 
+    // Backward for batches smaller than the thread count (batch 1 above all):
+    // the images in turn, each one's work shared by all threads, so that none
+    // sits idle. Each thread unfolds the rows of col_n of a share of the input
+    // channels, then computes the same rows of [dW^T; db^T] (the last thread
+    // also the bias row) and of dcol, which it folds into those channels of
+    // dx_n: it reads only the rows of col_n and dcol it wrote itself. gemm()
+    // computes every element as the same k-ordered sum however its operands
+    // are split, and the chunk sums run as in the image-parallel path, so
+    // results are bitwise those of that path on any number of threads. The
+    // callback (source) runs on thread 0, with its scratch (col_'s first row).
+    // Only for products of at least kSharedWork multiply-adds per image: below
+    // that, the barriers cost more than the second thread saves (seed conv1
+    // and conv2 measured). The forward is not shared this way: split by output
+    // rows, the threads' columns of col_n and y_n meet inside cache lines on
+    // every row (false sharing; the buffers are not 64-byte aligned), and split
+    // by output channels, each thread reads the half of col_n the other one
+    // unfolded; both measured slower than one thread on several shapes.
+    bool share_images(Index N) const {
+        const Index P = out_shape_[2] * out_shape_[3], R = in_ * k_ * k_;
+        return N < num_threads() && out_ * P * (R + 1) >= kSharedWork;
+    }
+
+    template <typename Source>
+    void backward_images_shared(Index N, const T* WT, Source& source) {
+        const Index P = out_shape_[2] * out_shape_[3], KK = k_ * k_, R = in_ * KK;
+        const bool want_dx = this->input_grad_;
+        T* col = col_.data();
+        T* dcol = col + (R + 1) * P;
+        T* gt = dcol + R * P;
+        T* gs = want_dx ? gt + P * out_ : nullptr;
+        const T* g = nullptr;
+        EIGENCNN_OMP(parallel)
+        {
+            const int t = thread_index(), team = num_threads_in_region();
+            const ThreadShare channels = thread_share(in_, t, team);
+            const Index r0 = channels.begin * KK, r1 = channels.end * KK, rows = r1 - r0 + (t == team - 1);  // + the bias row
+            for (Index n = 0; n < N; ++n) {
+                T* part = partial_.data() + (n / kChunk) * (R + 1) * out_;
+                unfold_.unfold(input_.data() + n * in_ * in_shape_[2] * in_shape_[3], col, channels.begin, channels.end);
+                if (t == team - 1) std::fill(col + R * P, col + (R + 1) * P, T(1));
+                if (t == 0) {
+                    if (n % kChunk == 0) std::fill(part, part + (R + 1) * out_, T(0));
+                    g = source(n, gs, gt);
+                }
+                EIGENCNN_OMP(barrier)
+                if (rows > 0)  // [dW^T; db^T][share] += [col_n; 1][share] * dy_n^T
+                    gemm(rows, out_, P, col + r0 * P, P, gt, out_, part + r0 * out_, out_, true);
+                if (want_dx && r1 > r0) {  // dcol[share] = W^T[share] * dy_n, folded into dx_n's channels
+                    gemm(r1 - r0, P, out_, WT + r0 * out_, out_, g, P, dcol + r0 * P, P);
+                    unfold_.fold(dcol, grad_input_.data() + n * in_ * in_shape_[2] * in_shape_[3], channels.begin, channels.end);
+                }
+                EIGENCNN_OMP(barrier)
+            }
+        }
+    }
+
+    template <typename Source>
+    const Tensor<T>& backward_input_images_shared(Index N, const T* WT, Source& source) {
+        const Index P = out_shape_[2] * out_shape_[3], KK = k_ * k_, R = in_ * KK;
+        T* dcol = col_.data();
+        const T* g = nullptr;
+        EIGENCNN_OMP(parallel)
+        {
+            const int t = thread_index(), team = num_threads_in_region();
+            const ThreadShare channels = thread_share(in_, t, team);
+            for (Index n = 0; n < N; ++n) {
+                EIGENCNN_OMP(single)
+                g = source(n, dcol + R * P);
+                if (channels.end > channels.begin) {  // dcol[share] = W^T[share] * dy_n, folded into dx_n's channels
+                    const Index r0 = channels.begin * KK, r1 = channels.end * KK;
+                    gemm(r1 - r0, P, out_, WT + r0 * out_, out_, g, P, dcol + r0 * P, P);
+                    unfold_.fold(dcol, grad_input_.data() + n * in_ * in_shape_[2] * in_shape_[3], channels.begin, channels.end);
+                }
+                EIGENCNN_OMP(barrier)
+            }
+        }
+        return grad_input_;
+    }
+
     // Checks the spec's argument count (5, or 6 with a last argument 0 or 1); returns whether it has a bias.
     static bool check_spec(const LayerSpec& s) {
         if (s.args.size() != 6) s.expect_args(5);
@@ -481,6 +564,7 @@ private:
     using MatMap = Eigen::Map<typename Tensor<T>::Matrix>;
     using ConstMatMap = Eigen::Map<const typename Tensor<T>::Matrix>;
     static constexpr Index kChunk = 8;   // images per partial weight gradient
+    static constexpr Index kSharedWork = Index(1) << 20;  // multiply-adds per image from which small batches share images
 
     Index in_, out_, k_, stride_, pad_;
     bool has_bias_;                         // false: bias_ stays zero and is not a parameter
