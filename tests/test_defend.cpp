@@ -9,6 +9,10 @@
 
 #include "synthetic_blocks.hpp"
 
+#include <algorithm>
+#include <string>
+#include <vector>
+
 using namespace eigencnn;
 
 namespace {
@@ -86,4 +90,35 @@ TEST_CASE("defense input is checked") {
     CHECK_THROWS_WITH_AS(ds.validate(), doctest::Contains("clean_share must be in (0, 1]"), std::invalid_argument);
     PoisonedCell empty;
     CHECK_THROWS_WITH_AS(run_defense(empty, Dataset<float>{}, make_defense("anp")), doctest::Contains("holds no trained model"), std::invalid_argument);
+}
+
+TEST_CASE("the observer hears fine-pruning's notes: a collapsed fine-tuning undone and retried, then given up") {
+    const Dataset<float> train = blocks(600, 1), test = blocks(200, 2);
+    LabSettings s;
+    s.epochs = 2;
+    s.batch_size = 50;
+    s.eval_batch_size = 64;
+    DefenseSettings ds;
+    ds.clean_share = 0.2;
+    const PoisonedCell cell = train_poisoned_cell(train, test, s, make_attack("badnets-patch", AttackOptions{0.05, {}}), 3, ds);
+    struct Notes : DefenseObserver {
+        std::vector<std::string> notes;
+        void on_defense_note(const std::string& note) override { notes.push_back(note); }
+    } observer;
+    DefenseSpec d = make_defense("fine-pruning");
+    FinePruning& fp = *d.get<FinePruning>();
+    fp.epochs = 1;
+    fp.lr = 1e6;  // SGD diverges at any such rate, and at a tenth of it
+    fp.max_restarts = 1;
+    const DefenseRun r = run_defense(cell, test, d, &observer);
+    REQUIRE(r.details.contains("fine_tuning_attempts"));
+    CHECK(r.details["fine_tuning_attempts"].size() == 2);
+    CHECK(r.details["fine_tuning_undone"] == true);
+    const auto heard = [&](const std::string& a, const std::string& b) {
+        return std::any_of(observer.notes.begin(), observer.notes.end(),
+                           [&](const std::string& n) { return n.find(a) != std::string::npos && n.find(b) != std::string::npos; });
+    };
+    CAPTURE(observer.notes.size());
+    CHECK(heard("fine-tuning at lr 1e+06 collapsed", "undone, trying lr 100000"));
+    CHECK(heard("fine-tuning at lr 100000 collapsed", "every try collapsed, so the pruned model is kept without fine-tuning"));
 }
