@@ -333,7 +333,7 @@ TEST_CASE("odd layer sizes train bitwise identically on any thread count (Adam's
 }
 
 TEST_CASE("batches smaller than the thread count share each image among the threads, bitwise as on one thread") {
-    // Conv2d's shared backward (N < threads, at least 2^20 multiply-adds per image): each thread unfolds the
+    // Conv2d's shared backward (min(C, threads) > N, at least 2^20 multiply-adds per image): each thread unfolds the
     // rows of a share of the input channels and computes those rows of [dW^T; db^T] and of dcol. On one thread
     // the same batch takes the image-parallel path, so equality with it checks the shared path against the
     // usual one. The shapes: 5x5 without padding; the packed unfold (output rows of 8, two per vector); 3x3
@@ -379,6 +379,28 @@ TEST_CASE("batches smaller than the thread count share each image among the thre
                     CHECK(run(threads) == one);
                 }
             }
+    // double goes through Eigen's GEMM, whose sums depend on how rows are split: it keeps the image-parallel
+    // path, and stays bitwise across thread counts at batch 1 too.
+    {
+        Tensor<double> xd(Shape{1, 16, 28, 28});
+        Rng rng(31);
+        uniform_fill(xd, 1.0, rng);
+        auto run_double = [&](int threads) {
+            set_num_threads(threads);
+            Conv2d<double> conv(16, 32, 5, 1, 0, 7);
+            const Tensor<double>& y = conv.forward(xd);
+            Tensor<double> dy(y.shape());
+            Rng g(3);
+            uniform_fill(dy, 1.0, g);
+            const Tensor<double> dx = conv.backward(dy);
+            std::vector<double> out(dx.data(), dx.data() + dx.size());
+            out.insert(out.end(), conv.grad_weight().data(), conv.grad_weight().data() + conv.grad_weight().size());
+            return out;
+        };
+        const auto one = run_double(1);
+        CHECK(run_double(2) == one);
+        CHECK(run_double(3) == one);
+    }
     // Fused conv -> ReLU -> pool steps at batch 1 (the first with 3 input channels: dense backward; the
     // second with 64: winners), training and eval.
     Tensor<float> x(Shape{1, 3, 32, 32});

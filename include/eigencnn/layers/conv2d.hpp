@@ -417,18 +417,29 @@ private:
     // dx_n: it reads only the rows of col_n and dcol it wrote itself. gemm()
     // computes every element as the same k-ordered sum however its operands
     // are split, and the chunk sums run as in the image-parallel path, so
-    // results are bitwise those of that path on any number of threads. The
-    // callback (source) runs on thread 0, with its scratch (col_'s first row).
-    // Only for products of at least kSharedWork multiply-adds per image: below
-    // that, the barriers cost more than the second thread saves (seed conv1
-    // and conv2 measured). The forward is not shared this way: split by output
+    // results are bitwise those of that path on any number of threads. That
+    // holds for gemm()'s float kernel only (Eigen's GEMM, for double or other
+    // compilers, sums its leftover rows in another order depending on M), so
+    // other types keep the image-parallel path. The callback (source) runs on
+    // one thread at a time with the scratch of col_'s first row (backward: on
+    // thread 0; backward_input: on whichever thread enters the single).
+    // Only where more threads get work than images there are (min(C, threads)
+    // > N), and for products of at least kSharedWork multiply-adds per image:
+    // below that, the barriers cost more than the second thread saves (seed
+    // conv1 and conv2 measured). The forward is not shared this way: split by output
     // rows, the threads' columns of col_n and y_n meet inside cache lines on
     // every row (false sharing; the buffers are not 64-byte aligned), and split
     // by output channels, each thread reads the half of col_n the other one
     // unfolded; both measured slower than one thread on several shapes.
     bool share_images(Index N) const {
-        const Index P = out_shape_[2] * out_shape_[3], R = in_ * k_ * k_;
-        return N < num_threads() && out_ * P * (R + 1) >= kSharedWork;
+#ifdef EIGENCNN_GEMM_KERNEL
+        if constexpr (std::is_same_v<T, float>) {
+            const Index P = out_shape_[2] * out_shape_[3], R = in_ * k_ * k_;
+            return std::min<Index>(in_, num_threads()) > N && out_ * P * (R + 1) >= kSharedWork;
+        }
+#endif
+        (void)N;
+        return false;
     }
 
     template <typename Source>
