@@ -27,6 +27,8 @@
 // chunks in order, so the result does not depend on the number of threads.
 // Forward keeps a copy of x, not the cols: backward recomputes col_n per
 // image into per-thread scratch, where it stays in cache for both GEMMs.
+// With fewer images than threads, backward shares each image among the
+// threads by input channels instead (backward_images_shared, below).
 // Output mask (core/output_mask.hpp; inactive by default): y[n, o] = a[o] (W[o] (*) x_n) + c[o] b[o].
 // Every path (forward, backward, backward_input, the fused step's) then uses
 // [diag(a) W | c * b], and the weight gradients are scaled by a and c after.
