@@ -41,18 +41,22 @@ void erase_timings(nlohmann::ordered_json& j) {
     for (const auto& k : timed) j.erase(k);
 }
 
-}  // namespace
-
-TEST_CASE("one poisoned cell serves every defense of the table, unchanged, and each run is deterministic") {
-    const Dataset<float> train = blocks(600, 1), test = blocks(200, 2);
+/// The badnets-patch cell both tests below defend: 600 synthetic images, 5% poisoned, 2 epochs, a 20% clean share.
+PoisonedCell patch_cell(const Dataset<float>& train, const Dataset<float>& test) {
     LabSettings s;
     s.epochs = 2;
     s.batch_size = 50;
     s.eval_batch_size = 64;
-    AttackSpec attack = make_attack("badnets-patch", AttackOptions{0.05, {}});
     DefenseSettings ds;
     ds.clean_share = 0.2;
-    const PoisonedCell cell = train_poisoned_cell(train, test, s, attack, 3, ds);
+    return train_poisoned_cell(train, test, s, make_attack("badnets-patch", AttackOptions{0.05, {}}), 3, ds);
+}
+
+}  // namespace
+
+TEST_CASE("one poisoned cell serves every defense of the table, unchanged, and each run is deterministic") {
+    const Dataset<float> train = blocks(600, 1), test = blocks(200, 2);
+    const PoisonedCell cell = patch_cell(train, test);
     CHECK(cell.clean_data.size() == 120);
     CHECK(cell.poison.poisoned_indices.size() == 30);
     const std::string bytes = cell.model_bytes;
@@ -94,13 +98,7 @@ TEST_CASE("defense input is checked") {
 
 TEST_CASE("the observer hears fine-pruning's notes: a collapsed fine-tuning undone and retried, then given up") {
     const Dataset<float> train = blocks(600, 1), test = blocks(200, 2);
-    LabSettings s;
-    s.epochs = 2;
-    s.batch_size = 50;
-    s.eval_batch_size = 64;
-    DefenseSettings ds;
-    ds.clean_share = 0.2;
-    const PoisonedCell cell = train_poisoned_cell(train, test, s, make_attack("badnets-patch", AttackOptions{0.05, {}}), 3, ds);
+    const PoisonedCell cell = patch_cell(train, test);
     struct Notes : DefenseObserver {
         std::vector<std::string> notes;
         void on_defense_note(const std::string& note) override { notes.push_back(note); }
