@@ -3,7 +3,8 @@
 // averaged over 10 iterations after 2 warm-up ones; shows where an epoch goes.
 // The layers run one at a time here; the last lines time the whole model's
 // forward + backward with Sequential's Conv2d -> MaxPool2d -> ReLU fusion on
-// and off (alternating, median of 15 each), then the input gradient with
+// and off (alternating, median of 15 each), then each step of the fused
+// model on its own (mean of 10), then the input gradient with
 // frozen weights in eval mode at batch 100 (what label-consistent's PGD and
 // Neural Cleanse run: forward, then backward_input),
 // fusion on and off likewise.
@@ -89,6 +90,38 @@ int main(int argc, char** argv) {
         std::nth_element(t.begin(), t.begin() + t.size() / 2, t.end());
         std::printf("Sequential forward + backward, fusion %-3s: median %.2f ms per batch\n", fused ? "on" : "off",
                     1e3 * t[t.size() / 2]);
+    }
+
+    // The fused model step by step (what training runs): forward and backward of each plan step, mean of 10.
+    {
+        Sequential<float>& net_fused = nets[1];
+        cross_entropy(net_fused.forward(x), labels, grad);  // sets every layer's input-gradient flag as training does
+        net_fused.backward(grad);
+        const auto& steps = net_fused.plan().steps();
+        std::vector<double> sf(steps.size()), sb(steps.size());
+        for (int it = 0; it < warmup + iters; ++it) {
+            const Tensor<float>* h = &x;
+            for (std::size_t k = 0; k < steps.size(); ++k) {
+                const auto t0 = Clock::now();
+                h = steps[k].fused ? &steps[k].fused->forward(*h) : &net_fused[steps[k].layers[0]].forward(*h);
+                if (it >= warmup) sf[k] += std::chrono::duration<double>(Clock::now() - t0).count();
+            }
+            cross_entropy(*h, labels, grad);
+            const Tensor<float>* g = &grad;
+            for (std::size_t k = steps.size(); k-- > 0;) {
+                const auto t0 = Clock::now();
+                g = steps[k].fused ? &steps[k].fused->backward(*g) : &net_fused[steps[k].layers[0]].backward(*g);
+                if (it >= warmup) sb[k] += std::chrono::duration<double>(Clock::now() - t0).count();
+            }
+        }
+        std::printf("%-45s %10s %10s\n", "fused step (batch 500)", "fwd ms", "bwd ms");
+        double fused_total = 0;
+        for (std::size_t k = 0; k < steps.size(); ++k) {
+            const std::string name = steps[k].fused ? steps[k].fused->name() : net_fused[steps[k].layers[0]].name();
+            std::printf("%-45s %10.2f %10.2f\n", name.substr(0, 45).c_str(), 1e3 * sf[k] / iters, 1e3 * sb[k] / iters);
+            fused_total += sf[k] + sb[k];
+        }
+        std::printf("total %.2f ms per batch, fused steps one at a time\n", 1e3 * fused_total / iters);
     }
 
     // Input gradients, frozen weights: eval mode, batch 100 (PGD's batch).

@@ -77,15 +77,19 @@ inline void gemm_store(float* p, gemm_vec v) { __builtin_memcpy(p, &v, sizeof v)
 // differently in different tiles: left to the compiler, `c += a * b` became
 // an FMA in some tile shapes and a multiply and an add in others (seen with
 // AVX2 on the 1-row tile), so a row's result depended on how M was split.
+// The broadcast is set1, not `gemm_vec{} + a`: adding a vector of zeros
+// cannot be dropped (it turns -0 into +0), so GCC emitted a scalar add on an
+// FP pipe before every broadcast, a third instruction per FMA that held the
+// kernel to about 60% of the FMA peak.
 inline gemm_vec gemm_fma(float a, gemm_vec b, gemm_vec c) {
-    const gemm_vec av = gemm_vec{} + a;
 #if defined(__AVX512F__)
-    return _mm512_fmadd_ps(av, b, c);
+    return _mm512_fmadd_ps(_mm512_set1_ps(a), b, c);
 #elif defined(__FMA__) && defined(__AVX__)
-    return _mm256_fmadd_ps(av, b, c);
+    return _mm256_fmadd_ps(_mm256_set1_ps(a), b, c);
 #elif defined(__FMA__)
-    return _mm_fmadd_ps(av, b, c);
+    return _mm_fmadd_ps(_mm_set1_ps(a), b, c);
 #else
+    const gemm_vec av = gemm_vec{} + a;
     gemm_vec product = av * b;
     __asm__("" : "+x"(product));  // keep the product rounded: no contraction with the add
     return c + product;
