@@ -6,14 +6,22 @@
 // Im2col: unfold against the definition, fold as its adjoint, for float
 // (the AVX-512 path where available) and double (the plain loops), over
 // paddings, strides and widths that cross 16-lane chunks.
+// transpose: against element-by-element copies, with and without edges.
+// Conv2d's direct small-window kernels (float, AVX-512): bitwise the
+// im2col + gemm results they replace, forward and weight gradient.
 #include "gradcheck.hpp"
 
+#include <eigencnn/core/threads.hpp>
 #include <eigencnn/kernels/gemm.hpp>
 #include <eigencnn/kernels/im2col.hpp>
+#include <eigencnn/kernels/transpose.hpp>
+#include <eigencnn/layers/conv2d.hpp>
 
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstring>
+#include <utility>
 #include <vector>
 
 using namespace eigencnn;
@@ -154,4 +162,83 @@ TEST_CASE_TEMPLATE("Im2col unfold matches the definition and fold is its adjoint
     check_im2col<T>(2, 6, 4, 4, 1, 0);     // rows of 1
     check_im2col<T>(2, 5, 12, 5, 1, 0);    // a single output row
     check_im2col<T>(1, 21, 20, 13, 1, 0);  // rows of 8 whose two-row window exceeds 32 floats: not packed
+}
+
+TEST_CASE("transpose matches an element-by-element copy, whole 16 x 16 blocks and edges") {
+    Rng rng(21);
+    for (const auto& [rows, cols] : std::vector<std::pair<Index, Index>>{{16, 16}, {32, 48}, {16, 576}, {576, 16}, {37, 50}, {5, 3}, {17, 33}, {1, 40}}) {
+        CAPTURE(rows);
+        CAPTURE(cols);
+        const auto src = random_vector(rows * cols, rng);
+        std::vector<float> dst(static_cast<std::size_t>(rows * cols), std::nanf("")), want(dst.size());
+        for (Index r = 0; r < rows; ++r)
+            for (Index c = 0; c < cols; ++c) want[c * rows + r] = src[r * cols + c];
+        transpose(src.data(), rows, cols, dst.data());
+        CHECK(std::memcmp(dst.data(), want.data(), sizeof(float) * dst.size()) == 0);
+    }
+}
+
+// Conv2d<float> forward and weight gradient against im2col + gemm done here, image by image, with the layer's
+// own order of sums (chunks of 8 images, then the chunks in order): bitwise. On AVX-512 the geometries below
+// (stride 1, C*K*K <= 27, output channels in 16s) run the direct kernels (kernels/conv2d_direct.hpp), which
+// must be the same FMAs in the same order; elsewhere the layer runs im2col + gemm itself.
+TEST_CASE("Conv2d's direct small-window kernels give bitwise the im2col + gemm results") {
+    struct Geometry { Index C, OC, K, pad, H, W; };
+    const std::vector<Geometry> cases{{1, 16, 5, 0, 28, 28},   // the seed's conv1: forward and weight gradient
+                                      {1, 32, 3, 1, 13, 9},    // two blocks of 16 channels, padding, odd widths
+                                      {2, 16, 3, 0, 10, 21},   // two input channels
+                                      {3, 16, 3, 1, 12, 12}};  // 27 window values: the weight gradient only
+    Rng rng(22);
+    const int threads_before = num_threads();
+    for (const Geometry& g : cases) {
+        CAPTURE(g.C);
+        CAPTURE(g.K);
+        const Index N = 11, R = g.C * g.K * g.K;  // 11 images: a whole chunk of 8 and a partial one
+        Conv2d<float> conv(g.C, g.OC, g.K, 1, g.pad);
+        uniform_fill(conv.weight(), 1.0, rng);
+        uniform_fill(conv.bias(), 1.0, rng);
+        Tensor<float> x(Shape{N, g.C, g.H, g.W});
+        uniform_fill(x, 1.0, rng);
+        const Index OH = g.H + 2 * g.pad - g.K + 1, OW = g.W + 2 * g.pad - g.K + 1, P = OH * OW;
+        Tensor<float> dy(Shape{N, g.OC, OH, OW});
+        uniform_fill(dy, 1.0, rng);
+        // the reference: [W | b] * [col_n; 1] per image; [dW^T; db^T] summed per chunk of 8, then over chunks
+        Im2col<float> unfold;
+        unfold.configure(g.C, g.H, g.W, g.K, 1, g.pad);
+        std::vector<float> Wb(static_cast<std::size_t>(g.OC * (R + 1))), col(static_cast<std::size_t>((R + 1) * P), 1.0f);
+        for (Index o = 0; o < g.OC; ++o) {
+            for (Index r = 0; r < R; ++r) Wb[o * (R + 1) + r] = conv.weight().data()[o * R + r];
+            Wb[o * (R + 1) + R] = conv.bias().data()[o];
+        }
+        std::vector<float> y_want(static_cast<std::size_t>(N * g.OC * P)), gt(static_cast<std::size_t>(P * g.OC));
+        std::vector<float> total(static_cast<std::size_t>((R + 1) * g.OC), 0.0f), part(total.size());
+        for (Index n = 0; n < N; ++n) {
+            unfold.unfold(x.data() + n * g.C * g.H * g.W, col.data());
+            gemm(g.OC, P, R + 1, Wb.data(), R + 1, col.data(), P, y_want.data() + n * g.OC * P, P);
+            if (n % 8 == 0) std::fill(part.begin(), part.end(), 0.0f);
+            transpose(dy.data() + n * g.OC * P, g.OC, P, gt.data());
+            gemm(R + 1, g.OC, P, col.data(), P, gt.data(), g.OC, part.data(), g.OC, true);
+            if (n % 8 == 7 || n == N - 1) {
+                if (n < 8) total = part;
+                else
+                    for (std::size_t i = 0; i < total.size(); ++i) total[i] += part[i];
+            }
+        }
+        for (int threads : {1, 2}) {
+            CAPTURE(threads);
+            set_num_threads(threads);
+            const Tensor<float>& y = conv.forward(x);
+            REQUIRE(y.size() == static_cast<Index>(y_want.size()));
+            CHECK(std::memcmp(y.data(), y_want.data(), sizeof(float) * y_want.size()) == 0);
+            conv.backward(dy);
+            bool weights_equal = true, bias_equal = true;
+            for (Index o = 0; o < g.OC; ++o) {
+                for (Index r = 0; r < R; ++r) weights_equal = weights_equal && conv.grad_weight().data()[o * R + r] == total[r * g.OC + o];
+                bias_equal = bias_equal && conv.grad_bias().data()[o] == total[R * g.OC + o];
+            }
+            CHECK(weights_equal);
+            CHECK(bias_equal);
+        }
+    }
+    set_num_threads(threads_before);
 }

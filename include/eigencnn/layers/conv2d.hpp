@@ -44,6 +44,7 @@
 #include "../core/layer.hpp"
 #include "../core/registry.hpp"
 #include "../core/threads.hpp"
+#include "../kernels/conv2d_direct.hpp"
 #include "../kernels/conv2d_winners.hpp"
 #include "../kernels/gemm.hpp"
 #include "../kernels/im2col.hpp"
@@ -151,8 +152,7 @@ public:
         const Index P = dy.dim(2) * dy.dim(3);
         return backward_images(dy.dim(0), [&](Index n, T*, T* gt) {
             const T* g = dy.data() + n * out_ * P;  // dy_n [OC, P]
-            for (Index p = 0; p < P; ++p)
-                for (Index o = 0; o < out_; ++o) gt[p * out_ + o] = g[o * P + p];
+            transpose(g, out_, P, gt);
             return g;
         });
     }
@@ -209,8 +209,12 @@ private:
         has_input_ = this->grad_enabled_;
         if (has_input_) input_ = x;
         unfold_.configure(in_, x.dim(2), x.dim(3), k_, stride_, pad_);
-        const Index scratch = (R + 1) * P + out_ * P;
-        col_.resize(Shape{num_threads(), scratch});  // per thread: [col; 1], y_n
+        const Index image = in_ * x.dim(2) * x.dim(3);
+        const auto direct = direct_forward();
+        // per thread: [col; 1] (direct: y_n^T, then the padded image), then y_n
+        const Index work = direct ? out_ * P + padded_size() : (R + 1) * P;
+        const Index scratch = work + out_ * P;
+        col_.resize(Shape{num_threads(), scratch});
         weight_bias_.resize(Shape{out_, R + 1});      // [W | b]
         weight_bias_.matrix(out_, R + 1) << weight_.matrix(out_, R), bias_.vector();
         if (mask_.active())  // [diag(a) W | c * b]
@@ -219,11 +223,25 @@ private:
                 weight_bias_.data()[o * (R + 1) + R] *= mask_.bias_factor(o);
             }
         const T* Wb = weight_bias_.data();
+        if (direct) {
+            weight_bias_t_.resize(Shape{R + 1, out_});  // [W | b]^T
+            weight_bias_t_.matrix(R + 1, out_) = weight_bias_.matrix(out_, R + 1).transpose();
+        }
         EIGENCNN_OMP(parallel for schedule(static))
         for (Index n = 0; n < N; ++n) {
             T* col = col_.data() + thread_index() * scratch;
+            T* y = dest(n, col + work);
+#ifdef EIGENCNN_DIRECT_CONV
+            if constexpr (std::is_same_v<T, float>)
+                if (direct) {  // y_n^T = [col_n; 1]^T [W | b]^T without the cols (kernels/conv2d_direct.hpp), then y_n
+                    const Index OH = ys[2], OW = ys[3], Hp = x.dim(2) + 2 * pad_, Wp = x.dim(3) + 2 * pad_;
+                    direct(OH, OW, Hp, Wp, padded(x.data() + n * image, col + out_ * P), weight_bias_t_.data(), out_, col);
+                    transpose(col, P, out_, y);
+                    sink(n, static_cast<const T*>(y));
+                    continue;
+                }
+#endif
             im2col(x, n, col);
-            T* y = dest(n, col + (R + 1) * P);
             gemm(out_, P, R + 1, Wb, R + 1, col, P, y, P);  // y_n = [W | b] * [col_n; 1]
             sink(n, static_cast<const T*>(y));
         }
@@ -260,8 +278,10 @@ private:
                     std::fill(part, part + (R + 1) * out_, T(0));
                     for (Index n = c * kChunk; n < std::min(N, (c + 1) * kChunk); ++n) {
                         const T* g = source(n, gs, gt);
-                        im2col(input_, n, col);
-                        gemm(R + 1, out_, P, col, P, gt, out_, part, out_, true);  // [dW^T; db^T] += [col_n; 1] * dy_n^T
+                        if (!direct_weight_gradient(n, gt, part, col)) {
+                            im2col(input_, n, col);
+                            gemm(R + 1, out_, P, col, P, gt, out_, part, out_, true);  // [dW^T; db^T] += [col_n; 1] * dy_n^T
+                        }
                         if (!want_dx) continue;
                         gemm(R, P, out_, WT, out_, g, P, dcol, P);  // dcol = W^T * dy_n
                         col2im(dcol, n);
@@ -552,6 +572,45 @@ private:
     }
 
     // W^T [R, OC] into weight_t_ (diag(a) W with a mask), for the input gradient's product.
+    // The direct small-window kernels (kernels/conv2d_direct.hpp), for float on AVX-512: the forward's, or
+    // null when this geometry has none (then im2col + gemm).
+    auto direct_forward() const {
+#ifdef EIGENCNN_DIRECT_CONV
+        if constexpr (std::is_same_v<T, float>) return detail::direct_forward_kernel(in_, k_, stride_, out_);
+#endif
+        return static_cast<void (*)(Index, Index, Index, Index, const float*, const float*, Index, float*)>(nullptr);
+    }
+
+    // The padded image [C, H + 2p, W + 2p]'s size, for the direct kernels (0 without padding).
+    Index padded_size() const { return pad_ ? in_ * (in_shape_[2] + 2 * pad_) * (in_shape_[3] + 2 * pad_) : 0; }
+
+    // x_n itself without padding; with it, a zero-padded copy in scratch (padded_size() elements).
+    const T* padded(const T* x, T* scratch) const {
+        if (!pad_) return x;
+        const Index H = in_shape_[2], W = in_shape_[3], Hp = H + 2 * pad_, Wp = W + 2 * pad_;
+        std::fill(scratch, scratch + padded_size(), T(0));
+        for (Index c = 0; c < in_; ++c)
+            for (Index h = 0; h < H; ++h) std::copy(x + (c * H + h) * W, x + (c * H + h + 1) * W, scratch + (c * Hp + h + pad_) * Wp + pad_);
+        return scratch;
+    }
+
+    // part [R + 1, OC] += image n's [dW^T; db^T] by the direct kernel, if this geometry has one and the
+    // padded image fits in col ((R + 1) * P elements; it always does at stride 1). False: nothing done.
+    bool direct_weight_gradient(Index n, const T* gt, T* part, T* col) const {
+#ifdef EIGENCNN_DIRECT_CONV
+        if constexpr (std::is_same_v<T, float>) {
+            const auto kernel = detail::direct_weight_grad_kernel(in_, k_, stride_, out_);
+            const Index OH = out_shape_[2], OW = out_shape_[3], R = in_ * k_ * k_;
+            if (!kernel || padded_size() > (R + 1) * OH * OW) return false;
+            const Index H = in_shape_[2], W = in_shape_[3];
+            kernel(OH, OW, H + 2 * pad_, W + 2 * pad_, padded(input_.data() + n * in_ * H * W, col), gt, out_, part);
+            return true;
+        }
+#endif
+        (void)n, (void)gt, (void)part, (void)col;
+        return false;
+    }
+
     // partial_ [chunks, size]: chunk 0 += chunk 1, then += chunk 2, ... (the same order whatever the thread
     // count), the columns shared among the threads: on one thread this sum took about 3% of the seed conv2's
     // fused backward.
@@ -614,6 +673,7 @@ private:
     Tensor<T> input_, col_, output_, grad_input_;  // input_: copy of x for backward; col_: per-thread scratch
     bool has_input_ = false;
     Tensor<T> weight_bias_, weight_t_;      // [W | b] [OC, R + 1] for forward; W^T [R, OC] for the input gradient
+    Tensor<T> weight_bias_t_;               // [W | b]^T [R + 1, OC], for the direct forward kernel
     Tensor<T> partial_;                     // per-chunk gradients [dW^T; db^T], [chunks, R + 1, OC] (or backward_winners')
     std::vector<std::int32_t> positions_;   // winners paths: per thread, the entries' positions [OC, Q], then patch offsets [Q] or the sort's start/next [P + 1, P]
     std::vector<Index> offsets_;            // backward_input_winners: per thread, each sorted entry's weight offset [OC*Q]

@@ -1,0 +1,144 @@
+// SPDX-License-Identifier: MIT
+// eigencnn/kernels/conv2d_direct.hpp
+//
+// Direct kernels for convolutions with a small window: stride 1, C*K*K
+// window values few enough to sit in the vector registers, and output
+// channels in whole vectors of 16. Float with AVX-512 only; elsewhere (and
+// for every other shape) Conv2d keeps im2col + gemm().
+//
+// Image x [C, Hp, Wp], already padded; output position p = (i, j), P = OH*OW;
+// the window of p, in im2col's row order r = (c*K + a)*K + b:
+//   x_p[r] = x[c, i + a, j + b]
+// Weight gradient of one image, 16 output channels o0..o0+15 at a time, with
+// gt = dy_n^T [P, OC] and part = [dW^T; db^T] [R + 1, OC] (R = C*K*K):
+//   part[r, o0:o0+16] += sum_p x_p[r] * gt[p, o0:o0+16]        r < R
+//   part[R, o0:o0+16] += sum_p gt[p, o0:o0+16]                  (db)
+// Forward of one image, channel-last, with wb = [W | b]^T [R + 1, OC]:
+//   yT[p, o0:o0+16] = sum_r x_p[r] * wb[r, o0:o0+16], then + wb[R, o0:o0+16]
+//
+// Both are the very FMAs gemm() does on im2col's columns [col_n; 1], in the
+// same order (gemm's sums run over k in order, the bias row last, from zero
+// or from the accumulated value), so the results are bitwise those of
+// im2col + gemm (tests/test_kernels.cpp checks it). What changes is where the
+// operands live: each window value is broadcast straight from the image (a
+// load folded into the FMA); the R + 1 accumulators (weight gradient) or the
+// R weight vectors (forward) stay in registers for the whole image; no
+// im2col is written. For the seed model's first conv (1 -> 16, 5x5 on 28x28)
+// im2col cost about as much as the product itself.
+#pragma once
+
+#include "gemm.hpp"
+#include "transpose.hpp"
+
+#include <algorithm>
+
+namespace eigencnn {
+namespace detail {
+
+#if defined(EIGENCNN_GEMM_KERNEL) && defined(__AVX512F__)
+#define EIGENCNN_DIRECT_CONV 1
+
+/// part[R + 1, OC] += the weight and bias gradients of one image (see above).
+template <int C, int K>
+void direct_weight_grad(Index OH, Index OW, Index Hp, Index Wp, const float* x, const float* gt, Index OC, float* part) {
+    constexpr int R = C * K * K;
+    const Index plane = Hp * Wp;
+    for (Index o0 = 0; o0 < OC; o0 += kGemmLanes) {
+        gemm_vec acc[R + 1];
+#pragma GCC unroll 32
+        for (int r = 0; r <= R; ++r) acc[r] = gemm_load(part + r * OC + o0);
+        for (Index i = 0; i < OH; ++i) {
+            const float* row = x + i * Wp;
+            const float* g = gt + i * OW * OC + o0;
+            for (Index j = 0; j < OW; ++j) {
+                const gemm_vec gv = gemm_load(g + j * OC);
+                const float* window = row + j;
+                // Opaque to the optimiser: GCC's predictive commoning (-O3) otherwise carries the
+                // window values over to the next j in registers, spilling most of the accumulators.
+                __asm__("" : "+r"(window));
+#pragma GCC unroll 4
+                for (int c = 0; c < C; ++c)
+#pragma GCC unroll 8
+                    for (int a = 0; a < K; ++a)
+#pragma GCC unroll 8
+                        for (int b = 0; b < K; ++b) {
+                            const int r = (c * K + a) * K + b;
+                            acc[r] = gemm_fma(window[c * plane + a * Wp + b], gv, acc[r]);
+                        }
+                acc[R] = acc[R] + gv;  // gemm's fma(1, g, acc): the same rounding
+            }
+        }
+#pragma GCC unroll 32
+        for (int r = 0; r <= R; ++r) gemm_store(part + r * OC + o0, acc[r]);
+    }
+}
+
+// NP consecutive output positions of one output row, 16 channels: row points
+// at the window's top-left of the first, w holds the R weight vectors.
+template <int C, int K, int NP>
+inline void direct_forward_positions(const float* row, Index plane, Index Wp, const gemm_vec* w, gemm_vec bias, float* yT, Index OC) {
+    __asm__("" : "+r"(row));  // as in direct_weight_grad: no window values carried over between calls
+    gemm_vec acc[NP];
+#pragma GCC unroll 8
+    for (int t = 0; t < NP; ++t) acc[t] = gemm_vec{};
+#pragma GCC unroll 4
+    for (int c = 0; c < C; ++c)
+#pragma GCC unroll 8
+        for (int a = 0; a < K; ++a)
+#pragma GCC unroll 8
+            for (int b = 0; b < K; ++b)
+#pragma GCC unroll 8
+                for (int t = 0; t < NP; ++t) {
+                    const int r = (c * K + a) * K + b;
+                    acc[t] = gemm_fma(row[c * plane + a * Wp + t + b], w[r], acc[t]);
+                }
+#pragma GCC unroll 8
+    for (int t = 0; t < NP; ++t) gemm_store(yT + t * OC, acc[t] + bias);  // gemm's bias row: fma(b, 1, acc)
+}
+
+/// yT [P, OC] = the forward of one image, channel-last (see above).
+template <int C, int K>
+void direct_forward(Index OH, Index OW, Index Hp, Index Wp, const float* x, const float* wb, Index OC, float* yT) {
+    constexpr int R = C * K * K;
+    constexpr int NP = R <= 9 ? 8 : 6;  // accumulators beside the R weight vectors, out of 32 registers
+    const Index plane = Hp * Wp;
+    for (Index o0 = 0; o0 < OC; o0 += kGemmLanes) {
+        gemm_vec w[R];
+#pragma GCC unroll 32
+        for (int r = 0; r < R; ++r) w[r] = gemm_load(wb + r * OC + o0);
+        const gemm_vec bias = gemm_load(wb + R * OC + o0);
+        for (Index i = 0; i < OH; ++i) {
+            const float* row = x + i * Wp;
+            float* y = yT + i * OW * OC + o0;
+            Index j = 0;
+            for (; j + NP <= OW; j += NP) direct_forward_positions<C, K, NP>(row + j, plane, Wp, w, bias, y + j * OC, OC);
+            for (; j < OW; ++j) direct_forward_positions<C, K, 1>(row + j, plane, Wp, w, bias, y + j * OC, OC);
+        }
+    }
+}
+
+using DirectWeightGrad = void (*)(Index, Index, Index, Index, const float*, const float*, Index, float*);
+using DirectForward = void (*)(Index, Index, Index, Index, const float*, const float*, Index, float*);
+
+/// The weight-gradient kernel for this geometry, or null (then: im2col + gemm).
+inline DirectWeightGrad direct_weight_grad_kernel(Index C, Index K, Index stride, Index OC) {
+    if (stride != 1 || OC % kGemmLanes != 0) return nullptr;
+    if (C == 1 && K == 3) return &direct_weight_grad<1, 3>;
+    if (C == 1 && K == 5) return &direct_weight_grad<1, 5>;
+    if (C == 2 && K == 3) return &direct_weight_grad<2, 3>;
+    if (C == 3 && K == 3) return &direct_weight_grad<3, 3>;  // 28 accumulators
+    return nullptr;
+}
+
+/// The forward kernel for this geometry, or null. At most 25 window values: R weight vectors and 6 accumulators.
+inline DirectForward direct_forward_kernel(Index C, Index K, Index stride, Index OC) {
+    if (stride != 1 || OC % kGemmLanes != 0) return nullptr;
+    if (C == 1 && K == 3) return &direct_forward<1, 3>;
+    if (C == 1 && K == 5) return &direct_forward<1, 5>;
+    if (C == 2 && K == 3) return &direct_forward<2, 3>;
+    return nullptr;
+}
+#endif
+
+}  // namespace detail
+}  // namespace eigencnn

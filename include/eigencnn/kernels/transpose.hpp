@@ -1,0 +1,90 @@
+// SPDX-License-Identifier: MIT
+// eigencnn/kernels/transpose.hpp
+//
+// transpose: dst [cols, rows] = src [rows, cols]^T, both row-major.
+//
+// Conv2d turns each image's output gradient dy_n [OC, P] into dy_n^T [P, OC]
+// for the weight gradient, and the direct kernels' channel-last output back
+// into planes. Element by element, the strided side of the copy cost about
+// as much as the small products around it. For float with AVX-512, whole
+// 16 x 16 blocks go through registers: 16 row loads, 64 shuffles (32-bit
+// unpacks, 64-bit unpacks, then two rounds of 128-bit lane shuffles), 16
+// stores. The edges (rows or columns past the last whole 16) and every other
+// type or target go element by element. A copy: bitwise exact either way.
+#pragma once
+
+#include "../core/tensor.hpp"
+
+#include <type_traits>
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
+namespace eigencnn {
+namespace detail {
+
+template <typename T>
+void transpose_elements(const T* src, Index r0, Index r1, Index c0, Index c1, Index rows, Index cols, T* dst) {
+    for (Index r = r0; r < r1; ++r)
+        for (Index c = c0; c < c1; ++c) dst[c * rows + r] = src[r * cols + c];
+}
+
+#if defined(__AVX512F__)
+// GCC 12 warns inside its own unpack and shuffle intrinsics (their unused
+// pass-through operand is _mm512_undefined_ps(), which it sees as uninitialised).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+// The 16 x 16 block at (r0, c0).
+inline void transpose_block16(const float* src, Index r0, Index c0, Index rows, Index cols, float* dst) {
+    __m512 r[16], t[16];
+    for (int k = 0; k < 16; ++k) r[k] = _mm512_loadu_ps(src + (r0 + k) * cols + c0);
+    for (int k = 0; k < 16; k += 2) {  // in each 128-bit lane l: rows k, k+1 interleaved by element
+        t[k] = _mm512_unpacklo_ps(r[k], r[k + 1]);
+        t[k + 1] = _mm512_unpackhi_ps(r[k], r[k + 1]);
+    }
+    for (int k = 0; k < 16; k += 4)  // then rows k..k+3 of one column per lane, by 64-bit pairs
+        for (int h = 0; h < 2; ++h) {
+            r[k + h] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[k + h]), _mm512_castps_pd(t[k + 2 + h])));
+            r[k + 2 + h] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[k + h]), _mm512_castps_pd(t[k + 2 + h])));
+        }
+    // r[4q + m] holds, in lane l, rows 4q..4q+3 of column 4l + column[m]: gather the four q's of each lane
+    constexpr int column[4] = {0, 2, 1, 3};
+    for (int m = 0; m < 4; ++m) {
+        const Index c = c0 + column[m];
+        const __m512 a = _mm512_shuffle_f32x4(r[m], r[4 + m], 0x88), b = _mm512_shuffle_f32x4(r[m], r[4 + m], 0xdd);
+        const __m512 e = _mm512_shuffle_f32x4(r[8 + m], r[12 + m], 0x88), f = _mm512_shuffle_f32x4(r[8 + m], r[12 + m], 0xdd);
+        _mm512_storeu_ps(dst + c * rows + r0, _mm512_shuffle_f32x4(a, e, 0x88));         // lane 0: column c
+        _mm512_storeu_ps(dst + (c + 4) * rows + r0, _mm512_shuffle_f32x4(b, f, 0x88));   // lane 1
+        _mm512_storeu_ps(dst + (c + 8) * rows + r0, _mm512_shuffle_f32x4(a, e, 0xdd));   // lane 2
+        _mm512_storeu_ps(dst + (c + 12) * rows + r0, _mm512_shuffle_f32x4(b, f, 0xdd));  // lane 3
+    }
+}
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+#endif
+
+}  // namespace detail
+
+/// dst [cols, rows] = src [rows, cols]^T (row-major; dst must not overlap src).
+template <typename T>
+void transpose(const T* src, Index rows, Index cols, T* dst) {
+#if defined(__AVX512F__)
+    if constexpr (std::is_same_v<T, float>) {
+        const Index R16 = rows / 16 * 16, C16 = cols / 16 * 16;
+        for (Index r0 = 0; r0 < R16; r0 += 16) {
+            for (Index c0 = 0; c0 < C16; c0 += 16) detail::transpose_block16(src, r0, c0, rows, cols, dst);
+            detail::transpose_elements(src, r0, r0 + 16, C16, cols, rows, cols, dst);
+        }
+        detail::transpose_elements(src, R16, rows, Index(0), cols, rows, cols, dst);
+        return;
+    }
+#endif
+    detail::transpose_elements(src, Index(0), rows, Index(0), cols, rows, cols, dst);
+}
+
+}  // namespace eigencnn
