@@ -27,6 +27,10 @@
 // chunks in order, so the result does not depend on the number of threads.
 // Forward keeps a copy of x, not the cols: backward recomputes col_n per
 // image into per-thread scratch, where it stays in cache for both GEMMs.
+// Small windows (float on AVX-512, stride 1, output channels in 16s, C*K*K
+// up to 25 for the forward and 27 for the weight gradient, as the seed
+// model's first conv) skip the cols: kernels/conv2d_direct.hpp does the same
+// FMAs in the same order straight from the image, bitwise the same results.
 // With fewer images than threads, backward shares each image among the
 // threads by input channels instead (backward_images_shared, below).
 // Output mask (core/output_mask.hpp; inactive by default): y[n, o] = a[o] (W[o] (*) x_n) + c[o] b[o].
