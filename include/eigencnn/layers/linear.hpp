@@ -9,7 +9,9 @@
 //   dW = dy^T * x      [out, in]
 //   db = sum_n dy[n]   [out]
 //   dx = dy * W        [N, in]
-// Each product runs through matmul_rows, so results do not depend on the thread count.
+// Each product runs through gemm_rows (kernels/matmul.hpp), so results do not depend on the thread count;
+// gemm() wants its right operand's rows contiguous, so the forward multiplies by a copy of W^T and dW is
+// formed from a copy of dy^T (kernels/transpose.hpp).
 // Output mask (core/output_mask.hpp; inactive by default): y[n, o] = a[o] (W[o] . x[n]) + c[o] b[o];
 // the products then use W' = diag(a) W and b' = c * b, and dW = diag(a) (dy^T x), db = c * sum_n dy[n].
 #pragma once
@@ -18,6 +20,7 @@
 #include "../core/layer.hpp"
 #include "../core/registry.hpp"
 #include "../kernels/matmul.hpp"
+#include "../kernels/transpose.hpp"
 
 namespace eigencnn {
 
@@ -80,7 +83,9 @@ public:
         }
         auto y = output_.matrix();
         const Tensor<T>& w = effective_weight();
-        matmul_rows(y, x.matrix(), w.matrix().transpose());
+        transposed_.resize(Shape{in_, out_});
+        transpose(w.data(), out_, in_, transposed_.data());                                        // W^T [in, out]
+        gemm_rows(x.dim(0), out_, in_, x.data(), in_, transposed_.data(), out_, output_.data(), out_);  // y = x W^T
         if (has_bias_) y.rowwise() += (mask_.active() ? bias_eff_ : bias_).vector().transpose();
         return output_;
     }
@@ -90,7 +95,10 @@ public:
             detail::shape_error(name() + " backward", "gradient of shape " + output_.shape().str(), dy.shape());
         if (input_.shape() != Shape{dy.dim(0), in_}) detail::no_backward_state(name());
         auto g = dy.matrix();
-        matmul_rows(grad_weight_.matrix(), g.transpose(), input_.matrix());
+        const Index N = dy.dim(0);
+        transposed_.resize(Shape{out_, N});
+        transpose(dy.data(), N, out_, transposed_.data());                                                 // dy^T [out, N]
+        gemm_rows(out_, in_, N, transposed_.data(), N, input_.data(), in_, grad_weight_.data(), in_);  // dW = dy^T x
         if (has_bias_) grad_bias_.vector().noalias() = g.colwise().sum().transpose();
         if (mask_.active()) mask_.finish_gradients(weight_.data(), has_bias_ ? bias_.data() : nullptr, in_, grad_weight_.data(), grad_bias_.data());
         if (!this->input_grad_) {
@@ -98,7 +106,7 @@ public:
             return grad_input_;
         }
         grad_input_.resize(input_.shape());
-        matmul_rows(grad_input_.matrix(), g, (mask_.active() ? weight_eff_ : weight_).matrix());
+        input_gradient(dy);
         return grad_input_;
     }
 
@@ -107,7 +115,7 @@ public:
         if (dy.shape() != output_.shape())
             detail::shape_error(name() + " backward_input", "gradient of shape " + output_.shape().str(), dy.shape());
         grad_input_.resize(Shape{dy.dim(0), in_});
-        matmul_rows(grad_input_.matrix(), dy.matrix(), (mask_.active() ? weight_eff_ : weight_).matrix());
+        input_gradient(dy);
         return grad_input_;
     }
 
@@ -137,12 +145,19 @@ private:
         return weight_eff_;
     }
 
+    // grad_input_ [N, in] = dy [N, out] * W (diag(a) W with a mask, as of the last forward).
+    void input_gradient(const Tensor<T>& dy) {
+        const T* w = (mask_.active() ? weight_eff_ : weight_).data();
+        gemm_rows(dy.dim(0), in_, out_, dy.data(), out_, w, in_, grad_input_.data(), in_);
+    }
+
     Index in_, out_;
     bool has_bias_;
     OutputMask<T> mask_;
     Tensor<T> weight_, bias_, grad_weight_, grad_bias_;
     Tensor<T> weight_eff_, bias_eff_;  // with a mask: diag(a) W, c * b (as of the last forward)
     Tensor<T> input_, output_, grad_input_;
+    Tensor<T> transposed_;             // scratch: W^T [in, out] in forward, dy^T [out, N] in backward
 };
 
 EIGENCNN_REGISTER_LAYER(Linear)
