@@ -104,7 +104,7 @@ public:
                                 const T* src = plane + first + (i - i0) * W_;
                                 T* row = dst + i * OW_;
                                 for (Index q = 0; q < chunks_; ++q)
-                                    _mm512_mask_storeu_ps(row + q * kLanes, out_mask_[q],
+                                    _mm512_mask_storeu_ps(row + q * kLanes, out_mask_[static_cast<std::size_t>(q)],
                                                           _mm512_maskz_loadu_ps(in[q], src + q * kLanes));
                             }
                             continue;
@@ -144,10 +144,10 @@ public:
                                 for (Index b = 0; b < K_; ++b) {
                                     // lane l (input column w = 16q + l) takes output column j = w - b + p
                                     const Index at = ((c * K_ + a) * K_ + b) * P + i * OW_ + q * kLanes - b + p_;
-                                    acc = _mm512_add_ps(acc, _mm512_maskz_loadu_ps(fold_mask_[b * wchunks_ + q], dcol + at));
+                                    acc = _mm512_add_ps(acc, _mm512_maskz_loadu_ps(fold_mask_[static_cast<std::size_t>(b * wchunks_ + q)], dcol + at));
                                 }
                             }
-                            _mm512_mask_storeu_ps(dimage + (c * H_ + h) * W_ + q * kLanes, width_mask_[q], acc);
+                            _mm512_mask_storeu_ps(dimage + (c * H_ + h) * W_ + q * kLanes, width_mask_[static_cast<std::size_t>(q)], acc);
                         }
                 return;
             }

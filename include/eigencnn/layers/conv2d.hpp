@@ -213,7 +213,6 @@ private:
         has_input_ = this->grad_enabled_;
         if (has_input_) input_ = x;
         unfold_.configure(in_, x.dim(2), x.dim(3), k_, stride_, pad_);
-        const Index image = in_ * x.dim(2) * x.dim(3);
         const auto direct = direct_forward();
         // per thread: [col; 1] (direct: y_n^T, then the padded image), then y_n
         const Index work = direct ? out_ * P + padded_size() : (R + 1) * P;
@@ -239,7 +238,8 @@ private:
             if constexpr (std::is_same_v<T, float>)
                 if (direct) {  // y_n^T = [col_n; 1]^T [W | b]^T without the cols (kernels/conv2d_direct.hpp), then y_n
                     const Index OH = ys[2], OW = ys[3], Hp = x.dim(2) + 2 * pad_, Wp = x.dim(3) + 2 * pad_;
-                    direct(OH, OW, Hp, Wp, padded(x.data() + n * image, col + out_ * P), weight_bias_t_.data(), out_, col);
+                    const T* x_n = x.data() + n * in_ * x.dim(2) * x.dim(3);
+                    direct(OH, OW, Hp, Wp, padded(x_n, col + out_ * P), weight_bias_t_.data(), out_, col);
                     transpose(col, P, out_, y);
                     sink(n, static_cast<const T*>(y));
                     continue;
