@@ -3,7 +3,9 @@
 # Install eigencnn's build and test dependencies from Debian's packages.
 #   scripts/install_deps.sh          library, examples, tests, benchmarks
 #   scripts/install_deps.sh --fuzz   also clang and its libFuzzer runtime (scripts/fuzz.sh)
-#   scripts/install_deps.sh --torch  also PyTorch for Debian's /usr/bin/python3 (the "torch" oracle tests)
+#   scripts/install_deps.sh --torch  also PyTorch for Debian's /usr/bin/python3 (the "torch" oracle tests), with
+#                                    OpenBLAS (without it PyTorch runs on the reference BLAS: bench/compare.sh then
+#                                    measured its epoch at 47 s instead of 18 s)
 #   scripts/install_deps.sh --bench  also oneDNN (libdnnl-dev), compared side by side in bench/conv_bench
 # The flags combine: scripts/install_deps.sh --fuzz --torch
 set -euo pipefail
@@ -15,7 +17,7 @@ pkgs=(g++ cmake make pkg-config curl ca-certificates
 for arg in "$@"; do
   case $arg in
     --fuzz) pkgs+=(clang libclang-rt-14-dev) ;;
-    --torch) pkgs+=(python3 python3-torch python3-numpy) ;;
+    --torch) pkgs+=(python3 python3-torch python3-numpy libopenblas0-pthread) ;;
     --bench) pkgs+=(libdnnl-dev) ;;
     *) echo "install_deps.sh: unknown option $arg (known: --fuzz, --torch, --bench)" >&2; exit 2 ;;
   esac
