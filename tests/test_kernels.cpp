@@ -12,13 +12,16 @@
 #include "gradcheck.hpp"
 
 #include <eigencnn/core/threads.hpp>
+#include <eigencnn/kernels/conv2d_direct.hpp>
 #include <eigencnn/kernels/gemm.hpp>
 #include <eigencnn/kernels/im2col.hpp>
 #include <eigencnn/kernels/transpose.hpp>
 #include <eigencnn/layers/conv2d.hpp>
+#include <eigencnn/layers/linear.hpp>
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <utility>
@@ -187,7 +190,17 @@ TEST_CASE("Conv2d's direct small-window kernels give bitwise the im2col + gemm r
     const std::vector<Geometry> cases{{1, 16, 5, 0, 28, 28},   // the seed's conv1: forward and weight gradient
                                       {1, 32, 3, 1, 13, 9},    // two blocks of 16 channels, padding, odd widths
                                       {2, 16, 3, 0, 10, 21},   // two input channels
-                                      {3, 16, 3, 1, 12, 12}};  // 27 window values: the weight gradient only
+                                      {3, 16, 3, 1, 12, 12},   // 27 window values: the weight gradient only
+                                      {1, 16, 5, 2, 11, 15},   // padding 2; rows of 15: two blocks of 6 and a remainder
+                                      {2, 48, 3, 0, 7, 7}};    // three blocks of 16 channels
+    // which geometries take the direct kernels (all of the above but the last forward on AVX-512; none elsewhere)
+    MESSAGE("direct kernels " << (detail::direct_conv_runs(1, 5, 1, 16, true) ? "run" : "do not run (no AVX-512)") << " here");
+    CHECK(detail::direct_conv_runs(1, 5, 1, 16, true) == detail::direct_conv_runs(1, 5, 1, 16, false));
+    CHECK(detail::direct_conv_runs(3, 3, 1, 16, false) == detail::direct_conv_runs(1, 5, 1, 16, false));
+    CHECK_FALSE(detail::direct_conv_runs(3, 3, 1, 16, true));   // 27 weight vectors leave too few registers
+    CHECK_FALSE(detail::direct_conv_runs(1, 5, 2, 16, true));   // stride 2
+    CHECK_FALSE(detail::direct_conv_runs(1, 5, 1, 24, false));  // output channels not in 16s
+    CHECK_FALSE(detail::direct_conv_runs(16, 5, 1, 32, false)); // the seed's conv2: a window of 400
     Rng rng(22);
     const int threads_before = num_threads();
     for (const Geometry& g : cases) {
@@ -241,4 +254,30 @@ TEST_CASE("Conv2d's direct small-window kernels give bitwise the im2col + gemm r
         }
     }
     set_num_threads(threads_before);
+}
+
+// Linear's forward takes one of two products by batch size (a copy of W^T from 64 rows, else y^T = W x^T); on
+// gemm() both are every element's k-ordered sum of the same products, so each row's output must be bitwise the
+// same whatever batch it came in. On Eigen (no AVX-512) only closeness is asserted.
+TEST_CASE("Linear: a row's output does not depend on the batch it came in") {
+    Rng rng(23);
+    Linear<float> layer(70, 37);
+    uniform_fill(layer.weight(), 1.0, rng);
+    uniform_fill(layer.bias(), 1.0, rng);
+    Tensor<float> big(Shape{100, 70});
+    uniform_fill(big, 1.0, rng);
+    const Tensor<float> y_big = layer.forward(big);  // 100 rows: the W^T copy
+    for (Index rows : {1, 5, 63}) {
+        CAPTURE(rows);
+        Tensor<float> small(Shape{rows, 70});
+        std::copy(big.data(), big.data() + rows * 70, small.data());
+        const Tensor<float>& y = layer.forward(small);  // under 64 rows: y^T = W x^T
+        if (Linear<float>::on_gemm()) {
+            CHECK(std::memcmp(y.data(), y_big.data(), sizeof(float) * static_cast<std::size_t>(rows * 37)) == 0);
+        } else {
+            double worst = 0;
+            for (Index i = 0; i < rows * 37; ++i) worst = std::max(worst, static_cast<double>(std::abs(y.data()[i] - y_big.data()[i])));
+            CHECK(worst < 1e-5);
+        }
+    }
 }

@@ -140,5 +140,16 @@ inline DirectForward direct_forward_kernel(Index C, Index K, Index stride, Index
 }
 #endif
 
+/// Whether Conv2d<float> runs a direct kernel for this geometry (the forward's, or the weight gradient's): never
+/// without AVX-512 (EIGENCNN_DIRECT_CONV), where it keeps im2col + gemm.
+inline bool direct_conv_runs(Index C, Index K, Index stride, Index OC, bool forward) {
+#ifdef EIGENCNN_DIRECT_CONV
+    return forward ? direct_forward_kernel(C, K, stride, OC) != nullptr : direct_weight_grad_kernel(C, K, stride, OC) != nullptr;
+#else
+    (void)C, (void)K, (void)stride, (void)OC, (void)forward;
+    return false;
+#endif
+}
+
 }  // namespace detail
 }  // namespace eigencnn

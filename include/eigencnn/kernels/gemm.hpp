@@ -89,7 +89,13 @@ inline gemm_vec gemm_fma(float a, gemm_vec b, gemm_vec c) {
 #elif defined(__FMA__)
     return _mm_fmadd_ps(_mm_set1_ps(a), b, c);
 #else
+#if defined(__AVX__)
+    const gemm_vec av = _mm256_set1_ps(a);
+#elif defined(__SSE__)
+    const gemm_vec av = _mm_set1_ps(a);
+#else
     const gemm_vec av = gemm_vec{} + a;
+#endif
     gemm_vec product = av * b;
     __asm__("" : "+x"(product));  // keep the product rounded: no contraction with the add
     return c + product;

@@ -9,11 +9,12 @@
 // threads. (Eigen's own threaded GEMM splits rows by thread count, and its
 // remainder kernels accumulate in another order.)
 //
-// Linear used Eigen's GEMM per block until gemm()'s broadcast was fixed:
-// Eigen packs the whole right-hand side again for every block of rows, and
-// at [500, 512] x [512, 512] the register-tiled kernel, reading B in place,
-// is now the faster (forward, dW and dx: 1.00-1.07 -> 0.66-0.91 ms on 2
-// threads, scratch timing program, medians of 15).
+// Linear used Eigen's GEMM per block (matmul_rows, below) until gemm()'s
+// broadcast was fixed: Eigen packs the whole right-hand side again for every
+// block of rows, and at [500, 512] x [512, 512] the register-tiled kernel,
+// reading B in place, is now the faster with AVX-512 (forward, dW and dx:
+// 1.00-1.07 -> 0.66-0.91 ms on 2 threads, scratch timing program, medians
+// of 15). Elsewhere Linear keeps matmul_rows: not measured there.
 #pragma once
 
 #include "../core/omp.hpp"
@@ -26,6 +27,19 @@
 namespace eigencnn {
 
 constexpr Index kMatmulRowBlock = 64;
+
+/// dst = lhs * rhs (Eigen expressions) in the same fixed row blocks, each block Eigen's GEMM on one thread:
+/// what Linear runs where gemm()'s speed was not measured (no AVX-512, or double).
+template <typename Dst, typename Lhs, typename Rhs>
+void matmul_rows(Dst&& dst, const Lhs& lhs, const Rhs& rhs) {
+    const Index rows = dst.rows();
+    const Index blocks = (rows + kMatmulRowBlock - 1) / kMatmulRowBlock;
+    EIGENCNN_OMP(parallel for schedule(static))
+    for (Index b = 0; b < blocks; ++b) {
+        const Index r = b * kMatmulRowBlock, len = std::min(kMatmulRowBlock, rows - r);
+        dst.middleRows(r, len).noalias() = lhs.middleRows(r, len) * rhs;
+    }
+}
 
 template <typename T>
 void gemm_rows(Index M, Index N, Index K, const T* A, Index lda, const T* B, Index ldb, T* C, Index ldc) {

@@ -575,7 +575,6 @@ private:
         return WinnersGeometry{C, K, in_shape_[2], W, out_, Q, out_shape_[2] * OW, blocked, origin_.data(), block_offset_.data()};
     }
 
-    // W^T [R, OC] into weight_t_ (diag(a) W with a mask), for the input gradient's product.
     // The direct small-window kernels (kernels/conv2d_direct.hpp), for float on AVX-512: the forward's, or
     // null when this geometry has none (then im2col + gemm).
     auto direct_forward() const {
@@ -605,6 +604,8 @@ private:
         if constexpr (std::is_same_v<T, float>) {
             const auto kernel = detail::direct_weight_grad_kernel(in_, k_, stride_, out_);
             const Index OH = out_shape_[2], OW = out_shape_[3], R = in_ * k_ * k_;
+            // the size test never fails at stride 1 (Hp = OH + K - 1 <= K * OH), the only stride with kernels; kept
+            // so that a kernel added for another stride cannot write past col
             if (!kernel || padded_size() > (R + 1) * OH * OW) return false;
             const Index H = in_shape_[2], W = in_shape_[3];
             kernel(OH, OW, H + 2 * pad_, W + 2 * pad_, padded(input_.data() + n * in_ * H * W, col), gt, out_, part);
@@ -632,6 +633,7 @@ private:
         }
     }
 
+    // W^T [R, OC] into weight_t_ (diag(a) W with a mask), for the input gradient's product.
     const T* transposed_weight() {
         const Index R = in_ * k_ * k_;
         const T* Wd = effective_weight();
@@ -679,8 +681,8 @@ private:
     Tensor<T> weight_bias_, weight_t_;      // [W | b] [OC, R + 1] for forward; W^T [R, OC] for the input gradient
     Tensor<T> weight_bias_t_;               // [W | b]^T [R + 1, OC], for the direct forward kernel
     Tensor<T> partial_;                     // per-chunk gradients [dW^T; db^T], [chunks, R + 1, OC] (or backward_winners')
-    std::vector<std::int32_t> positions_;   // winners paths: per thread, the entries' positions [OC, Q], then patch offsets [Q] or the sort's start/next [P + 1, P]
-    std::vector<Index> offsets_;            // backward_input_winners: per thread, each sorted entry's weight offset [OC*Q]
+    std::vector<std::int32_t> positions_;   // winners paths: per thread, the entries' positions [OC, Q], then (backward_winners) patch offsets [Q], then the sort's start/next [P + 1, P]
+    std::vector<Index> offsets_;            // winners paths' dx by position: per thread, each sorted entry's weight offset [OC*Q]
     std::vector<Index> origin_, block_offset_;             // winners paths (winners_geometry): per output position, its window's top-left input row and column; per block of dW, its offset in a patch
     Im2col<T> unfold_;                      // geometry of the last forward's input
     Shape in_shape_, out_shape_;

@@ -9,9 +9,12 @@
 //   dW = dy^T * x      [out, in]
 //   db = sum_n dy[n]   [out]
 //   dx = dy * W        [N, in]
-// Each product runs through gemm_rows (kernels/matmul.hpp), so results do not depend on the thread count;
-// gemm() wants its right operand's rows contiguous, so the forward multiplies by a copy of W^T and dW is
-// formed from a copy of dy^T (kernels/transpose.hpp).
+// Each product runs in fixed blocks of rows over the threads (kernels/matmul.hpp), so results do not depend
+// on the thread count. Float with AVX-512: on gemm() (gemm_rows), which wants its right operand's rows
+// contiguous: the forward multiplies by a copy of W^T, or for batches under kCopyWeightRows computes
+// y^T = W x^T from a copy of x^T (copying W for a few rows would cost more than the product); dW is formed from a
+// copy of dy^T (kernels/transpose.hpp). Both forwards are, element by element, the k-ordered sum of the same
+// products, so a row's output does not depend on the batch it came in. Otherwise: Eigen (matmul_rows).
 // Output mask (core/output_mask.hpp; inactive by default): y[n, o] = a[o] (W[o] . x[n]) + c[o] b[o];
 // the products then use W' = diag(a) W and b' = c * b, and dW = diag(a) (dy^T x), db = c * sum_n dy[n].
 #pragma once
@@ -21,6 +24,8 @@
 #include "../core/registry.hpp"
 #include "../kernels/matmul.hpp"
 #include "../kernels/transpose.hpp"
+
+#include <type_traits>
 
 namespace eigencnn {
 
@@ -83,9 +88,20 @@ public:
         }
         auto y = output_.matrix();
         const Tensor<T>& w = effective_weight();
-        transposed_.resize(Shape{in_, out_});
-        transpose(w.data(), out_, in_, transposed_.data());                                        // W^T [in, out]
-        gemm_rows(x.dim(0), out_, in_, x.data(), in_, transposed_.data(), out_, output_.data(), out_);  // y = x W^T
+        const Index N = x.dim(0);
+        if (!kOnGemm) matmul_rows(y, x.matrix(), w.matrix().transpose());
+        else if (N >= kCopyWeightRows) {
+            transposed_.resize(Shape{in_, out_});
+            transpose(w.data(), out_, in_, transposed_.data());                                       // W^T [in, out]
+            gemm_rows(N, out_, in_, x.data(), in_, transposed_.data(), out_, output_.data(), out_);  // y = x W^T
+        } else {
+            transposed_.resize(Shape{in_ * N + out_ * N});
+            T* xt = transposed_.data();
+            T* yt = xt + in_ * N;
+            transpose(x.data(), N, in_, xt);                                  // x^T [in, N]
+            gemm_rows(out_, N, in_, w.data(), in_, xt, N, yt, N);             // y^T = W x^T [out, N]
+            transpose(yt, out_, N, output_.data());
+        }
         if (has_bias_) y.rowwise() += (mask_.active() ? bias_eff_ : bias_).vector().transpose();
         return output_;
     }
@@ -96,9 +112,12 @@ public:
         if (input_.shape() != Shape{dy.dim(0), in_}) detail::no_backward_state(name());
         auto g = dy.matrix();
         const Index N = dy.dim(0);
-        transposed_.resize(Shape{out_, N});
-        transpose(dy.data(), N, out_, transposed_.data());                                                 // dy^T [out, N]
-        gemm_rows(out_, in_, N, transposed_.data(), N, input_.data(), in_, grad_weight_.data(), in_);  // dW = dy^T x
+        if (!kOnGemm) matmul_rows(grad_weight_.matrix(), g.transpose(), input_.matrix());
+        else {
+            transposed_.resize(Shape{out_, N});
+            transpose(dy.data(), N, out_, transposed_.data());                                                 // dy^T [out, N]
+            gemm_rows(out_, in_, N, transposed_.data(), N, input_.data(), in_, grad_weight_.data(), in_);  // dW = dy^T x
+        }
         if (has_bias_) grad_bias_.vector().noalias() = g.colwise().sum().transpose();
         if (mask_.active()) mask_.finish_gradients(weight_.data(), has_bias_ ? bias_.data() : nullptr, in_, grad_weight_.data(), grad_bias_.data());
         if (!this->input_grad_) {
@@ -135,6 +154,10 @@ public:
     Index out_features() const { return out_; }
     bool has_bias() const { return has_bias_; }
 
+    /// Whether the products run on gemm() (float with AVX-512; see the file's header), where a row's output does
+    /// not depend on the batch it came in; otherwise on Eigen.
+    static constexpr bool on_gemm() { return kOnGemm; }
+
 private:
     // The weights forward multiplies by: weight_, or with a mask, diag(a) W (and c * b into bias_eff_).
     const Tensor<T>& effective_weight() {
@@ -147,9 +170,17 @@ private:
 
     // grad_input_ [N, in] = dy [N, out] * W (diag(a) W with a mask, as of the last forward).
     void input_gradient(const Tensor<T>& dy) {
-        const T* w = (mask_.active() ? weight_eff_ : weight_).data();
-        gemm_rows(dy.dim(0), in_, out_, dy.data(), out_, w, in_, grad_input_.data(), in_);
+        const Tensor<T>& w = mask_.active() ? weight_eff_ : weight_;
+        if (kOnGemm) gemm_rows(dy.dim(0), in_, out_, dy.data(), out_, w.data(), in_, grad_input_.data(), in_);
+        else matmul_rows(grad_input_.matrix(), dy.matrix(), w.matrix());
     }
+
+#if defined(EIGENCNN_GEMM_KERNEL) && defined(__AVX512F__)
+    static constexpr bool kOnGemm = std::is_same_v<T, float>;  // see the file's header
+#else
+    static constexpr bool kOnGemm = false;
+#endif
+    static constexpr Index kCopyWeightRows = 64;  // forward: from this batch size on, copy W^T rather than x^T
 
     Index in_, out_;
     bool has_bias_;
@@ -157,7 +188,7 @@ private:
     Tensor<T> weight_, bias_, grad_weight_, grad_bias_;
     Tensor<T> weight_eff_, bias_eff_;  // with a mask: diag(a) W, c * b (as of the last forward)
     Tensor<T> input_, output_, grad_input_;
-    Tensor<T> transposed_;             // scratch: W^T [in, out] in forward, dy^T [out, N] in backward
+    Tensor<T> transposed_;             // scratch (float, AVX-512): W^T [in, out] or x^T, y^T in forward; dy^T [out, N] in backward
 };
 
 EIGENCNN_REGISTER_LAYER(Linear)
