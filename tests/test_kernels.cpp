@@ -169,7 +169,8 @@ TEST_CASE_TEMPLATE("Im2col unfold matches the definition and fold is its adjoint
 
 TEST_CASE("transpose matches an element-by-element copy, whole 16 x 16 blocks and edges") {
     Rng rng(21);
-    for (const auto& [rows, cols] : std::vector<std::pair<Index, Index>>{{16, 16}, {32, 48}, {16, 576}, {576, 16}, {37, 50}, {5, 3}, {17, 33}, {1, 40}}) {
+    for (const auto& shape : std::vector<std::pair<Index, Index>>{{16, 16}, {32, 48}, {16, 576}, {576, 16}, {37, 50}, {5, 3}, {17, 33}, {1, 40}}) {
+        const Index rows = shape.first, cols = shape.second;  // not a structured binding: CAPTURE's lambda cannot use one in C++17
         CAPTURE(rows);
         CAPTURE(cols);
         const auto src = random_vector(rows * cols, rng);
