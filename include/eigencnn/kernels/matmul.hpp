@@ -28,27 +28,29 @@ namespace eigencnn {
 
 constexpr Index kMatmulRowBlock = 64;
 
-/// dst = lhs * rhs (Eigen expressions) in the same fixed row blocks, each block Eigen's GEMM on one thread:
-/// what Linear runs where gemm()'s speed was not measured (no AVX-512, or double).
-template <typename Dst, typename Lhs, typename Rhs>
-void matmul_rows(Dst&& dst, const Lhs& lhs, const Rhs& rhs) {
-    const Index rows = dst.rows();
+/// f(r, len) for each fixed block of rows [r, r + len), len = kMatmulRowBlock but for the last, the blocks shared
+/// among the OpenMP threads; the blocks do not depend on the thread count.
+template <typename F>
+void for_row_blocks(Index rows, F&& f) {
     const Index blocks = (rows + kMatmulRowBlock - 1) / kMatmulRowBlock;
     EIGENCNN_OMP(parallel for schedule(static))
     for (Index b = 0; b < blocks; ++b) {
-        const Index r = b * kMatmulRowBlock, len = std::min(kMatmulRowBlock, rows - r);
-        dst.middleRows(r, len).noalias() = lhs.middleRows(r, len) * rhs;
+        const Index r = b * kMatmulRowBlock;
+        f(r, std::min(kMatmulRowBlock, rows - r));
     }
 }
 
+/// dst = lhs * rhs (Eigen expressions) in the fixed row blocks, each block Eigen's GEMM on one thread:
+/// what Linear runs where gemm()'s speed was not measured (no AVX-512, or double).
+template <typename Dst, typename Lhs, typename Rhs>
+void matmul_rows(Dst&& dst, const Lhs& lhs, const Rhs& rhs) {
+    for_row_blocks(dst.rows(), [&](Index r, Index len) { dst.middleRows(r, len).noalias() = lhs.middleRows(r, len) * rhs; });
+}
+
+/// C[M, N] = A[M, K] * B[K, N] in the fixed row blocks, each block one gemm() call.
 template <typename T>
 void gemm_rows(Index M, Index N, Index K, const T* A, Index lda, const T* B, Index ldb, T* C, Index ldc) {
-    const Index blocks = (M + kMatmulRowBlock - 1) / kMatmulRowBlock;
-    EIGENCNN_OMP(parallel for schedule(static))
-    for (Index b = 0; b < blocks; ++b) {
-        const Index r = b * kMatmulRowBlock, len = std::min(kMatmulRowBlock, M - r);
-        gemm(len, N, K, A + r * lda, lda, B, ldb, C + r * ldc, ldc);
-    }
+    for_row_blocks(M, [&](Index r, Index len) { gemm(len, N, K, A + r * lda, lda, B, ldb, C + r * ldc, ldc); });
 }
 
 }  // namespace eigencnn
