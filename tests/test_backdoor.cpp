@@ -134,3 +134,12 @@ TEST_CASE("write_file_atomic replaces a file whole and leaves no temporary behin
         CHECK(entry.path().filename().string().rfind(path + ".tmp.", 0) == std::string::npos);
     std::remove(path.c_str());
 }
+
+TEST_CASE("built with EIGENCNN_REGISTER_FLOAT_ONLY (tests/CMakeLists.txt), the registry builds float layers and says why not double") {
+    const LayerSpec spec{"Linear", {3, 2, 1}};
+    CHECK(make_layer<float>(spec)->spec() == spec);
+    CHECK_THROWS_WITH_AS(make_layer<double>(spec),
+                         doctest::Contains("a program built with EIGENCNN_REGISTER_FLOAT_ONLY registers float layers only"),
+                         std::invalid_argument);
+}
+
