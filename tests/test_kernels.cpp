@@ -191,14 +191,21 @@ TEST_CASE("Conv2d's direct small-window kernels give bitwise the im2col + gemm r
     const std::vector<Geometry> cases{{1, 16, 5, 0, 28, 28},   // the seed's conv1: forward and weight gradient
                                       {1, 32, 3, 1, 13, 9},    // two blocks of 16 channels, padding, odd widths
                                       {2, 16, 3, 0, 10, 21},   // two input channels
-                                      {3, 16, 3, 1, 12, 12},   // 27 window values: the weight gradient only
+                                      {3, 16, 3, 1, 12, 12},   // 27 window values: 28 gradient accumulators; forward streamed
                                       {1, 16, 5, 2, 11, 15},   // padding 2; rows of 15: two blocks of 6 and a remainder
-                                      {2, 48, 3, 0, 7, 7}};    // three blocks of 16 channels
-    // which geometries take the direct kernels (all of the above but the last forward on AVX-512; none elsewhere)
+                                      {2, 48, 3, 0, 7, 7},     // three blocks of 16 channels
+                                      // wider windows: the forward streams the weights (two vectors of channels, then one)
+                                      {16, 32, 5, 0, 12, 12},  // the seed's conv2
+                                      {8, 48, 3, 1, 9, 11},    // 32 + 16 channels, rows of 11: 8 positions and 3
+                                      {5, 16, 5, 2, 7, 6}};    // padding 2, rows of 6 (no whole block of 8)
+    // which geometries take the direct kernels (all of the above on AVX-512 but the last three's weight gradients;
+    // none elsewhere)
     MESSAGE("direct kernels " << (detail::direct_conv_runs(1, 5, 1, 16, true) ? "run" : "do not run (no AVX-512)") << " here");
     CHECK(detail::direct_conv_runs(1, 5, 1, 16, true) == detail::direct_conv_runs(1, 5, 1, 16, false));
     CHECK(detail::direct_conv_runs(3, 3, 1, 16, false) == detail::direct_conv_runs(1, 5, 1, 16, false));
-    CHECK_FALSE(detail::direct_conv_runs(3, 3, 1, 16, true));   // 27 weight vectors leave too few registers
+    CHECK(detail::direct_conv_runs(3, 3, 1, 16, true) == detail::direct_conv_runs(1, 5, 1, 16, true));   // weights streamed
+    CHECK(detail::direct_conv_runs(16, 5, 1, 32, true) == detail::direct_conv_runs(1, 5, 1, 16, true));  // the seed's conv2
+    CHECK_FALSE(detail::direct_conv_runs(16, 7, 1, 32, true));  // 7x7: im2col + gemm
     CHECK_FALSE(detail::direct_conv_runs(1, 5, 2, 16, true));   // stride 2
     CHECK_FALSE(detail::direct_conv_runs(1, 5, 1, 24, false));  // output channels not in 16s
     CHECK_FALSE(detail::direct_conv_runs(16, 5, 1, 32, false)); // the seed's conv2: a window of 400

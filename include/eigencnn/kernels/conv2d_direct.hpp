@@ -31,6 +31,7 @@
 #include "transpose.hpp"
 
 #include <algorithm>
+#include <type_traits>
 
 namespace eigencnn {
 namespace detail {
@@ -96,9 +97,9 @@ inline void direct_forward_positions(const float* row, Index plane, Index Wp, co
     for (int t = 0; t < NP; ++t) gemm_store(yT + t * OC, acc[t] + bias);  // gemm's bias row: fma(b, 1, acc)
 }
 
-/// yT [P, OC] = the forward of one image, channel-last (see above).
+/// yT [P, OC] = the forward of one image, channel-last (see above); C is the template's.
 template <int C, int K>
-void direct_forward(Index OH, Index OW, Index Hp, Index Wp, const float* x, const float* wb, Index OC, float* yT) {
+void direct_forward(Index, Index OH, Index OW, Index Hp, Index Wp, const float* x, const float* wb, Index OC, float* yT) {
     constexpr int R = C * K * K;
     constexpr int NP = R <= 9 ? 8 : 6;  // accumulators beside the R weight vectors, out of 32 registers
     const Index plane = Hp * Wp;
@@ -117,8 +118,76 @@ void direct_forward(Index OH, Index OW, Index Hp, Index Wp, const float* x, cons
     }
 }
 
+// Wider windows (C*K*K > 25, e.g. the seed model's conv2: 16 x 5 x 5 = 400) leave no room for the weights in
+// registers: the weights are read from wb as they are needed instead (two vectors per window value, from L1 or
+// L2), and the registers hold the accumulators of NP positions x V vectors of 16 channels. Same FMAs, same
+// order, so also bitwise im2col + gemm; what goes is im2col's [R + 1, P] columns, written and read once each.
+template <int K, int NP, int V>
+inline void direct_forward_streamed_positions(const float* row, Index C, Index plane, Index Wp, const float* wb, Index OC,
+                                              float* yT) {
+    gemm_vec acc[V][NP];
+#pragma GCC unroll 8
+    for (int t = 0; t < NP; ++t)
+#pragma GCC unroll 2
+        for (int v = 0; v < V; ++v) acc[v][t] = gemm_vec{};
+    for (Index c = 0; c < C; ++c) {
+        const float* xc = row + c * plane;
+        const float* wc = wb + c * K * K * OC;
+#pragma GCC unroll 8
+        for (int a = 0; a < K; ++a)
+#pragma GCC unroll 8
+            for (int b = 0; b < K; ++b) {
+                gemm_vec w[V];
+#pragma GCC unroll 2
+                for (int v = 0; v < V; ++v) w[v] = gemm_load(wc + (a * K + b) * OC + v * kGemmLanes);
+#pragma GCC unroll 8
+                for (int t = 0; t < NP; ++t)
+#pragma GCC unroll 2
+                    for (int v = 0; v < V; ++v) acc[v][t] = gemm_fma(xc[a * Wp + t + b], w[v], acc[v][t]);
+            }
+    }
+    const float* bias = wb + C * K * K * OC;
+#pragma GCC unroll 8
+    for (int t = 0; t < NP; ++t)
+#pragma GCC unroll 2
+        for (int v = 0; v < V; ++v) gemm_store(yT + t * OC + v * kGemmLanes, acc[v][t] + gemm_load(bias + v * kGemmLanes));
+}
+
+// One output row's positions j0.. (NP at a time, then the remainder in one call) for V vectors of channels.
+template <int K, int V>
+inline void direct_forward_streamed_row(const float* row, Index C, Index plane, Index Wp, Index OW, const float* wb, Index OC,
+                                        float* yT) {
+    constexpr int NP = 8;  // V * NP accumulators: 16 with two vectors
+    Index j = 0;
+    for (; j + NP <= OW; j += NP) direct_forward_streamed_positions<K, NP, V>(row + j, C, plane, Wp, wb, OC, yT + j * OC);
+    const auto rest = [&](auto np) { direct_forward_streamed_positions<K, decltype(np)::value, V>(row + j, C, plane, Wp, wb, OC, yT + j * OC); };
+    switch (OW - j) {
+        case 1: rest(std::integral_constant<int, 1>{}); break;
+        case 2: rest(std::integral_constant<int, 2>{}); break;
+        case 3: rest(std::integral_constant<int, 3>{}); break;
+        case 4: rest(std::integral_constant<int, 4>{}); break;
+        case 5: rest(std::integral_constant<int, 5>{}); break;
+        case 6: rest(std::integral_constant<int, 6>{}); break;
+        case 7: rest(std::integral_constant<int, 7>{}); break;
+        default: break;
+    }
+}
+
+/// yT [P, OC] = the forward of one image, channel-last, weights streamed (any C; K from the template).
+template <int K>
+void direct_forward_streamed(Index C, Index OH, Index OW, Index Hp, Index Wp, const float* x, const float* wb, Index OC, float* yT) {
+    const Index plane = Hp * Wp;
+    for (Index i = 0; i < OH; ++i) {
+        Index o0 = 0;
+        for (; o0 + 2 * kGemmLanes <= OC; o0 += 2 * kGemmLanes)
+            direct_forward_streamed_row<K, 2>(x + i * Wp, C, plane, Wp, OW, wb + o0, OC, yT + i * OW * OC + o0);
+        for (; o0 < OC; o0 += kGemmLanes)
+            direct_forward_streamed_row<K, 1>(x + i * Wp, C, plane, Wp, OW, wb + o0, OC, yT + i * OW * OC + o0);
+    }
+}
+
 using DirectWeightGrad = void (*)(Index, Index, Index, Index, const float*, const float*, Index, float*);
-using DirectForward = void (*)(Index, Index, Index, Index, const float*, const float*, Index, float*);
+using DirectForward = void (*)(Index, Index, Index, Index, Index, const float*, const float*, Index, float*);
 
 /// The weight-gradient kernel for this geometry, or null (then: im2col + gemm).
 inline DirectWeightGrad direct_weight_grad_kernel(Index C, Index K, Index stride, Index OC) {
@@ -130,12 +199,15 @@ inline DirectWeightGrad direct_weight_grad_kernel(Index C, Index K, Index stride
     return nullptr;
 }
 
-/// The forward kernel for this geometry, or null. At most 25 window values: R weight vectors and 6 accumulators.
+/// The forward kernel for this geometry, or null. Up to 25 window values: R weight vectors and 6 accumulators
+/// in registers; wider 3x3 and 5x5 windows: the weights streamed.
 inline DirectForward direct_forward_kernel(Index C, Index K, Index stride, Index OC) {
     if (stride != 1 || OC % kGemmLanes != 0) return nullptr;
     if (C == 1 && K == 3) return &direct_forward<1, 3>;
     if (C == 1 && K == 5) return &direct_forward<1, 5>;
     if (C == 2 && K == 3) return &direct_forward<2, 3>;
+    if (K == 3) return &direct_forward_streamed<3>;
+    if (K == 5) return &direct_forward_streamed<5>;
     return nullptr;
 }
 #endif

@@ -239,7 +239,7 @@ private:
                 if (direct) {  // y_n^T = [col_n; 1]^T [W | b]^T without the cols (kernels/conv2d_direct.hpp), then y_n
                     const Index OH = ys[2], OW = ys[3], Hp = x.dim(2) + 2 * pad_, Wp = x.dim(3) + 2 * pad_;
                     const T* x_n = x.data() + n * in_ * x.dim(2) * x.dim(3);
-                    direct(OH, OW, Hp, Wp, padded(x_n, col + out_ * P), weight_bias_t_.data(), out_, col);
+                    direct(in_, OH, OW, Hp, Wp, padded(x_n, col + out_ * P), weight_bias_t_.data(), out_, col);
                     transpose(col, P, out_, y);
                     sink(n, static_cast<const T*>(y));
                     continue;
@@ -581,7 +581,7 @@ private:
 #ifdef EIGENCNN_DIRECT_CONV
         if constexpr (std::is_same_v<T, float>) return detail::direct_forward_kernel(in_, k_, stride_, out_);
 #endif
-        return static_cast<void (*)(Index, Index, Index, Index, const float*, const float*, Index, float*)>(nullptr);
+        return static_cast<void (*)(Index, Index, Index, Index, Index, const float*, const float*, Index, float*)>(nullptr);
     }
 
     // The padded image [C, H + 2p, W + 2p]'s size, for the direct kernels (0 without padding).
