@@ -6,7 +6,10 @@
 // Without OpenMP everything runs on one thread.
 #pragma once
 
+#include "omp.hpp"
+
 #include <Eigen/Core>
+#include <algorithm>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -70,6 +73,18 @@ inline ThreadShare thread_share(std::int64_t count, int part, int parts, std::in
         return b < count ? b : count;
     };
     return ThreadShare{boundary(part), boundary(part + 1)};
+}
+
+/// dst[0, count) = src[0, count), the threads copying one contiguous share each (above 64K elements). Layers
+/// keep copies of their inputs for backward; copied on one thread, the seed model's were a serial part of each
+/// training step that the other thread waited for.
+template <typename T>
+void parallel_copy(const T* src, std::int64_t count, T* dst) {
+    EIGENCNN_OMP(parallel if (count >= (std::int64_t{1} << 16)))
+    {
+        const ThreadShare share = thread_share(count, thread_index(), num_threads_in_region(), 16);
+        std::copy(src + share.begin, src + share.end, dst + share.begin);
+    }
 }
 
 }  // namespace eigencnn

@@ -207,11 +207,11 @@ private:
         const Shape ys = output_shape(x.shape());
         in_shape_ = x.shape();
         out_shape_ = ys;
-        const Index N = ys[0], P = ys[2] * ys[3], R = in_ * k_ * k_;
+        const Index N = ys[0], P = ys[2] * ys[3], R = in_ * k_ * k_, image_in = in_ * x.dim(2) * x.dim(3);
         // Backward recomputes each image's col from a copy of x (far smaller than
         // the cols of the whole batch); inference keeps nothing.
         has_input_ = this->grad_enabled_;
-        if (has_input_) input_ = x;
+        if (has_input_) input_.resize(x.shape());  // filled image by image below, by the thread that reads the image
         unfold_.configure(in_, x.dim(2), x.dim(3), k_, stride_, pad_);
         const auto direct = direct_forward();
         // per thread: [col; 1] (direct: y_n^T, then the padded image), then y_n
@@ -234,6 +234,7 @@ private:
         for (Index n = 0; n < N; ++n) {
             T* col = col_.data() + thread_index() * scratch;
             T* y = dest(n, col + work);
+            if (has_input_) std::copy(x.data() + n * image_in, x.data() + (n + 1) * image_in, input_.data() + n * image_in);
 #ifdef EIGENCNN_DIRECT_CONV
             if constexpr (std::is_same_v<T, float>)
                 if (direct) {  // y_n^T = [col_n; 1]^T [W | b]^T without the cols (kernels/conv2d_direct.hpp), then y_n

@@ -22,6 +22,7 @@
 #include "../core/init.hpp"
 #include "../core/layer.hpp"
 #include "../core/registry.hpp"
+#include "../core/threads.hpp"
 #include "../kernels/matmul.hpp"
 #include "../kernels/transpose.hpp"
 
@@ -82,7 +83,7 @@ public:
         output_.resize(output_shape(x.shape()));
         if (this->grad_enabled_) {
             input_.resize(x.shape());
-            input_.vector() = x.vector();  // kept for dW; a copy so that x need not outlive the call
+            parallel_copy(x.data(), x.size(), input_.data());  // kept for dW; a copy so that x need not outlive the call
         } else {
             input_.resize(Shape{0});
         }
