@@ -58,9 +58,13 @@ done
 for h in $headers; do echo "#include <$h>"; done > "$work/all.hpp"
 
 check() {  # COMPILER STD OPENMP HEADER; prints FAIL lines, returns non-zero on failure
-  local cxx=$1 std=$2 omp=$3 h=$4 src
+  local cxx=$1 std=$2 omp=$3 h=$4 src defs=""
   if [ "$h" = all ]; then src="#include \"$work/all.hpp\""; else src="#include <$h>"; fi
-  if ! out=$(echo "$src" | "$cxx" -std="$std" "$omp" -fsyntax-only -x c++ $strict \
+  # A header alone checks that it includes what it uses; the layers it registers need not be compiled for double
+  # too (12-35% of the check of a header that registers layers), which the translation units of every header
+  # together still do (--full: always).
+  [ "$h" != all ] && [ "$full" -eq 0 ] && defs=-DEIGENCNN_REGISTER_FLOAT_ONLY
+  if ! out=$(echo "$src" | "$cxx" -std="$std" "$omp" $defs -fsyntax-only -x c++ $strict \
              -Iinclude -isystem /usr/include/eigen3 -isystem /usr/include/stb - 2>&1); then
     echo "FAIL: $cxx -std=$std $omp $h"
     echo "$out" | grep -E "error" | head -5
@@ -68,7 +72,7 @@ check() {  # COMPILER STD OPENMP HEADER; prints FAIL lines, returns non-zero on 
   fi
 }
 export -f check
-export strict work
+export strict work full
 sort -u "$work/jobs" > "$work/jobs.unique"
 total=$(wc -l < "$work/jobs.unique")
 xargs -P "$(nproc)" -L 1 bash -c 'check "$@"' _ < "$work/jobs.unique" > "$work/out"
