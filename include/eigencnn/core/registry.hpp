@@ -91,6 +91,8 @@ private:
         if (it != entries_.end()) return it->second;
         std::string known;
         for (const auto& kv : entries_) known += (known.empty() ? "" : ", ") + kv.first;
+        if (known.empty() && std::is_same_v<T, float>)
+            throw std::invalid_argument("make_layer: no layer is registered (" + s.str() + "); include the layers' headers");
         if (known.empty())
             throw std::invalid_argument("make_layer: no layer is registered for this scalar type (" + s.str() +
                                         "); a program built with EIGENCNN_REGISTER_FLOAT_ONLY registers float layers only");
