@@ -182,6 +182,31 @@ TEST_CASE("transpose matches an element-by-element copy, whole 16 x 16 blocks an
     }
 }
 
+TEST_CASE("transpose_block writes exactly its block of the transpose, for any row and column range") {
+    Rng rng(22);
+    for (const auto& shape : std::vector<std::pair<Index, Index>>{{256, 64}, {37, 50}, {17, 33}}) {
+        const Index rows = shape.first, cols = shape.second;
+        const auto src = random_vector(rows * cols, rng);
+        const std::vector<std::pair<Index, Index>> row_ranges{{0, rows}, {0, 16}, {16, rows}, {3, std::min<Index>(20, rows)}, {rows - 1, rows}, {4, 4}};
+        const std::vector<std::pair<Index, Index>> column_ranges{{0, cols}, {0, 16}, {16, cols}, {3, std::min<Index>(21, cols)}, {cols - 1, cols}, {5, 5}};
+        for (const auto& row_range : row_ranges)
+            for (const auto& column_range : column_ranges) {
+                const Index r0 = row_range.first, r1 = row_range.second, c0 = column_range.first, c1 = column_range.second;
+                CAPTURE(rows);
+                CAPTURE(cols);
+                CAPTURE(r0);
+                CAPTURE(r1);
+                CAPTURE(c0);
+                CAPTURE(c1);
+                std::vector<float> dst(static_cast<std::size_t>(rows * cols), std::nanf("")), want(dst.size(), std::nanf(""));
+                for (Index r = r0; r < r1; ++r)
+                    for (Index c = c0; c < c1; ++c) want[c * rows + r] = src[r * cols + c];
+                transpose_block(src.data(), rows, cols, r0, r1, c0, c1, dst.data());
+                CHECK(std::memcmp(dst.data(), want.data(), sizeof(float) * dst.size()) == 0);  // the NaNs outside the block too
+            }
+    }
+}
+
 // Conv2d<float> forward and weight gradient against im2col + gemm done here, image by image, with the layer's
 // own order of sums (chunks of 8 images, then the chunks in order): bitwise. On AVX-512 the geometries below
 // (stride 1, C*K*K <= 27, output channels in 16s) run the direct kernels (kernels/conv2d_direct.hpp), which

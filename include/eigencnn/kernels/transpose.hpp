@@ -70,21 +70,29 @@ inline void transpose_block16(const float* src, Index r0, Index c0, Index rows, 
 
 }  // namespace detail
 
-/// dst [cols, rows] = src [rows, cols]^T (row-major; dst must not overlap src).
+/// The block rows [r0, r1) x columns [c0, c1) of src [rows, cols], transposed into dst [cols, rows]:
+/// dst[c * rows + r] = src[r * cols + c] there, and nothing else written (row-major; dst must not overlap
+/// src). Threads that share a matrix each transpose their own block this way.
 template <typename T>
-void transpose(const T* src, Index rows, Index cols, T* dst) {
+void transpose_block(const T* src, Index rows, Index cols, Index r0, Index r1, Index c0, Index c1, T* dst) {
 #if defined(__AVX512F__)
     if constexpr (std::is_same_v<T, float>) {
-        const Index R16 = rows / 16 * 16, C16 = cols / 16 * 16;
-        for (Index r0 = 0; r0 < R16; r0 += 16) {
-            for (Index c0 = 0; c0 < C16; c0 += 16) detail::transpose_block16(src, r0, c0, rows, cols, dst);
-            detail::transpose_elements(src, r0, r0 + 16, C16, cols, rows, cols, dst);
+        const Index R16 = r0 + (r1 - r0) / 16 * 16, C16 = c0 + (c1 - c0) / 16 * 16;
+        for (Index r = r0; r < R16; r += 16) {
+            for (Index c = c0; c < C16; c += 16) detail::transpose_block16(src, r, c, rows, cols, dst);
+            detail::transpose_elements(src, r, r + 16, C16, c1, rows, cols, dst);
         }
-        detail::transpose_elements(src, R16, rows, Index(0), cols, rows, cols, dst);
+        detail::transpose_elements(src, R16, r1, c0, c1, rows, cols, dst);
         return;
     }
 #endif
-    detail::transpose_elements(src, Index(0), rows, Index(0), cols, rows, cols, dst);
+    detail::transpose_elements(src, r0, r1, c0, c1, rows, cols, dst);
+}
+
+/// dst [cols, rows] = src [rows, cols]^T (row-major; dst must not overlap src).
+template <typename T>
+void transpose(const T* src, Index rows, Index cols, T* dst) {
+    transpose_block(src, rows, cols, Index(0), rows, Index(0), cols, dst);
 }
 
 }  // namespace eigencnn

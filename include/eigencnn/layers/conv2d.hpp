@@ -56,6 +56,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <limits>
+#include <numeric>
 #include <type_traits>
 #include <vector>
 
@@ -218,18 +219,23 @@ private:
         const Index work = direct ? out_ * P + padded_size() : (R + 1) * P;
         const Index scratch = work + out_ * P;
         col_.resize(Shape{num_threads(), scratch});
-        weight_bias_.resize(Shape{out_, R + 1});      // [W | b]
-        weight_bias_.matrix(out_, R + 1) << weight_.matrix(out_, R), bias_.vector();
-        if (mask_.active())  // [diag(a) W | c * b]
-            for (Index o = 0; o < out_; ++o) {
-                for (Index r = 0; r < R; ++r) weight_bias_.data()[o * (R + 1) + r] *= mask_.weight_factor(o);
-                weight_bias_.data()[o * (R + 1) + R] *= mask_.bias_factor(o);
-            }
-        const T* Wb = weight_bias_.data();
         if (direct) {
-            weight_bias_t_.resize(Shape{R + 1, out_});  // [W | b]^T
-            weight_bias_t_.matrix(R + 1, out_) = weight_bias_.matrix(out_, R + 1).transpose();
+            size_weight_bias_t();
+#ifdef EIGENCNN_DIRECT_CONV
+            if constexpr (std::is_same_v<T, float>)
+                if (small_batch(N)) return forward_images_shared(x, direct, dest, sink);
+#endif
+            transpose_weight_bias_rows(0, R + 1);  // [W | b]^T, the direct kernels' weights
+        } else {
+            weight_bias_.resize(Shape{out_, R + 1});  // [W | b]
+            weight_bias_.matrix(out_, R + 1) << weight_.matrix(out_, R), bias_.vector();
+            if (mask_.active())  // [diag(a) W | c * b]
+                for (Index o = 0; o < out_; ++o) {
+                    for (Index r = 0; r < R; ++r) weight_bias_.data()[o * (R + 1) + r] *= mask_.weight_factor(o);
+                    weight_bias_.data()[o * (R + 1) + R] *= mask_.bias_factor(o);
+                }
         }
+        const T* Wb = weight_bias_.data();
         EIGENCNN_OMP(parallel for schedule(static))
         for (Index n = 0; n < N; ++n) {
             T* col = col_.data() + thread_index() * scratch;
@@ -463,21 +469,67 @@ private:
     // Only where more threads get work than images there are (min(C, threads)
     // > N), and for products of at least kSharedWork multiply-adds per image:
     // below that, the barriers cost more than the second thread saves (seed
-    // conv1 and conv2 measured). The forward is not shared this way: split by output
+    // conv1 and conv2 measured). The im2col forward is not shared: split by output
     // rows, the threads' columns of col_n and y_n meet inside cache lines on
     // every row (false sharing; the buffers are not 64-byte aligned), and split
     // by output channels, each thread reads the half of col_n the other one
-    // unfolded; both measured slower than one thread on several shapes.
-    bool share_images(Index N) const {
+    // unfolded; both measured slower than one thread on several shapes. The
+    // direct forward is (forward_images_shared): it has no col_n, and its
+    // rows of y_n^T are whole 64-byte multiples.
+    bool share_images(Index N) const { return std::min<Index>(in_, num_threads()) > N && small_batch(N); }
+
+    // Fewer images than threads and enough work per image to share (the backward's test without its input
+    // channels, which the forward does not split); float on gemm()'s kernel only.
+    bool small_batch(Index N) const {
 #ifdef EIGENCNN_GEMM_KERNEL
         if constexpr (std::is_same_v<T, float>) {
             const Index P = out_shape_[2] * out_shape_[3], R = in_ * k_ * k_;
-            return std::min<Index>(in_, num_threads()) > N && out_ * P * (R + 1) >= kSharedWork;
+            return num_threads() > N && out_ * P * (R + 1) >= kSharedWork;
         }
 #endif
         (void)N;
         return false;
     }
+
+#ifdef EIGENCNN_DIRECT_CONV
+    // The forward of a batch smaller than the thread count, direct kernels only: every image shared among the
+    // threads, by output rows. Each thread transposes a share of the rows of [W | b]^T and, per image, keeps
+    // (for backward) and pads a share of the input channels; after a barrier, runs the kernel on its output
+    // rows, writing those rows of y_n^T [P, OC], and transposes them into its columns of y_n [OC, P]; after
+    // another, one thread hands y_n to the sink while the others go on to the next image's first barrier. The kernel computes every output from its own window as before,
+    // so the result is bitwise the image-parallel one (test_model). The row shares start at positions in 16s,
+    // so the threads' columns of y_n do not meet inside a 64-byte line. Scratch: thread 0's row of col_,
+    // shared (y_n^T, the padded image, y_n).
+    template <typename Dest, typename Sink>
+    void forward_images_shared(const Tensor<T>& x, detail::DirectForward direct, Dest& dest, Sink& sink) {
+        const Index N = out_shape_[0], OH = out_shape_[2], OW = out_shape_[3], P = OH * OW;
+        const Index H = x.dim(2), W = x.dim(3), plane = H * W, image_in = in_ * plane, Wp = W + 2 * pad_;
+        T* yT = col_.data();
+        T* padded_image = yT + out_ * P;
+        T* y_scratch = padded_image + padded_size();
+        const Index row_align = detail::kGemmLanes / std::gcd(OW, detail::kGemmLanes);  // rows per whole 16 positions
+        EIGENCNN_OMP(parallel)
+        {
+            const int t = thread_index(), team = num_threads_in_region();
+            const ThreadShare inputs = thread_share(in_, t, team), rows = thread_share(OH, t, team, row_align),
+                              weights = thread_share(in_ * k_ * k_ + 1, t, team);
+            transpose_weight_bias_rows(weights.begin, weights.end);
+            for (Index n = 0; n < N; ++n) {
+                const T* x_n = x.data() + n * image_in;
+                if (has_input_) std::copy(x_n + inputs.begin * plane, x_n + inputs.end * plane, input_.data() + n * image_in + inputs.begin * plane);
+                if (pad_) pad_channels(x_n, padded_image, inputs.begin, inputs.end);
+                EIGENCNN_OMP(barrier)
+                direct(in_, rows.end - rows.begin, OW, H + 2 * pad_, Wp, (pad_ ? padded_image : x_n) + rows.begin * Wp,
+                       weight_bias_t_.data(), out_, yT + rows.begin * OW * out_);
+                T* y = dest(n, y_scratch);
+                transpose_block(yT, P, out_, rows.begin * OW, rows.end * OW, Index(0), out_, y);
+                EIGENCNN_OMP(barrier)
+                EIGENCNN_OMP(single nowait)  // before that barrier, the next image writes only input_ and the padded image
+                sink(n, static_cast<const T*>(y));
+            }
+        }
+    }
+#endif
 
     template <typename Source>
     void backward_images_shared(Index N, const T* WT, Source& source) {
@@ -591,11 +643,16 @@ private:
     // x_n itself without padding; with it, a zero-padded copy in scratch (padded_size() elements).
     const T* padded(const T* x, T* scratch) const {
         if (!pad_) return x;
-        const Index H = in_shape_[2], W = in_shape_[3], Hp = H + 2 * pad_, Wp = W + 2 * pad_;
-        std::fill(scratch, scratch + padded_size(), T(0));
-        for (Index c = 0; c < in_; ++c)
-            for (Index h = 0; h < H; ++h) std::copy(x + (c * H + h) * W, x + (c * H + h + 1) * W, scratch + (c * Hp + h + pad_) * Wp + pad_);
+        pad_channels(x, scratch, 0, in_);
         return scratch;
+    }
+
+    // Channels [c0, c1) of that padded copy.
+    void pad_channels(const T* x, T* scratch, Index c0, Index c1) const {
+        const Index H = in_shape_[2], W = in_shape_[3], Hp = H + 2 * pad_, Wp = W + 2 * pad_;
+        std::fill(scratch + c0 * Hp * Wp, scratch + c1 * Hp * Wp, T(0));
+        for (Index c = c0; c < c1; ++c)
+            for (Index h = 0; h < H; ++h) std::copy(x + (c * H + h) * W, x + (c * H + h + 1) * W, scratch + (c * Hp + h + pad_) * Wp + pad_);
     }
 
     // part [R + 1, OC] += image n's [dW^T; db^T] by the direct kernel, if this geometry has one and the
@@ -632,6 +689,21 @@ private:
                 for (Index j = j0; j < j1; ++j) total[j] += part[j];
             }
         }
+    }
+
+    // [W | b]^T [R + 1, OC] into weight_bias_t_ ([diag(a) W | c * b]^T with a mask), for the direct forward: the
+    // values of [W | b] (a * w = w * a), transposed in 16 x 16 blocks. First sized (and the masked weights
+    // made), then its rows [r0, r1) written, by one thread or shared among several.
+    void size_weight_bias_t() {
+        weight_bias_t_.resize(Shape{in_ * k_ * k_ + 1, out_});
+        effective_weight();  // weight_eff_ with a mask
+    }
+    void transpose_weight_bias_rows(Index r0, Index r1) {
+        const Index R = in_ * k_ * k_;
+        T* wbt = weight_bias_t_.data();
+        transpose_block(mask_.active() ? weight_eff_.data() : weight_.data(), out_, R, Index(0), out_, std::min(r0, R), std::min(r1, R), wbt);
+        if (r0 <= R && r1 > R)
+            for (Index o = 0; o < out_; ++o) wbt[R * out_ + o] = mask_.bias_factor(o) * bias_.data()[o];
     }
 
     // W^T [R, OC] into weight_t_ (diag(a) W with a mask), for the input gradient's product.
