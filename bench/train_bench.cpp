@@ -91,9 +91,11 @@ int main(int argc, char** argv) {
     set_num_threads(threads);
     Dataset<float> train, test;
     std::string source = data;
+    const auto load_start = std::chrono::steady_clock::now();
     try {
         train = load_mnist<float>(data, Split::Train);
         test = load_mnist<float>(data, Split::Test);
+        std::printf("loaded %s: %.3f s\n", data.c_str(), std::chrono::duration<double>(std::chrono::steady_clock::now() - load_start).count());
     } catch (const IdxError& e) {
         std::printf("no MNIST (%s): using random images of the same shape\n", e.what());
         train = random_mnist(60000, 1);

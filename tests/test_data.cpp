@@ -3,6 +3,8 @@
 #include <doctest/doctest.h>
 #include <eigencnn/eigencnn.hpp>
 
+#include <algorithm>
+#include <cstdint>
 #include <cstdio>
 #include <fstream>
 #include <set>
@@ -64,6 +66,46 @@ TEST_CASE("IDX: a valid file parses, raw and gzip-compressed") {
     write(p, gzip(raw));
     CHECK(read_idx(p).dims.size() == 3);
     std::remove(p.c_str());
+}
+
+TEST_CASE("read_file_bytes returns a file's exact content, and read_idx the same array as parse_idx") {
+    for (std::size_t size : {std::size_t(0), std::size_t(1), std::size_t(4095), std::size_t(300001)}) {
+        CAPTURE(size);
+        Bytes b(size);
+        for (std::size_t i = 0; i < size; ++i) b[i] = static_cast<std::uint8_t>((i * 2654435761u) >> 13);
+        const std::string p = temp_path("bytes.bin");
+        write(p, b);
+        CHECK(read_file_bytes<IdxError>(p, "file") == b);
+        std::remove(p.c_str());
+    }
+    const Bytes raw = idx_bytes({7, 28, 28}, 7 * 28 * 28);
+    for (const Bytes& b : {raw, gzip(raw)}) {
+        const std::string p = temp_path("read.idx");
+        write(p, b);
+        const IdxArray from_file = read_idx(p), from_memory = parse_idx(b.data(), b.size());
+        CHECK(from_file.dims == std::vector<std::uint32_t>{7, 28, 28});
+        CHECK(from_file.dims == from_memory.dims);
+        CHECK(from_file.data == from_memory.data);
+        CHECK(from_file.data == Bytes(raw.begin() + 16, raw.end()));
+        std::remove(p.c_str());
+    }
+}
+
+TEST_CASE("a large Tensor is 2 MiB aligned (huge pages on Linux) and behaves as any other") {
+    const Index n = Index(3) << 20;  // 12 MiB of floats, above TensorAllocator's 8 MiB
+    Tensor<float> big(Shape{n});
+    if (TensorAllocator<float>::kHugePages) CHECK(reinterpret_cast<std::uintptr_t>(big.data()) % (std::uintptr_t(2) << 20) == 0);
+    CHECK(reinterpret_cast<std::uintptr_t>(Tensor<float>(Shape{100}).data()) % 16 == 0);
+    CHECK(big[0] == 0.0f);
+    CHECK(big[n - 1] == 0.0f);
+    for (Index i = 0; i < n; i += 4099) big[i] = static_cast<float>(i);
+    const Tensor<float> copy = big;
+    CHECK(std::equal(copy.data(), copy.data() + n, big.data()));
+    big.resize(Shape{n / 8});  // shrinks below the threshold: the same block, kept
+    CHECK(big[4099] == 4099.0f);
+    big.resize(Shape{2 * n});  // grows: a new block, the first n / 8 carried over
+    CHECK(big[4099] == 4099.0f);
+    CHECK(big.size() == 2 * n);
 }
 
 TEST_CASE("IDX: each kind of bad file has its own clear error naming the file") {

@@ -3,10 +3,13 @@
 //
 // Shape and Tensor<T>: a dense, contiguous, row-major (C order) array of up to
 // four dimensions. Batches of images use the NCHW layout [N, C, H, W]; the
-// output of Flatten and Linear is [N, F]. Storage is an Eigen-aligned
-// std::vector so that resizing to a size already seen never reallocates:
-// layers keep their output tensors between batches and only resize them.
+// output of Flatten and Linear is [N, F]. Storage is a std::vector (aligned,
+// and in 2 MiB pages when large: core/tensor_allocator.hpp) so that resizing
+// to a size already seen never reallocates: layers keep their output tensors
+// between batches and only resize them.
 #pragma once
+
+#include "tensor_allocator.hpp"
 
 #include <Eigen/Core>
 
@@ -146,7 +149,7 @@ private:
     }
 
     Shape shape_;
-    std::vector<T, Eigen::aligned_allocator<T>> data_;
+    std::vector<T, TensorAllocator<T>> data_;
 };
 
 }  // namespace eigencnn

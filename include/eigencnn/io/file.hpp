@@ -13,7 +13,6 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
-#include <iterator>
 #include <stdexcept>
 #include <string>
 #include <sys/stat.h>
@@ -95,8 +94,19 @@ std::vector<std::uint8_t> read_file_bytes(const std::string& path, const std::st
                     ")");
     std::ifstream f(path, std::ios::binary);
     if (!f) throw Error(path + ": cannot open " + what + " (" + std::strerror(errno) + ")");
-    std::vector<std::uint8_t> bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    // One read of the size stat gave, plus a byte to see the end; should the file have grown since, in
+    // doubling steps. (Character by character through istreambuf_iterator, with the vector regrowing, MNIST's
+    // 47 MB of training images took about a third of a second.)
+    std::vector<std::uint8_t> bytes(static_cast<std::size_t>(st.st_size) + 1);
+    std::size_t size = 0;
+    for (;;) {
+        f.read(reinterpret_cast<char*>(bytes.data() + size), static_cast<std::streamsize>(bytes.size() - size));
+        size += static_cast<std::size_t>(f.gcount());
+        if (size < bytes.size() || f.bad()) break;
+        bytes.resize(2 * bytes.size());
+    }
     if (f.bad()) throw Error(path + ": read error");
+    bytes.resize(size);
     return bytes;
 }
 
