@@ -301,15 +301,12 @@ private:
             }
         }
         // Sum the chunks in order into chunk 0 (so the result does not depend on the thread count), then transpose.
-        auto gw = grad_weight_.matrix(out_, R);
-        auto gb = grad_bias_.vector();
-        gw.setZero();  // an empty batch has no chunks and zero gradients
-        gb.setZero();
+        grad_weight_.set_zero();  // an empty batch has no chunks and zero gradients
+        grad_bias_.set_zero();
         if (chunks == 0) return grad_input_;
         sum_chunks(chunks, (R + 1) * out_);
-        ConstMatMap sum(partial_.data(), R + 1, out_);
-        gw = sum.topRows(R).transpose();
-        gb = sum.row(R).transpose();
+        transpose(partial_.data(), R, out_, grad_weight_.data());  // rows 0..R-1 of [dW^T; db^T]: dW [OC, R]
+        std::copy(partial_.data() + R * out_, partial_.data() + (R + 1) * out_, grad_bias_.data());
         finish_mask_gradients();
         return grad_input_;
     }
@@ -377,7 +374,7 @@ private:
                 std::fill(part, part + stride, T(0));
                 for (Index n = ch * kChunk; n < std::min(N, (ch + 1) * kChunk); ++n) {
                     entries(n, pos, val);
-                    MatMap(xs, HW, C) = ConstMatMap(input_.data() + n * C * HW, C, HW).transpose();
+                    transpose(input_.data() + n * C * HW, C, HW, xs);
                     if (want_dx) std::fill(dxs, dxs + HW * C, T(0));
                     // With blocked patches (K*C a multiple of kWinnersBlock), dx goes by output position, each
                     // patch's gradient summed in registers (as backward_input_winners): entry by entry, each update
@@ -386,7 +383,7 @@ private:
                     const bool grouped_dx = want_dx && geo.blocked;
                     conv2d_winners_image(geo, xs, weight_t_.data(), pos, val, part, want_dx && !grouped_dx ? dxs : nullptr, gs, at);
                     if (grouped_dx) conv2d_winners_input_image(geo, weight_t_.data(), pos, val, dxs, start, start + P + 1, woff, gs);
-                    if (want_dx) MatMap(grad_input_.data() + n * C * HW, C, HW) = ConstMatMap(dxs, HW, C).transpose();
+                    if (want_dx) transpose(dxs, HW, C, grad_input_.data() + n * C * HW);
                 }
             }
         }
@@ -396,11 +393,8 @@ private:
         if (chunks == 0) return grad_input_;
         sum_chunks(chunks, stride);
         const T* sum = partial_.data();
-        for (Index o = 0; o < out_; ++o) {
-            for (Index c = 0; c < C; ++c)
-                for (Index ab = 0; ab < K * K; ++ab) grad_weight_.data()[(o * C + c) * K * K + ab] = sum[(o * K * K + ab) * C + c];
-            grad_bias_.data()[o] = sum[out_ * KKC + o];
-        }
+        for (Index o = 0; o < out_; ++o) transpose(sum + o * KKC, K * K, C, grad_weight_.data() + o * KKC);  // [KK, C] -> [C, KK]
+        std::copy(sum + out_ * KKC, sum + out_ * KKC + out_, grad_bias_.data());
         finish_mask_gradients();
         return grad_input_;
     }
@@ -438,7 +432,7 @@ private:
                 entries(n, pos, val);
                 std::fill(dxs, dxs + HW * C, T(0));
                 conv2d_winners_input_image(geo, weight_t_.data(), pos, val, dxs, start, start + P + 1, woff, gs);
-                MatMap(grad_input_.data() + n * C * HW, C, HW) = ConstMatMap(dxs, HW, C).transpose();
+                transpose(dxs, HW, C, grad_input_.data() + n * C * HW);
             }
         }
         return grad_input_;
@@ -611,9 +605,7 @@ private:
         const Index C = in_, K = k_, W = in_shape_[3], OW = out_shape_[3], KKC = K * K * C;
         weight_t_.resize(Shape{out_, K, K, C});
         const T* Wd = effective_weight();
-        for (Index o = 0; o < out_; ++o)
-            for (Index c = 0; c < C; ++c)
-                for (Index ab = 0; ab < K * K; ++ab) weight_t_.data()[(o * K * K + ab) * C + c] = Wd[(o * C + c) * K * K + ab];
+        for (Index o = 0; o < out_; ++o) transpose(Wd + o * KKC, C, K * K, weight_t_.data() + o * KKC);  // W[o] [C, KK] -> [KK, C]
         const bool blocked = (K * C) % kWinnersBlock == 0;
         block_offset_.resize(blocked ? static_cast<std::size_t>(KKC / kWinnersBlock) : 0);  // (a, b, c) -> (a*W + b)*C
         for (std::size_t j = 0; j < block_offset_.size(); ++j) {
@@ -711,7 +703,7 @@ private:
         const Index R = in_ * k_ * k_;
         const T* Wd = effective_weight();
         weight_t_.resize(Shape{R, out_});
-        weight_t_.matrix(R, out_) = ConstMatMap(Wd, out_, R).transpose();
+        transpose(Wd, out_, R, weight_t_.data());
         return weight_t_.data();
     }
 
@@ -739,8 +731,6 @@ private:
     // dx_n = fold of dcol.
     void col2im(const T* dcol, Index n) { unfold_.fold(dcol, grad_input_.data() + n * in_ * in_shape_[2] * in_shape_[3]); }
 
-    using MatMap = Eigen::Map<typename Tensor<T>::Matrix>;
-    using ConstMatMap = Eigen::Map<const typename Tensor<T>::Matrix>;
     static constexpr Index kChunk = 8;   // images per partial weight gradient
     static constexpr Index kSharedWork = Index(1) << 20;  // multiply-adds per image from which small batches share images
 
