@@ -210,13 +210,16 @@ TEST_CASE("transpose_block writes exactly its block of the transpose, for any ro
 // Conv2d<float> forward and weight gradient against im2col + gemm done here, image by image, with the layer's
 // own order of sums (chunks of 8 images, then the chunks in order): bitwise. On AVX-512 the geometries below
 // (stride 1, C*K*K <= 27, output channels in 16s) run the direct kernels (kernels/conv2d_direct.hpp), which
-// must be the same FMAs in the same order; elsewhere the layer runs im2col + gemm itself.
+// must be the same FMAs in the same order; elsewhere the layer runs im2col + gemm itself. The first six
+// take the forward straight into planes in runs of 16 positions (rows of 24 and 19: runs that cross into
+// the next row, and a last partial run for 19; rows of 9, 12, 15 and 5: one masked run each), the last
+// three the streamed one.
 TEST_CASE("Conv2d's direct small-window kernels give bitwise the im2col + gemm results") {
     struct Geometry { Index C, OC, K, pad, H, W; };
     const std::vector<Geometry> cases{{1, 16, 5, 0, 28, 28},   // the seed's conv1: forward and weight gradient
                                       {1, 32, 3, 1, 13, 9},    // two blocks of 16 channels, padding, odd widths
                                       {2, 16, 3, 0, 10, 21},   // two input channels
-                                      {3, 16, 3, 1, 12, 12},   // 27 window values: 28 gradient accumulators; forward streamed
+                                      {3, 16, 3, 1, 12, 12},   // 27 window values: 28 gradient accumulators
                                       {1, 16, 5, 2, 11, 15},   // padding 2; rows of 15: two blocks of 6 and a remainder
                                       {2, 48, 3, 0, 7, 7},     // three blocks of 16 channels
                                       // wider windows: the forward streams the weights (two vectors of channels, then one)

@@ -236,6 +236,9 @@ private:
                 }
         }
         const T* Wb = weight_bias_.data();
+#ifdef EIGENCNN_DIRECT_CONV
+        const auto planar = detail::direct_forward_planar_kernel(in_, k_, stride_, out_);  // few input channels
+#endif
         EIGENCNN_OMP(parallel for schedule(static))
         for (Index n = 0; n < N; ++n) {
             T* col = col_.data() + thread_index() * scratch;
@@ -245,9 +248,13 @@ private:
             if constexpr (std::is_same_v<T, float>)
                 if (direct) {  // y_n^T = [col_n; 1]^T [W | b]^T without the cols (kernels/conv2d_direct.hpp), then y_n
                     const Index OH = ys[2], OW = ys[3], Hp = x.dim(2) + 2 * pad_, Wp = x.dim(3) + 2 * pad_;
-                    const T* x_n = x.data() + n * in_ * x.dim(2) * x.dim(3);
-                    direct(in_, OH, OW, Hp, Wp, padded(x_n, col + out_ * P), weight_bias_t_.data(), out_, col);
-                    transpose(col, P, out_, y);
+                    const T* xp = padded(x.data() + n * image_in, col + out_ * P);
+                    if (planar) {
+                        planar(OH, OW, Hp, Wp, xp, weight_bias_t_.data(), out_, y);  // y_n itself
+                    } else {
+                        direct(in_, OH, OW, Hp, Wp, xp, weight_bias_t_.data(), out_, col);
+                        transpose(col, P, out_, y);
+                    }
                     sink(n, static_cast<const T*>(y));
                     continue;
                 }
