@@ -11,6 +11,7 @@
 #include <eigencnn/eigencnn.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <string>

@@ -402,32 +402,43 @@ TEST_CASE("batches smaller than the thread count share each image among the thre
         CHECK(run_double(3) == one);
     }
     // Fused conv -> ReLU -> pool steps at batch 1 (the first with 3 input channels: dense backward; the
-    // second with 64: winners), training and eval.
-    Tensor<float> x(Shape{1, 3, 32, 32});
-    Rng rng(21);
-    uniform_fill(x, 1.0, rng);
-    auto run_model = [&](int threads) {
-        set_num_threads(threads);
-        Sequential<float> net(4);
-        net.emplace<Conv2d>(3, 64, 3, 1, 1).emplace<ReLU>().emplace<MaxPool2d>(2).emplace<Conv2d>(64, 32, 3, 1, 1)
-            .emplace<ReLU>().emplace<MaxPool2d>(2).emplace<Flatten>().emplace<Linear>(32 * 8 * 8, 10);
-        net.set_input_grad(true);
-        std::vector<std::vector<float>> out;
-        const Tensor<float> logits = net.forward(x);
-        out.emplace_back(logits.data(), logits.data() + logits.size());
-        const Tensor<float>& dx = net.backward(cross_entropy(logits, std::vector<int>{3}).grad);
-        out.emplace_back(dx.data(), dx.data() + dx.size());
-        for (auto& p : net.parameters()) out.emplace_back(p.grad->data(), p.grad->data() + p.grad->size());
-        net.eval();
-        const Tensor<float> logits_eval = net.forward(x);
-        const Tensor<float>& dxi = net.backward_input(cross_entropy(logits_eval, std::vector<int>{3}).grad);
-        out.emplace_back(dxi.data(), dxi.data() + dxi.size());
-        return out;
-    };
-    const auto one = run_model(1);
-    for (int threads : {2, 3}) {
-        CAPTURE(threads);
-        CHECK(run_model(threads) == one);
+    // second with 64: winners), training and eval; then 3 images on 4 threads (the shared forward hands
+    // image after image to the fused pool from one scratch), with an output mask on the first conv.
+    for (Index N : {1, 3}) {
+        CAPTURE(N);
+        Tensor<float> x(Shape{N, 3, 32, 32});
+        Rng rng(21);
+        uniform_fill(x, 1.0, rng);
+        const std::vector<int> labels(static_cast<std::size_t>(N), 3);
+        auto run_model = [&](int threads) {
+            set_num_threads(threads);
+            Sequential<float> net(4);
+            net.emplace<Conv2d>(3, 64, 3, 1, 1).emplace<ReLU>().emplace<MaxPool2d>(2).emplace<Conv2d>(64, 32, 3, 1, 1)
+                .emplace<ReLU>().emplace<MaxPool2d>(2).emplace<Flatten>().emplace<Linear>(32 * 8 * 8, 10);
+            net.set_input_grad(true);
+            if (N > 1) {
+                Tensor<float> mask(Shape{64});
+                Rng mask_rng(5);
+                uniform_fill(mask, 1.0, mask_rng);
+                net[0].output_mask()->set(mask);
+            }
+            std::vector<std::vector<float>> out;
+            const Tensor<float> logits = net.forward(x);
+            out.emplace_back(logits.data(), logits.data() + logits.size());
+            const Tensor<float>& dx = net.backward(cross_entropy(logits, labels).grad);
+            out.emplace_back(dx.data(), dx.data() + dx.size());
+            for (auto& p : net.parameters()) out.emplace_back(p.grad->data(), p.grad->data() + p.grad->size());
+            net.eval();
+            const Tensor<float> logits_eval = net.forward(x);
+            const Tensor<float>& dxi = net.backward_input(cross_entropy(logits_eval, labels).grad);
+            out.emplace_back(dxi.data(), dxi.data() + dxi.size());
+            return out;
+        };
+        const auto one = run_model(1);
+        for (int threads : {2, 3, 4}) {
+            CAPTURE(threads);
+            CHECK(run_model(threads) == one);
+        }
     }
     set_num_threads(2);
 }

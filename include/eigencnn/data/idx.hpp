@@ -26,12 +26,14 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <limits>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace eigencnn {
@@ -157,9 +159,9 @@ inline std::vector<std::uint8_t> gunzip_idx(const std::uint8_t* in, std::size_t 
 
 }  // namespace detail
 
-/// Parse an IDX file held in memory (raw or gzip), taking its bytes over: the data stay where they are,
-/// with the header moved out from before them (no second copy of MNIST's 47 MB of training images).
-/// `where` names it in errors.
+/// Parse an IDX file held in memory (raw or gzip), taking its bytes over: the data are moved down over the
+/// header within the same buffer, so there is no second buffer for MNIST's 47 MB of training images (nor its
+/// page faults). `where` names it in errors.
 inline IdxArray parse_idx(std::vector<std::uint8_t>&& bytes, const std::string& where = "<memory>") {
     if (bytes.size() >= 2 && bytes[0] == 0x1f && bytes[1] == 0x8b) bytes = detail::gunzip_idx(bytes.data(), bytes.size(), where);
     IdxArray a;
@@ -177,7 +179,7 @@ inline IdxArray parse_idx(std::vector<std::uint8_t>&& bytes, const std::string& 
     return a;
 }
 
-/// The same from bytes the caller keeps (copied).
+/// The same from bytes the caller keeps (copied first).
 inline IdxArray parse_idx(const std::uint8_t* bytes, std::size_t n, const std::string& where = "<memory>") {
     return parse_idx(std::vector<std::uint8_t>(bytes, bytes + n), where);
 }

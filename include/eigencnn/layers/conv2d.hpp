@@ -27,12 +27,13 @@
 // chunks in order, so the result does not depend on the number of threads.
 // Forward keeps a copy of x, not the cols: backward recomputes col_n per
 // image into per-thread scratch, where it stays in cache for both GEMMs.
-// Small windows (float on AVX-512, stride 1, output channels in 16s, C*K*K
-// up to 25 for the forward and 27 for the weight gradient, as the seed
-// model's first conv) skip the cols: kernels/conv2d_direct.hpp does the same
-// FMAs in the same order straight from the image, bitwise the same results.
-// With fewer images than threads, backward shares each image among the
-// threads by input channels instead (backward_images_shared, below).
+// Stride-1 3x3 and 5x5 convs (float on AVX-512, output channels in 16s) skip
+// the cols in the forward, and windows of up to 27 values (as the seed
+// model's first conv) in the weight gradient too: kernels/conv2d_direct.hpp
+// does the same FMAs in the same order straight from the image, bitwise the
+// same results. With fewer images than threads, backward shares each image
+// among the threads by input channels instead (backward_images_shared,
+// below), and the direct forward by output rows (forward_images_shared).
 // Output mask (core/output_mask.hpp; inactive by default): y[n, o] = a[o] (W[o] (*) x_n) + c[o] b[o].
 // Every path (forward, backward, backward_input, the fused step's) then uses
 // [diag(a) W | c * b], and the weight gradients are scaled by a and c after.
@@ -201,8 +202,12 @@ private:
     //
     // forward_images: the forward pass (with its checks and the state
     // backward needs); y_n [OC, P] is written to dest(n, scratch), where
-    // scratch is OC*P elements private to the calling thread, and then
-    // sink(n, y_n) is called on the same thread.
+    // scratch is OC*P elements, and then sink(n, y_n) is called once. With
+    // a batch of at least as many images as threads, scratch is private to
+    // the calling thread and the sink runs on it. With fewer
+    // (forward_images_shared), every thread calls dest(n, scratch) with the
+    // same shared scratch and must get the same pointer back (each writes its
+    // own positions of y_n), and the sink runs on one of them.
     template <typename Dest, typename Sink>
     void forward_images(const Tensor<T>& x, Dest&& dest, Sink&& sink) {
         const Shape ys = output_shape(x.shape());
@@ -475,8 +480,9 @@ private:
     // every row (false sharing; the buffers are not 64-byte aligned), and split
     // by output channels, each thread reads the half of col_n the other one
     // unfolded; both measured slower than one thread on several shapes. The
-    // direct forward is (forward_images_shared): it has no col_n, and its
-    // rows of y_n^T are whole 64-byte multiples.
+    // direct forward is (forward_images_shared): it has no col_n, its rows
+    // of y_n^T are whole 64-byte multiples, and its shares of y_n's columns
+    // start at whole 16s of positions where that keeps every thread busy.
     bool share_images(Index N) const { return std::min<Index>(in_, num_threads()) > N && small_batch(N); }
 
     // Fewer images than threads and enough work per image to share (the backward's test without its input
@@ -497,10 +503,11 @@ private:
     // threads, by output rows. Each thread transposes a share of the rows of [W | b]^T and, per image, keeps
     // (for backward) and pads a share of the input channels; after a barrier, runs the kernel on its output
     // rows, writing those rows of y_n^T [P, OC], and transposes them into its columns of y_n [OC, P]; after
-    // another, one thread hands y_n to the sink while the others go on to the next image's first barrier. The kernel computes every output from its own window as before,
-    // so the result is bitwise the image-parallel one (test_model). The row shares start at positions in 16s,
-    // so the threads' columns of y_n do not meet inside a 64-byte line. Scratch: thread 0's row of col_,
-    // shared (y_n^T, the padded image, y_n).
+    // another, one thread hands y_n to the sink while the others go on to the next image's first barrier.
+    // The kernel computes every output from its own window as before, so the result is bitwise the
+    // image-parallel one (test_model). Scratch: thread 0's row of col_, shared (y_n^T, the padded image, y_n).
+    // Few-channel geometries take the channel-last kernel here, not the planar one (whose rows of a share
+    // would need the whole plane's stride).
     template <typename Dest, typename Sink>
     void forward_images_shared(const Tensor<T>& x, detail::DirectForward direct, Dest& dest, Sink& sink) {
         const Index N = out_shape_[0], OH = out_shape_[2], OW = out_shape_[3], P = OH * OW;
@@ -508,7 +515,11 @@ private:
         T* yT = col_.data();
         T* padded_image = yT + out_ * P;
         T* y_scratch = padded_image + padded_size();
-        const Index row_align = detail::kGemmLanes / std::gcd(OW, detail::kGemmLanes);  // rows per whole 16 positions
+        // Row shares start at whole 16s of positions where that lines up with 64 bytes (P a multiple of 16) and
+        // leaves every thread some rows; else at any row (the threads' columns of y_n then meet in a line or
+        // two per channel at the edges of their shares).
+        Index row_align = P % detail::kGemmLanes == 0 ? detail::kGemmLanes / std::gcd(OW, detail::kGemmLanes) : 1;
+        if (OH / row_align < num_threads()) row_align = 1;
         EIGENCNN_OMP(parallel)
         {
             const int t = thread_index(), team = num_threads_in_region();
