@@ -97,6 +97,9 @@ inline std::string dims_str(const std::vector<std::uint32_t>& d) {
 /// best); a header that declares more than this much of the compressed size is a lie, refused before inflating.
 constexpr std::size_t kMaxDeflateRatio = 1032;
 
+// The two bytes that open a gzip member.
+inline bool is_gzip(const std::uint8_t* bytes, std::size_t n) { return n >= 2 && bytes[0] == 0x1f && bytes[1] == 0x8b; }
+
 /// Inflate gzip data as gzip(1) does: one member or several concatenated, each
 /// checked (CRC and length); bytes after the last member that do not start
 /// another one are an error. Stops with an error as soon as the output would
@@ -149,12 +152,36 @@ inline std::vector<std::uint8_t> gunzip_idx(const std::uint8_t* in, std::size_t 
         const std::size_t left = zs.avail_in + remaining;
         if (left == 0) break;
         const std::uint8_t* next = zs.next_in;
-        if (left < 2 || next[0] != 0x1f || next[1] != 0x8b)
+        if (!is_gzip(next, left))
             throw IdxError(where + ": " + std::to_string(left) + " bytes of trailing data after gzip member " + std::to_string(members) +
                            " (not another gzip member)");
         if (inflateReset(&zs) != Z_OK) throw IdxError(where + ": cannot reset zlib for gzip member " + std::to_string(members + 1));
     }
     return out;
+}
+
+// The dims of the IDX file in bytes [0, n) into `dims`; returns the header's size, after checking that exactly
+// the declared data follow it.
+inline std::size_t idx_layout(const std::uint8_t* bytes, std::size_t n, const std::string& where, std::vector<std::uint32_t>& dims) {
+    std::size_t hs = 0;
+    const std::size_t expected = parse_idx_header(bytes, n, where, dims, hs);
+    const std::size_t have = n - hs;
+    if (have < expected)
+        throw IdxError(where + ": truncated data (header declares " + dims_str(dims) + " = " + std::to_string(expected) +
+                       " bytes, file has " + std::to_string(have) + ")");
+    if (have > expected)
+        throw IdxError(where + ": " + std::to_string(have - expected) + " bytes of trailing data after the " + dims_str(dims) +
+                       " declared in the header");
+    return hs;
+}
+
+// An IdxArray from the uncompressed bytes of an IDX file, taken over: the data moved down over the header.
+inline IdxArray take_idx(std::vector<std::uint8_t>&& raw, const std::string& where) {
+    IdxArray a;
+    const std::size_t hs = idx_layout(raw.data(), raw.size(), where, a.dims);
+    raw.erase(raw.begin(), raw.begin() + static_cast<std::ptrdiff_t>(hs));
+    a.data = std::move(raw);
+    return a;
 }
 
 }  // namespace detail
@@ -163,25 +190,17 @@ inline std::vector<std::uint8_t> gunzip_idx(const std::uint8_t* in, std::size_t 
 /// header within the same buffer, so there is no second buffer for MNIST's 47 MB of training images (nor its
 /// page faults). `where` names it in errors.
 inline IdxArray parse_idx(std::vector<std::uint8_t>&& bytes, const std::string& where = "<memory>") {
-    if (bytes.size() >= 2 && bytes[0] == 0x1f && bytes[1] == 0x8b) bytes = detail::gunzip_idx(bytes.data(), bytes.size(), where);
-    IdxArray a;
-    std::size_t hs = 0;
-    const std::size_t expected = detail::parse_idx_header(bytes.data(), bytes.size(), where, a.dims, hs);
-    const std::size_t have = bytes.size() - hs;
-    if (have < expected)
-        throw IdxError(where + ": truncated data (header declares " + detail::dims_str(a.dims) + " = " + std::to_string(expected) +
-                       " bytes, file has " + std::to_string(have) + ")");
-    if (have > expected)
-        throw IdxError(where + ": " + std::to_string(have - expected) + " bytes of trailing data after the " +
-                       detail::dims_str(a.dims) + " declared in the header");
-    bytes.erase(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(hs));
-    a.data = std::move(bytes);
-    return a;
+    if (detail::is_gzip(bytes.data(), bytes.size())) return detail::take_idx(detail::gunzip_idx(bytes.data(), bytes.size(), where), where);
+    return detail::take_idx(std::move(bytes), where);
 }
 
-/// The same from bytes the caller keeps (copied first).
+/// The same from bytes the caller keeps: the data are copied once (gzip: inflated once).
 inline IdxArray parse_idx(const std::uint8_t* bytes, std::size_t n, const std::string& where = "<memory>") {
-    return parse_idx(std::vector<std::uint8_t>(bytes, bytes + n), where);
+    if (detail::is_gzip(bytes, n)) return detail::take_idx(detail::gunzip_idx(bytes, n, where), where);
+    IdxArray a;
+    const std::size_t hs = detail::idx_layout(bytes, n, where, a.dims);
+    a.data.assign(bytes + hs, bytes + n);
+    return a;
 }
 
 /// Read and parse an IDX file (raw or gzip).
