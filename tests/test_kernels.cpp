@@ -212,8 +212,10 @@ TEST_CASE("transpose_block writes exactly its block of the transpose, for any ro
 // (stride 1, C*K*K <= 27, output channels in 16s) run the direct kernels (kernels/conv2d_direct.hpp), which
 // must be the same FMAs in the same order; elsewhere the layer runs im2col + gemm itself. The first six
 // take the forward straight into planes in runs of 16 positions (rows of 24 and 19: runs that cross into
-// the next row, and a last partial run for 19; rows of 9, 12, 15 and 5: one masked run each), the last
-// three the streamed one.
+// the next row, and a last partial run for 19; rows of 9, 12, 15 and 5: one masked run each), the next
+// three the streamed one, the last five (output rows in 16s, any channel counts, 1x1 too) the forward into
+// planes from W itself (kernels/conv2d_direct_planes.hpp). Each geometry also runs one image alone on 1 to 3
+// threads (the first planes geometry has enough work to share it among them) and with an output mask.
 TEST_CASE("Conv2d's direct small-window kernels give bitwise the im2col + gemm results") {
     struct Geometry { Index C, OC, K, pad, H, W; };
     const std::vector<Geometry> cases{{1, 16, 5, 0, 28, 28},   // the seed's conv1: forward and weight gradient
@@ -225,7 +227,13 @@ TEST_CASE("Conv2d's direct small-window kernels give bitwise the im2col + gemm r
                                       // wider windows: the forward streams the weights (two vectors of channels, then one)
                                       {16, 32, 5, 0, 12, 12},  // the seed's conv2
                                       {8, 48, 3, 1, 9, 11},    // 32 + 16 channels, rows of 11: 8 positions and 3
-                                      {5, 16, 5, 2, 7, 6}};    // padding 2, rows of 6 (no whole block of 8)
+                                      {5, 16, 5, 2, 7, 6},     // padding 2, rows of 6 (no whole block of 8)
+                                      // output rows in 16s: the forward into planes, any channel counts
+                                      {32, 32, 3, 1, 16, 16},  // 16 runs: four blocks of 4; shares of a batch of 1
+                                      {3, 40, 3, 1, 5, 32},    // 10 runs: 4 + 4 + 2; 40 channels: 6 x 6 + 2 + 2
+                                      {2, 13, 5, 2, 3, 16},    // 3 runs: 2 + 1; 13 channels: 6 + 6 + 1
+                                      {7, 9, 1, 0, 7, 16},     // 1x1: 7 runs; 9 channels
+                                      {1, 16, 5, 0, 20, 20}};  // one channel, rows of 16 (not the planar kernel)
     // which geometries take the direct kernels (all of the above on AVX-512 but the last three's weight gradients;
     // none elsewhere)
     MESSAGE("direct kernels " << (detail::direct_conv_runs(1, 5, 1, 16, true) ? "run" : "do not run (no AVX-512)") << " here");
@@ -287,6 +295,34 @@ TEST_CASE("Conv2d's direct small-window kernels give bitwise the im2col + gemm r
             }
             CHECK(weights_equal);
             CHECK(bias_equal);
+        }
+        // one image alone, on 1 to 3 threads: with enough work per image (the first planes geometry),
+        // shared among the threads (forward_images_shared)
+        Tensor<float> x1(Shape{1, g.C, g.H, g.W});
+        std::copy(x.data(), x.data() + x1.size(), x1.data());
+        for (int threads : {1, 2, 3}) {
+            CAPTURE(threads);
+            set_num_threads(threads);
+            CHECK(std::memcmp(conv.forward(x1).data(), y_want.data(), sizeof(float) * static_cast<std::size_t>(g.OC * P)) == 0);
+        }
+        // an output mask: bitwise the forward of a layer whose weights are diag(a) W and bias c * b
+        Conv2d<float> scaled(g.C, g.OC, g.K, 1, g.pad);
+        Tensor<float> a(Shape{g.OC}), c(Shape{g.OC});
+        uniform_fill(a, 1.0, rng);
+        uniform_fill(c, 1.0, rng);
+        conv.output_mask()->set_weight_mask(a);
+        conv.output_mask()->set_bias_mask(c);
+        for (Index o = 0; o < g.OC; ++o) {
+            for (Index r = 0; r < R; ++r) scaled.weight().data()[o * R + r] = conv.weight().data()[o * R + r] * a[o];
+            scaled.bias().data()[o] = conv.bias().data()[o] * c[o];
+        }
+        for (int threads : {1, 2}) {
+            CAPTURE(threads);
+            set_num_threads(threads);
+            for (const Tensor<float>* batch : {&x, &x1}) {
+                const Tensor<float>& y_masked = conv.forward(*batch);
+                CHECK(std::memcmp(y_masked.data(), scaled.forward(*batch).data(), sizeof(float) * static_cast<std::size_t>(y_masked.size())) == 0);
+            }
         }
     }
     set_num_threads(threads_before);

@@ -31,9 +31,12 @@
 // the cols in the forward, and windows of up to 27 values (as the seed
 // model's first conv) in the weight gradient too: kernels/conv2d_direct.hpp
 // does the same FMAs in the same order straight from the image, bitwise the
-// same results. With fewer images than threads, backward shares each image
+// same results. Where the output rows come in whole 16s (any channel counts;
+// 1x1 too), the forward writes y_n's planes straight from W in its own
+// layout instead (kernels/conv2d_direct_planes.hpp): no transpose of the
+// weights or of the output. With fewer images than threads, backward shares each image
 // among the threads by input channels instead (backward_images_shared,
-// below), and the direct forward by output rows (forward_images_shared).
+// below), and the direct forward by output rows or channels (forward_images_shared).
 // Output mask (core/output_mask.hpp; inactive by default): y[n, o] = a[o] (W[o] (*) x_n) + c[o] b[o].
 // Every path (forward, backward, backward_input, the fused step's) then uses
 // [diag(a) W | c * b], and the weight gradients are scaled by a and c after.
@@ -50,6 +53,7 @@
 #include "../core/registry.hpp"
 #include "../core/threads.hpp"
 #include "../kernels/conv2d_direct.hpp"
+#include "../kernels/conv2d_direct_planes.hpp"
 #include "../kernels/conv2d_winners.hpp"
 #include "../kernels/gemm.hpp"
 #include "../kernels/im2col.hpp"
@@ -219,28 +223,40 @@ private:
         has_input_ = this->grad_enabled_;
         if (has_input_) input_.resize(x.shape());  // filled image by image below, by the thread that reads the image
         unfold_.configure(in_, x.dim(2), x.dim(3), k_, stride_, pad_);
-        const auto direct = direct_forward();
-        // per thread: [col; 1] (direct: y_n^T, then the padded image), then y_n
-        const Index work = direct ? out_ * P + padded_size() : (R + 1) * P;
+        // the direct kernels, if this geometry has one: into planes (output rows in 16s), else channel-last
+        const auto planes = direct_forward_planes(ys[3]);
+        const auto direct = planes ? nullptr : direct_forward();
+        // per thread: [col; 1] (channel-last direct: y_n^T, then the padded image; planes: the padded image), then y_n
+        const Index work = planes ? padded_size() : direct ? out_ * P + padded_size() : (R + 1) * P;
         const Index scratch = work + out_ * P;
         col_.resize(Shape{num_threads(), scratch});
-        if (direct) {
+        const T* Wb = nullptr;  // [W | b] (planes: W and b apart, diag(a) W and c * b with a mask)
+        const T* bias = nullptr;
+        if (planes) {
+            Wb = effective_weight();
+            bias = effective_bias();
+#ifdef EIGENCNN_DIRECT_CONV
+            if constexpr (std::is_same_v<T, float>)
+                if (small_batch(N)) return forward_images_shared(x, direct, planes, Wb, bias, dest, sink);
+#endif
+        } else if (direct) {
             size_weight_bias_t();
 #ifdef EIGENCNN_DIRECT_CONV
             if constexpr (std::is_same_v<T, float>)
-                if (small_batch(N)) return forward_images_shared(x, direct, dest, sink);
+                if (small_batch(N)) return forward_images_shared(x, direct, planes, Wb, bias, dest, sink);
 #endif
             transpose_weight_bias_rows(0, R + 1);  // [W | b]^T, the direct kernels' weights
         } else {
-            weight_bias_.resize(Shape{out_, R + 1});  // [W | b]
+            weight_bias_.resize(Shape{out_, R + 1});
             weight_bias_.matrix(out_, R + 1) << weight_.matrix(out_, R), bias_.vector();
             if (mask_.active())  // [diag(a) W | c * b]
                 for (Index o = 0; o < out_; ++o) {
                     for (Index r = 0; r < R; ++r) weight_bias_.data()[o * (R + 1) + r] *= mask_.weight_factor(o);
                     weight_bias_.data()[o * (R + 1) + R] *= mask_.bias_factor(o);
                 }
+            Wb = weight_bias_.data();
         }
-        const T* Wb = weight_bias_.data();
+        (void)bias;  // read by the planes kernel only, which needs AVX-512
 #ifdef EIGENCNN_DIRECT_CONV
         const auto planar = detail::direct_forward_planar_kernel(in_, k_, stride_, out_);  // few input channels
 #endif
@@ -251,14 +267,18 @@ private:
             if (has_input_) std::copy(x.data() + n * image_in, x.data() + (n + 1) * image_in, input_.data() + n * image_in);
 #ifdef EIGENCNN_DIRECT_CONV
             if constexpr (std::is_same_v<T, float>)
-                if (direct) {  // y_n^T = [col_n; 1]^T [W | b]^T without the cols (kernels/conv2d_direct.hpp), then y_n
+                if (planes || direct) {  // without the cols (kernels/conv2d_direct*.hpp)
                     const Index OH = ys[2], OW = ys[3], Hp = x.dim(2) + 2 * pad_, Wp = x.dim(3) + 2 * pad_;
-                    const T* xp = padded(x.data() + n * image_in, col + out_ * P);
-                    if (planar) {
-                        planar(OH, OW, Hp, Wp, xp, weight_bias_t_.data(), out_, y);  // y_n itself
-                    } else {
-                        direct(in_, OH, OW, Hp, Wp, xp, weight_bias_t_.data(), out_, col);
-                        transpose(col, P, out_, y);
+                    if (planes) {  // y_n = [W | b] [col_n; 1], straight into y_n
+                        planes(in_, OH, OW, 0, OH, Hp, Wp, padded(x.data() + n * image_in, col), Wb, R, bias, 0, out_, y);
+                    } else {  // y_n^T = [col_n; 1]^T [W | b]^T, then y_n
+                        const T* xp = padded(x.data() + n * image_in, col + out_ * P);
+                        if (planar) {
+                            planar(OH, OW, Hp, Wp, xp, weight_bias_t_.data(), out_, y);  // y_n itself
+                        } else {
+                            direct(in_, OH, OW, Hp, Wp, xp, weight_bias_t_.data(), out_, col);
+                            transpose(col, P, out_, y);
+                        }
                     }
                     sink(n, static_cast<const T*>(y));
                     continue;
@@ -500,41 +520,60 @@ private:
 
 #ifdef EIGENCNN_DIRECT_CONV
     // The forward of a batch smaller than the thread count, direct kernels only: every image shared among the
-    // threads, by output rows. Each thread transposes a share of the rows of [W | b]^T and, per image, keeps
-    // (for backward) and pads a share of the input channels; after a barrier, runs the kernel on its output
-    // rows, writing those rows of y_n^T [P, OC], and transposes them into its columns of y_n [OC, P]; after
-    // another, one thread hands y_n to the sink while the others go on to the next image's first barrier.
-    // The kernel computes every output from its own window as before, so the result is bitwise the
-    // image-parallel one (test_model). Scratch: thread 0's row of col_, shared (y_n^T, the padded image, y_n).
-    // Few-channel geometries take the channel-last kernel here, not the planar one (whose rows of a share
-    // would need the whole plane's stride).
+    // threads. Per image, each thread keeps (for backward) and pads a share of the input channels; after a
+    // barrier, computes its share of y_n; after another, one thread hands y_n to the sink while the others go
+    // on to the next image's first barrier. The share of y_n:
+    // - planes kernel (output rows in 16s): straight into y_n, a share of the output channels where each
+    //   thread gets at least kPlanesChannelsPerThread (blocks of 6 for the most part), else of the output rows
+    //   (in whole blocks of 4 runs where every thread still gets rows);
+    // - channel-last kernel: a share of the output rows, as rows of y_n^T [P, OC], transposed into those
+    //   columns of y_n [OC, P]; the rows of [W | b]^T are transposed by all threads first.
+    // The kernels compute every output from its own window as before, so the result is bitwise the
+    // image-parallel one (test_model, test_kernels). Scratch: thread 0's row of col_, shared (y_n^T, the padded
+    // image, y_n). Few-channel geometries with other row widths take the channel-last kernel here, not the
+    // planar one (whose rows of a share would need the whole plane's stride).
     template <typename Dest, typename Sink>
-    void forward_images_shared(const Tensor<T>& x, detail::DirectForward direct, Dest& dest, Sink& sink) {
+    void forward_images_shared(const Tensor<T>& x, detail::DirectForward direct, detail::DirectForwardPlanes planes, const T* w,
+                               const T* bias, Dest& dest, Sink& sink) {
         const Index N = out_shape_[0], OH = out_shape_[2], OW = out_shape_[3], P = OH * OW;
         const Index H = x.dim(2), W = x.dim(3), plane = H * W, image_in = in_ * plane, Wp = W + 2 * pad_;
-        T* yT = col_.data();
-        T* padded_image = yT + out_ * P;
+        T* padded_image = col_.data() + (planes ? 0 : out_ * P);
+        T* yT = col_.data();  // channel-last only
         T* y_scratch = padded_image + padded_size();
         // Row shares start at whole 16s of positions where that lines up with 64 bytes (P a multiple of 16) and
         // leaves every thread some rows; else at any row (the threads' columns of y_n then meet in a line or
         // two per channel at the edges of their shares).
         Index row_align = P % detail::kGemmLanes == 0 ? detail::kGemmLanes / std::gcd(OW, detail::kGemmLanes) : 1;
+        if (planes) row_align = 4 * detail::kGemmLanes / std::gcd(OW, 4 * detail::kGemmLanes);  // whole blocks of 4 runs
         if (OH / row_align < num_threads()) row_align = 1;
+        // the planes kernel: shares of the output channels where each thread gets blocks of 6 for the most part, else of the rows
+        const bool by_channels = out_ >= kPlanesChannelsPerThread * num_threads();
         EIGENCNN_OMP(parallel)
         {
             const int t = thread_index(), team = num_threads_in_region();
             const ThreadShare inputs = thread_share(in_, t, team), rows = thread_share(OH, t, team, row_align),
-                              weights = thread_share(in_ * k_ * k_ + 1, t, team);
-            transpose_weight_bias_rows(weights.begin, weights.end);
+                              channels = thread_share(out_, t, team);
+            if (!planes) {
+                const ThreadShare weights = thread_share(in_ * k_ * k_ + 1, t, team);
+                transpose_weight_bias_rows(weights.begin, weights.end);
+            }
             for (Index n = 0; n < N; ++n) {
                 const T* x_n = x.data() + n * image_in;
                 if (has_input_) std::copy(x_n + inputs.begin * plane, x_n + inputs.end * plane, input_.data() + n * image_in + inputs.begin * plane);
                 if (pad_) pad_channels(x_n, padded_image, inputs.begin, inputs.end);
                 EIGENCNN_OMP(barrier)
-                direct(in_, rows.end - rows.begin, OW, H + 2 * pad_, Wp, (pad_ ? padded_image : x_n) + rows.begin * Wp,
-                       weight_bias_t_.data(), out_, yT + rows.begin * OW * out_);
+                const T* xp = pad_ ? padded_image : x_n;
                 T* y = dest(n, y_scratch);
-                transpose_block(yT, P, out_, rows.begin * OW, rows.end * OW, Index(0), out_, y);
+                if (planes) {
+                    if (by_channels)
+                        planes(in_, OH, OW, 0, OH, H + 2 * pad_, Wp, xp, w, in_ * k_ * k_, bias, channels.begin, channels.end, y);
+                    else
+                        planes(in_, OH, OW, rows.begin, rows.end, H + 2 * pad_, Wp, xp, w, in_ * k_ * k_, bias, 0, out_, y);
+                } else {
+                    direct(in_, rows.end - rows.begin, OW, H + 2 * pad_, Wp, xp + rows.begin * Wp, weight_bias_t_.data(), out_,
+                           yT + rows.begin * OW * out_);
+                    transpose_block(yT, P, out_, rows.begin * OW, rows.end * OW, Index(0), out_, y);
+                }
                 EIGENCNN_OMP(barrier)
                 EIGENCNN_OMP(single nowait)  // before that barrier, the next image writes only input_ and the padded image
                 sink(n, static_cast<const T*>(y));
@@ -647,6 +686,16 @@ private:
         return static_cast<void (*)(Index, Index, Index, Index, Index, const float*, const float*, Index, float*)>(nullptr);
     }
 
+    // The direct forward into planes (kernels/conv2d_direct_planes.hpp) for output rows of OW, or null.
+    auto direct_forward_planes(Index OW) const {
+#ifdef EIGENCNN_DIRECT_CONV
+        if constexpr (std::is_same_v<T, float>) return detail::direct_forward_planes_kernel(k_, stride_, OW);
+#endif
+        (void)OW;
+        return static_cast<void (*)(Index, Index, Index, Index, Index, Index, Index, const float*, const float*, Index, const float*,
+                                    Index, Index, float*)>(nullptr);
+    }
+
     // The padded image [C, H + 2p, W + 2p]'s size, for the direct kernels (0 without padding).
     Index padded_size() const { return pad_ ? in_ * (in_shape_[2] + 2 * pad_) * (in_shape_[3] + 2 * pad_) : 0; }
 
@@ -733,6 +782,14 @@ private:
         return weight_eff_.data();
     }
 
+    // The bias the products use: bias_, or c * b with a mask (into bias_eff_).
+    const T* effective_bias() {
+        if (!mask_.active()) return bias_.data();
+        bias_eff_.resize(bias_.shape());
+        for (Index o = 0; o < out_; ++o) bias_eff_.data()[o] = mask_.bias_factor(o) * bias_.data()[o];
+        return bias_eff_.data();
+    }
+
     // With a mask: the gradients just computed are with respect to the effective weights; scale them (output_mask.hpp).
     void finish_mask_gradients() {
         if (mask_.active())
@@ -751,12 +808,13 @@ private:
 
     static constexpr Index kChunk = 8;   // images per partial weight gradient
     static constexpr Index kSharedWork = Index(1) << 20;  // multiply-adds per image from which small batches share images
+    static constexpr Index kPlanesChannelsPerThread = 24;  // output channels per thread from which batch 1 shares channels
 
     Index in_, out_, k_, stride_, pad_;
     bool has_bias_;                         // false: bias_ stays zero and is not a parameter
     OutputMask<T> mask_;                    // per output channel (inactive by default)
     Tensor<T> weight_, bias_, grad_weight_, grad_bias_;
-    Tensor<T> weight_eff_;                  // with a mask: diag(a) W
+    Tensor<T> weight_eff_, bias_eff_;       // with a mask: diag(a) W, c * b
     Tensor<T> input_, col_, output_, grad_input_;  // input_: copy of x for backward; col_: per-thread scratch
     bool has_input_ = false;
     Tensor<T> weight_bias_, weight_t_;      // [W | b] [OC, R + 1] for forward; W^T [R, OC] for the input gradient
