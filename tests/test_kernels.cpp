@@ -213,9 +213,9 @@ TEST_CASE("transpose_block writes exactly its block of the transpose, for any ro
 // must be the same FMAs in the same order; elsewhere the layer runs im2col + gemm itself. The first six
 // take the forward straight into planes in runs of 16 positions (rows of 24 and 19: runs that cross into
 // the next row, and a last partial run for 19; rows of 9, 12, 15 and 5: one masked run each), the next
-// three the streamed one, the last five (output rows in 16s, any channel counts, 1x1 too) the forward into
+// three the streamed one, the last six (output rows in 16s, any channel counts, 1x1 too) the forward into
 // planes from W itself (kernels/conv2d_direct_planes.hpp). Each geometry also runs one image alone on 1 to 3
-// threads (the first planes geometry has enough work to share it among them) and with an output mask.
+// threads (the first two planes geometries have enough work to share it among them) and with an output mask.
 TEST_CASE("Conv2d's direct small-window kernels give bitwise the im2col + gemm results") {
     struct Geometry { Index C, OC, K, pad, H, W; };
     const std::vector<Geometry> cases{{1, 16, 5, 0, 28, 28},   // the seed's conv1: forward and weight gradient
@@ -229,7 +229,8 @@ TEST_CASE("Conv2d's direct small-window kernels give bitwise the im2col + gemm r
                                       {8, 48, 3, 1, 9, 11},    // 32 + 16 channels, rows of 11: 8 positions and 3
                                       {5, 16, 5, 2, 7, 6},     // padding 2, rows of 6 (no whole block of 8)
                                       // output rows in 16s: the forward into planes, any channel counts
-                                      {32, 32, 3, 1, 16, 16},  // 16 runs: four blocks of 4; shares of a batch of 1
+                                      {32, 32, 3, 1, 16, 16},  // 16 runs: four blocks of 4; batch 1 shared by rows
+                                      {8, 64, 3, 1, 16, 16},   // batch 1 shared by channels on 2 threads, by rows on 3
                                       {3, 40, 3, 1, 5, 32},    // 10 runs: 4 + 4 + 2; 40 channels: 6 x 6 + 2 + 2
                                       {2, 13, 5, 2, 3, 16},    // 3 runs: 2 + 1; 13 channels: 6 + 6 + 1
                                       {7, 9, 1, 0, 7, 16},     // 1x1: 7 runs; 9 channels
@@ -298,10 +299,13 @@ TEST_CASE("Conv2d's direct small-window kernels give bitwise the im2col + gemm r
         }
         // one image alone, on 1 to 3 threads: with enough work per image (the first planes geometry),
         // shared among the threads (forward_images_shared)
-        Tensor<float> x1(Shape{1, g.C, g.H, g.W});
+        Tensor<float> x1(Shape{1, g.C, g.H, g.W}), other(x1.shape());
         std::copy(x.data(), x.data() + x1.size(), x1.data());
+        std::copy(x.data() + x1.size(), x.data() + 2 * x1.size(), other.data());
         for (int threads : {1, 2, 3}) {
             CAPTURE(threads);
+            set_num_threads(1);
+            conv.forward(other);  // all of the output another image's first: no output left over from the last check
             set_num_threads(threads);
             CHECK(std::memcmp(conv.forward(x1).data(), y_want.data(), sizeof(float) * static_cast<std::size_t>(g.OC * P)) == 0);
         }
