@@ -332,6 +332,81 @@ TEST_CASE("Conv2d's direct small-window kernels give bitwise the im2col + gemm r
     set_num_threads(threads_before);
 }
 
+// Conv2d<float>'s input gradient: where stride is 1, the input rows come in 16s and the padding is at most K - 1,
+// the planes kernel computes it as the forward of the padded dy with W flipped and transposed (float, AVX-512),
+// summing in another order than im2col's gemm + col2im, so it is checked against that reference within rounding;
+// elsewhere the layer runs that reference itself. Either way: bitwise the same on 1, 2 and 3 threads, from
+// backward and from backward_input, and for one image alone (shared among the threads where it has the work).
+TEST_CASE("Conv2d's input gradient: the im2col result within rounding, bitwise the same on any thread count and batch") {
+    struct Geometry { Index C, OC, K, pad, H, W; };
+    const std::vector<Geometry> cases{{32, 32, 3, 1, 16, 16},  // planes, batch 1 shared
+                                      {3, 40, 3, 1, 5, 32},    // planes, 3 input channels
+                                      {2, 13, 5, 2, 3, 16},    // planes, dy padded by 2
+                                      {7, 9, 1, 0, 7, 16},     // planes, 1x1: dy itself
+                                      {4, 16, 3, 0, 6, 16},    // planes, dy padded by 2 (no forward padding)
+                                      {16, 32, 5, 0, 12, 12},  // rows of 12: im2col (the seed's conv2)
+                                      {8, 16, 3, 3, 8, 16}};   // padding 3 > K - 1: im2col
+    Rng rng(24);
+    const int threads_before = num_threads();
+    for (const Geometry& g : cases) {
+        CAPTURE(g.C);
+        CAPTURE(g.K);
+        CAPTURE(g.pad);
+        const Index N = 5, R = g.C * g.K * g.K, image = g.C * g.H * g.W;
+        Conv2d<float> conv(g.C, g.OC, g.K, 1, g.pad);
+        uniform_fill(conv.weight(), 1.0, rng);
+        Tensor<float> x(Shape{N, g.C, g.H, g.W});
+        uniform_fill(x, 1.0, rng);
+        const Index OH = g.H + 2 * g.pad - g.K + 1, OW = g.W + 2 * g.pad - g.K + 1, P = OH * OW;
+        Tensor<float> dy(Shape{N, g.OC, OH, OW});
+        uniform_fill(dy, 1.0, rng);
+        // the reference: fold(W^T dy_n) per image
+        Im2col<float> unfold;
+        unfold.configure(g.C, g.H, g.W, g.K, 1, g.pad);
+        std::vector<float> WT(static_cast<std::size_t>(R * g.OC)), dcol(static_cast<std::size_t>(R * P)), dx_want(static_cast<std::size_t>(N * image));
+        transpose(conv.weight().data(), g.OC, R, WT.data());
+        for (Index n = 0; n < N; ++n) {
+            gemm(R, P, g.OC, WT.data(), g.OC, dy.data() + n * g.OC * P, P, dcol.data(), P);
+            unfold.fold(dcol.data(), dx_want.data() + n * image);
+        }
+        std::vector<float> dx_first;
+        for (int threads : {1, 2, 3}) {
+            CAPTURE(threads);
+            set_num_threads(threads);
+            conv.forward(x);
+            const Tensor<float>& dx = conv.backward(dy);
+            REQUIRE(dx.size() == N * image);
+            double worst = 0;
+            for (Index i = 0; i < N * image; ++i)
+                worst = std::max(worst, std::abs(static_cast<double>(dx.data()[i]) - dx_want[i]) / (1.0 + std::abs(dx_want[i])));
+            CHECK(worst < 1e-5);
+            if (dx_first.empty()) dx_first.assign(dx.data(), dx.data() + dx.size());
+            CHECK(std::memcmp(dx.data(), dx_first.data(), sizeof(float) * dx_first.size()) == 0);
+            CHECK(std::memcmp(conv.backward_input(dy).data(), dx_first.data(), sizeof(float) * dx_first.size()) == 0);
+        }
+        // image 0 alone (after image 1's, so that nothing is left over from image 0's own)
+        Tensor<float> x1(Shape{1, g.C, g.H, g.W}), dy1(Shape{1, g.OC, OH, OW}), x_other(x1.shape()), dy_other(dy1.shape());
+        std::copy(x.data(), x.data() + image, x1.data());
+        std::copy(dy.data(), dy.data() + g.OC * P, dy1.data());
+        std::copy(x.data() + image, x.data() + 2 * image, x_other.data());
+        std::copy(dy.data() + g.OC * P, dy.data() + 2 * g.OC * P, dy_other.data());
+        for (int threads : {1, 2, 3}) {
+            CAPTURE(threads);
+            set_num_threads(1);
+            conv.forward(x_other);
+            conv.backward(dy_other);
+            set_num_threads(threads);
+            conv.forward(x1);
+            CHECK(std::memcmp(conv.backward(dy1).data(), dx_first.data(), sizeof(float) * static_cast<std::size_t>(image)) == 0);
+            set_num_threads(1);
+            conv.backward_input(dy_other);
+            set_num_threads(threads);
+            CHECK(std::memcmp(conv.backward_input(dy1).data(), dx_first.data(), sizeof(float) * static_cast<std::size_t>(image)) == 0);
+        }
+    }
+    set_num_threads(threads_before);
+}
+
 // Linear's forward takes one of two products by batch size (a copy of W^T from 64 rows, else y^T = W x^T); on
 // gemm() both are every element's k-ordered sum of the same products, so each row's output must be bitwise the
 // same whatever batch it came in. On Eigen (no AVX-512) only closeness is asserted.

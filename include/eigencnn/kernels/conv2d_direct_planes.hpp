@@ -31,6 +31,10 @@
 namespace eigencnn {
 namespace detail {
 
+/// direct_forward_planes' signature (a null one where there is no such kernel: without AVX-512).
+using DirectForwardPlanes = void (*)(Index C, Index OH, Index OW, Index i0, Index i1, Index Hp, Index Wp, const float* x,
+                                     const float* w, Index ldw, const float* bias, Index o0, Index o1, float* y);
+
 #if defined(EIGENCNN_GEMM_KERNEL) && defined(__AVX512F__)
 
 /// One block: NV runs starting at window offsets start[v] (the runs' top-left input, i * Wp + j0) and
@@ -109,9 +113,6 @@ void direct_forward_planes(Index C, Index OH, Index OW, Index i0, Index i1, Inde
         direct_forward_planes_runs<K, 1>(C, plane, Wp, x, start, p, w, ldw, bias, o0, o1, y, P);
     }
 }
-
-using DirectForwardPlanes = void (*)(Index, Index, Index, Index, Index, Index, Index, const float*, const float*, Index,
-                                     const float*, Index, Index, float*);
 
 /// The forward kernel into planes for this geometry (stride 1, K 1, 3 or 5, output rows in whole 16s), or null.
 inline DirectForwardPlanes direct_forward_planes_kernel(Index K, Index stride, Index OW) {

@@ -95,4 +95,31 @@ void transpose(const T* src, Index rows, Index cols, T* dst) {
     transpose_block(src, rows, cols, Index(0), rows, Index(0), cols, dst);
 }
 
+namespace detail {
+template <int KK, typename T>
+void transpose_windows_flipped_rows(const T* src, Index rows, Index cols, Index c0, Index c1, T* dst) {
+    for (Index c = c0; c < c1; ++c)
+        for (Index r = 0; r < rows; ++r) {
+            const T* from = src + (r * cols + c) * KK;
+            T* to = dst + (c * rows + r) * KK;
+#pragma GCC unroll 25
+            for (int k = 0; k < KK; ++k) to[k] = from[KK - 1 - k];
+        }
+}
+}  // namespace detail
+
+/// Rows [c0, c1) of dst [cols, rows, KK] = src [rows, cols, KK] with rows and columns swapped and each window of
+/// KK values reversed: dst[c, r, k] = src[r, c, KK - 1 - k]. Conv2d's weights for its input gradient by the
+/// forward kernel (W [OC, C, K, K] -> [C, OC, K, K] rotated by 180 degrees). KK = 1, 9 and 25 with the window
+/// loop unrolled: 2-13x faster than a loop of unknown length (3x3 128 -> 128: 55 -> 24 us).
+template <typename T>
+void transpose_windows_flipped(const T* src, Index rows, Index cols, Index KK, Index c0, Index c1, T* dst) {
+    if (KK == 1) return transpose_block(src, rows, cols, Index(0), rows, c0, c1, dst);
+    if (KK == 9) return detail::transpose_windows_flipped_rows<9>(src, rows, cols, c0, c1, dst);
+    if (KK == 25) return detail::transpose_windows_flipped_rows<25>(src, rows, cols, c0, c1, dst);
+    for (Index c = c0; c < c1; ++c)
+        for (Index r = 0; r < rows; ++r)
+            for (Index k = 0; k < KK; ++k) dst[(c * rows + r) * KK + k] = src[(r * cols + c) * KK + KK - 1 - k];
+}
+
 }  // namespace eigencnn

@@ -304,16 +304,19 @@ private:
         partial_.resize(Shape{chunks, R + 1, out_});
         const bool want_dx = this->input_grad_;
         grad_input_.resize(want_dx ? in_shape_ : Shape{0});
-        const T* WT = transposed_weight();
-        const Index scratch = (R + 1) * P + R * P + 2 * P * out_;
-        col_.resize(Shape{num_threads(), scratch});  // per thread: [col; 1], dcol, dy_n^T, dy_n
-        if (share_images(N)) backward_images_shared(N, WT, source);
+        const auto dx_planes = want_dx ? input_gradient_planes() : nullptr;
+        const bool shared = share_images(N);  // then each thread flips the weights of its own channels
+        const T* WT = dx_planes ? (shared ? size_flipped_weight() : flipped_weight()) : transposed_weight();
+        const Index dx_scratch = dx_planes ? padded_gradient_size() : R * P;
+        const Index scratch = (R + 1) * P + dx_scratch + 2 * P * out_;
+        col_.resize(Shape{num_threads(), scratch});  // per thread: [col; 1], dcol (planes: the padded dy_n), dy_n^T, dy_n
+        if (shared) backward_images_shared(N, WT, dx_planes, dx_scratch, source);
         else {
             EIGENCNN_OMP(parallel)
             {
                 T* col = col_.data() + thread_index() * scratch;
                 T* dcol = col + (R + 1) * P;
-                T* gt = dcol + R * P;
+                T* gt = dcol + dx_scratch;
                 T* gs = want_dx ? gt + P * out_ : nullptr;
                 EIGENCNN_OMP(for schedule(static))
                 for (Index c = 0; c < chunks; ++c) {
@@ -326,6 +329,10 @@ private:
                             gemm(R + 1, out_, P, col, P, gt, out_, part, out_, true);  // [dW^T; db^T] += [col_n; 1] * dy_n^T
                         }
                         if (!want_dx) continue;
+                        if (dx_planes) {
+                            input_gradient_by_planes(dx_planes, WT, g, dcol, n, 0, in_);
+                            continue;
+                        }
                         gemm(R, P, out_, WT, out_, g, P, dcol, P);  // dcol = W^T * dy_n
                         col2im(dcol, n);
                     }
@@ -351,14 +358,21 @@ private:
         check_batch(N);
         const Index P = out_shape_[2] * out_shape_[3], R = in_ * k_ * k_;
         grad_input_.resize(in_shape_);
-        const T* WT = transposed_weight();
-        const Index scratch = R * P + out_ * P;
-        col_.resize(Shape{num_threads(), scratch});  // per thread: dcol, dy_n
-        if (share_images(N)) return backward_input_images_shared(N, WT, source);
+        const auto dx_planes = input_gradient_planes();
+        const bool shared = share_images(N);  // then each thread flips the weights of its own channels
+        const T* WT = dx_planes ? (shared ? size_flipped_weight() : flipped_weight()) : transposed_weight();
+        const Index dx_scratch = dx_planes ? padded_gradient_size() : R * P;
+        const Index scratch = dx_scratch + out_ * P;
+        col_.resize(Shape{num_threads(), scratch});  // per thread: dcol (planes: the padded dy_n), dy_n
+        if (shared) return backward_input_images_shared(N, WT, dx_planes, dx_scratch, source);
         EIGENCNN_OMP(parallel for schedule(static))
         for (Index n = 0; n < N; ++n) {
             T* dcol = col_.data() + thread_index() * scratch;
-            const T* g = source(n, dcol + R * P);
+            const T* g = source(n, dcol + dx_scratch);
+            if (dx_planes) {
+                input_gradient_by_planes(dx_planes, WT, g, dcol, n, 0, in_);
+                continue;
+            }
             gemm(R, P, out_, WT, out_, g, P, dcol, P);  // dcol = W^T * dy_n
             col2im(dcol, n);
         }
@@ -583,12 +597,12 @@ private:
 #endif
 
     template <typename Source>
-    void backward_images_shared(Index N, const T* WT, Source& source) {
+    void backward_images_shared(Index N, const T* WT, detail::DirectForwardPlanes dx_planes, Index dx_scratch, Source& source) {
         const Index P = out_shape_[2] * out_shape_[3], KK = k_ * k_, R = in_ * KK;
         const bool want_dx = this->input_grad_;
         T* col = col_.data();
         T* dcol = col + (R + 1) * P;
-        T* gt = dcol + R * P;
+        T* gt = dcol + dx_scratch;
         T* gs = want_dx ? gt + P * out_ : nullptr;
         const T* g = nullptr;
         EIGENCNN_OMP(parallel)
@@ -596,6 +610,7 @@ private:
             const int t = thread_index(), team = num_threads_in_region();
             const ThreadShare channels = thread_share(in_, t, team);
             const Index r0 = channels.begin * KK, r1 = channels.end * KK, rows = r1 - r0 + (t == team - 1);  // + the bias row
+            if (dx_planes) flip_weight_rows(channels.begin, channels.end);  // the rows of Wf this thread reads
             for (Index n = 0; n < N; ++n) {
                 T* part = partial_.data() + (n / kChunk) * (R + 1) * out_;
                 unfold_.unfold(input_.data() + n * in_ * in_shape_[2] * in_shape_[3], col, channels.begin, channels.end);
@@ -603,11 +618,14 @@ private:
                 if (t == 0) {
                     if (n % kChunk == 0) std::fill(part, part + (R + 1) * out_, T(0));
                     g = source(n, gs, gt);
+                    if (dx_planes) g = pad_gradient(g, dcol);
                 }
                 EIGENCNN_OMP(barrier)
                 if (rows > 0)  // [dW^T; db^T][share] += [col_n; 1][share] * dy_n^T
                     gemm(rows, out_, P, col + r0 * P, P, gt, out_, part + r0 * out_, out_, true);
-                if (want_dx && r1 > r0) {  // dcol[share] = W^T[share] * dy_n, folded into dx_n's channels
+                if (dx_planes) {
+                    if (channels.end > channels.begin) input_gradient_padded(dx_planes, WT, g, n, channels.begin, channels.end);
+                } else if (want_dx && r1 > r0) {  // dcol[share] = W^T[share] * dy_n, folded into dx_n's channels
                     gemm(r1 - r0, P, out_, WT + r0 * out_, out_, g, P, dcol + r0 * P, P);
                     unfold_.fold(dcol, grad_input_.data() + n * in_ * in_shape_[2] * in_shape_[3], channels.begin, channels.end);
                 }
@@ -617,18 +635,25 @@ private:
     }
 
     template <typename Source>
-    const Tensor<T>& backward_input_images_shared(Index N, const T* WT, Source& source) {
-        const Index P = out_shape_[2] * out_shape_[3], KK = k_ * k_, R = in_ * KK;
+    const Tensor<T>& backward_input_images_shared(Index N, const T* WT, detail::DirectForwardPlanes dx_planes, Index dx_scratch,
+                                                  Source& source) {
+        const Index P = out_shape_[2] * out_shape_[3], KK = k_ * k_;
         T* dcol = col_.data();
         const T* g = nullptr;
         EIGENCNN_OMP(parallel)
         {
             const int t = thread_index(), team = num_threads_in_region();
             const ThreadShare channels = thread_share(in_, t, team);
+            if (dx_planes) flip_weight_rows(channels.begin, channels.end);  // the rows of Wf this thread reads
             for (Index n = 0; n < N; ++n) {
                 EIGENCNN_OMP(single)
-                g = source(n, dcol + R * P);
-                if (channels.end > channels.begin) {  // dcol[share] = W^T[share] * dy_n, folded into dx_n's channels
+                {
+                    g = source(n, dcol + dx_scratch);
+                    if (dx_planes) g = pad_gradient(g, dcol);
+                }
+                if (dx_planes) {
+                    if (channels.end > channels.begin) input_gradient_padded(dx_planes, WT, g, n, channels.begin, channels.end);
+                } else if (channels.end > channels.begin) {  // dcol[share] = W^T[share] * dy_n, folded into dx_n's channels
                     const Index r0 = channels.begin * KK, r1 = channels.end * KK;
                     gemm(r1 - r0, P, out_, WT + r0 * out_, out_, g, P, dcol + r0 * P, P);
                     unfold_.fold(dcol, grad_input_.data() + n * in_ * in_shape_[2] * in_shape_[3], channels.begin, channels.end);
@@ -687,13 +712,12 @@ private:
     }
 
     // The direct forward into planes (kernels/conv2d_direct_planes.hpp) for output rows of OW, or null.
-    auto direct_forward_planes(Index OW) const {
+    detail::DirectForwardPlanes direct_forward_planes(Index OW) const {
 #ifdef EIGENCNN_DIRECT_CONV
         if constexpr (std::is_same_v<T, float>) return detail::direct_forward_planes_kernel(k_, stride_, OW);
 #endif
         (void)OW;
-        return static_cast<void (*)(Index, Index, Index, Index, Index, Index, Index, const float*, const float*, Index, const float*,
-                                    Index, Index, float*)>(nullptr);
+        return nullptr;
     }
 
     // The padded image [C, H + 2p, W + 2p]'s size, for the direct kernels (0 without padding).
@@ -707,11 +731,51 @@ private:
     }
 
     // Channels [c0, c1) of that padded copy.
-    void pad_channels(const T* x, T* scratch, Index c0, Index c1) const {
-        const Index H = in_shape_[2], W = in_shape_[3], Hp = H + 2 * pad_, Wp = W + 2 * pad_;
+    void pad_channels(const T* x, T* scratch, Index c0, Index c1) const { pad_planes(x, in_shape_[2], in_shape_[3], pad_, c0, c1, scratch); }
+
+    // Planes [c0, c1) of x [C, H, W] into scratch [C, H + 2q, W + 2q], zero-padded by q on every side.
+    static void pad_planes(const T* x, Index H, Index W, Index q, Index c0, Index c1, T* scratch) {
+        const Index Hp = H + 2 * q, Wp = W + 2 * q;
         std::fill(scratch + c0 * Hp * Wp, scratch + c1 * Hp * Wp, T(0));
         for (Index c = c0; c < c1; ++c)
-            for (Index h = 0; h < H; ++h) std::copy(x + (c * H + h) * W, x + (c * H + h + 1) * W, scratch + (c * Hp + h + pad_) * Wp + pad_);
+            for (Index h = 0; h < H; ++h) std::copy(x + (c * H + h) * W, x + (c * H + h + 1) * W, scratch + (c * Hp + h + q) * Wp + q);
+    }
+
+    // The input gradient by the planes kernel (kernels/conv2d_direct_planes.hpp), or null: stride 1, input rows
+    // in 16s, padding at most K - 1 (float on AVX-512). dx_n is then the forward of dy_n padded by q = K - 1 - p,
+    // with the weights flipped and transposed, Wf [C, OC*K*K] (flipped_weight()), and no bias:
+    //   dx[c, i, j] = sum_{o, a, b} W[o, c, K-1-a, K-1-b] * dy_q[o, i + a, j + b]
+    // each element summed over (o, a, b) in that order from zero (plus the kernel's bias of 0: -0 becomes +0),
+    // where the im2col path sums W^T dy_n over o, then adds up the K*K window values in col2im: the same
+    // gradient rounded differently, and on any number of threads the same.
+    detail::DirectForwardPlanes input_gradient_planes() const {
+        if (stride_ != 1 || pad_ > k_ - 1) return nullptr;
+        return direct_forward_planes(in_shape_[3]);
+    }
+    Index padded_gradient_size() const {
+        const Index q = k_ - 1 - pad_;
+        return out_ * (out_shape_[2] + 2 * q) * (out_shape_[3] + 2 * q);
+    }
+    // dy_n, padded by q = K - 1 - p into scratch (padded_gradient_size() elements) unless q = 0.
+    const T* pad_gradient(const T* g, T* scratch) const {
+        const Index q = k_ - 1 - pad_;
+        if (q == 0) return g;
+        pad_planes(g, out_shape_[2], out_shape_[3], q, 0, out_, scratch);
+        return scratch;
+    }
+    // Channels [c0, c1) of dx_n from dy_n padded (pad_gradient) and Wf.
+    void input_gradient_padded(detail::DirectForwardPlanes kernel, const T* Wf, const T* padded_gradient, Index n, Index c0, Index c1) {
+        if constexpr (std::is_same_v<T, float>) {  // the kernel is float's
+            const Index q = k_ - 1 - pad_, H = in_shape_[2], W = in_shape_[3];
+            kernel(out_, H, W, 0, H, out_shape_[2] + 2 * q, out_shape_[3] + 2 * q, padded_gradient, Wf, out_ * k_ * k_, zeros_.data(), c0,
+                   c1, grad_input_.data() + n * in_ * H * W);
+        } else {
+            (void)kernel, (void)Wf, (void)padded_gradient, (void)n, (void)c0, (void)c1;
+        }
+    }
+    // The same from dy_n itself, padding it into scratch.
+    void input_gradient_by_planes(detail::DirectForwardPlanes kernel, const T* Wf, const T* g, T* scratch, Index n, Index c0, Index c1) {
+        input_gradient_padded(kernel, Wf, pad_gradient(g, scratch), n, c0, c1);
     }
 
     // part [R + 1, OC] += image n's [dW^T; db^T] by the direct kernel, if this geometry has one and the
@@ -763,6 +827,29 @@ private:
         transpose_block(mask_.active() ? weight_eff_.data() : weight_.data(), out_, R, Index(0), out_, std::min(r0, R), std::min(r1, R), wbt);
         if (r0 <= R && r1 > R)
             for (Index o = 0; o < out_; ++o) wbt[R * out_ + o] = mask_.bias_factor(o) * bias_.data()[o];
+    }
+
+    // Wf [C, OC*K*K] into weight_t_, Wf[c, (o, a, b)] = W[o, c, K-1-a, K-1-b] (diag(a) W with a mask), for the
+    // input gradient by the planes kernel; zeros_ [C], its bias. First sized (and the masked weights made), then
+    // its rows [c0, c1) written, by one thread or shared among several (each the rows of its own channels).
+    const T* size_flipped_weight() {
+        effective_weight();  // weight_eff_ with a mask
+        weight_t_.resize(Shape{in_, out_ * k_ * k_});
+        zeros_.resize(Shape{in_});
+        zeros_.set_zero();
+        return weight_t_.data();
+    }
+    void flip_weight_rows(Index c0, Index c1) {
+        transpose_windows_flipped(mask_.active() ? weight_eff_.data() : weight_.data(), out_, in_, k_ * k_, c0, c1, weight_t_.data());
+    }
+    const T* flipped_weight() {
+        const T* Wf = size_flipped_weight();
+        EIGENCNN_OMP(parallel if (in_ * out_ * k_ * k_ >= (1 << 16)))
+        {
+            const ThreadShare rows = thread_share(in_, thread_index(), num_threads_in_region());
+            flip_weight_rows(rows.begin, rows.end);
+        }
+        return Wf;
     }
 
     // W^T [R, OC] into weight_t_ (diag(a) W with a mask), for the input gradient's product.
@@ -817,7 +904,8 @@ private:
     Tensor<T> weight_eff_, bias_eff_;       // with a mask: diag(a) W, c * b
     Tensor<T> input_, col_, output_, grad_input_;  // input_: copy of x for backward; col_: per-thread scratch
     bool has_input_ = false;
-    Tensor<T> weight_bias_, weight_t_;      // [W | b] [OC, R + 1] for forward; W^T [R, OC] for the input gradient
+    Tensor<T> weight_bias_, weight_t_;      // [W | b] [OC, R + 1] for forward; W^T [R, OC] (or Wf) for the input gradient
+    Tensor<T> zeros_;                       // [C]: the bias of the input gradient by the planes kernel
     Tensor<T> weight_bias_t_;               // [W | b]^T [R + 1, OC], for the direct forward kernel
     Tensor<T> partial_;                     // per-chunk gradients [dW^T; db^T], [chunks, R + 1, OC] (or backward_winners')
     std::vector<std::int32_t> positions_;   // winners paths: per thread, the entries' positions [OC, Q], then (backward_winners) patch offsets [Q], then the sort's start/next [P + 1, P]
