@@ -235,8 +235,8 @@ TEST_CASE("Conv2d's direct small-window kernels give bitwise the im2col + gemm r
                                       {2, 13, 5, 2, 3, 16},    // 3 runs: 2 + 1; 13 channels: 6 + 6 + 1
                                       {7, 9, 1, 0, 7, 16},     // 1x1: 7 runs; 9 channels
                                       {1, 16, 5, 0, 20, 20}};  // one channel, rows of 16 (not the planar kernel)
-    // which geometries take the direct kernels (all of the above on AVX-512 but the last three's weight gradients;
-    // none elsewhere)
+    // which geometries take this header's direct kernels (on AVX-512 the forward of the first nine, where the
+    // planes kernel does not take it, and the weight gradient of the first six and the last; none elsewhere)
     MESSAGE("direct kernels " << (detail::direct_conv_runs(1, 5, 1, 16, true) ? "run" : "do not run (no AVX-512)") << " here");
     CHECK(detail::direct_conv_runs(1, 5, 1, 16, true) == detail::direct_conv_runs(1, 5, 1, 16, false));
     CHECK(detail::direct_conv_runs(3, 3, 1, 16, false) == detail::direct_conv_runs(1, 5, 1, 16, false));
@@ -246,6 +246,14 @@ TEST_CASE("Conv2d's direct small-window kernels give bitwise the im2col + gemm r
     CHECK_FALSE(detail::direct_conv_runs(1, 5, 2, 16, true));   // stride 2
     CHECK_FALSE(detail::direct_conv_runs(1, 5, 1, 24, false));  // output channels not in 16s
     CHECK_FALSE(detail::direct_conv_runs(16, 5, 1, 32, false)); // the seed's conv2: a window of 400
+    // the forward into planes (kernels/conv2d_direct_planes.hpp): stride 1, K of 1, 3 or 5, output rows in 16s
+    const bool planes_run = detail::direct_forward_planes_kernel(3, 1, 16) != nullptr;
+    CHECK(planes_run == detail::direct_conv_runs(1, 5, 1, 16, true));
+    CHECK((detail::direct_forward_planes_kernel(1, 1, 32) != nullptr) == planes_run);
+    CHECK((detail::direct_forward_planes_kernel(5, 1, 48) != nullptr) == planes_run);
+    CHECK_FALSE((detail::direct_forward_planes_kernel(3, 1, 24) != nullptr));  // rows of 24
+    CHECK_FALSE((detail::direct_forward_planes_kernel(3, 2, 16) != nullptr));  // stride 2
+    CHECK_FALSE((detail::direct_forward_planes_kernel(7, 1, 16) != nullptr));  // 7x7
     Rng rng(22);
     const int threads_before = num_threads();
     for (const Geometry& g : cases) {
@@ -334,9 +342,10 @@ TEST_CASE("Conv2d's direct small-window kernels give bitwise the im2col + gemm r
 
 // Conv2d<float>'s input gradient: where stride is 1, the input rows come in 16s and the padding is at most K - 1,
 // the planes kernel computes it as the forward of the padded dy with W flipped and transposed (float, AVX-512),
-// summing in another order than im2col's gemm + col2im, so it is checked against that reference within rounding;
-// elsewhere the layer runs that reference itself. Either way: bitwise the same on 1, 2 and 3 threads, from
-// backward and from backward_input, and for one image alone (shared among the threads where it has the work).
+// summing in another order than im2col's gemm + col2im, so it is checked against that reference within rounding
+// and bitwise against the kernel run here on the padded dy and the flipped W; elsewhere the layer runs the
+// im2col reference itself. Either way: bitwise the same on 1, 2 and 3 threads, from backward and from
+// backward_input, for one image alone (shared among the threads where it has the work), and with an output mask.
 TEST_CASE("Conv2d's input gradient: the im2col result within rounding, bitwise the same on any thread count and batch") {
     struct Geometry { Index C, OC, K, pad, H, W; };
     const std::vector<Geometry> cases{{32, 32, 3, 1, 16, 16},  // planes, batch 1 shared
@@ -344,6 +353,8 @@ TEST_CASE("Conv2d's input gradient: the im2col result within rounding, bitwise t
                                       {2, 13, 5, 2, 3, 16},    // planes, dy padded by 2
                                       {7, 9, 1, 0, 7, 16},     // planes, 1x1: dy itself
                                       {4, 16, 3, 0, 6, 16},    // planes, dy padded by 2 (no forward padding)
+                                      {64, 64, 1, 0, 16, 16},  // planes, 1x1, batch 1 shared: dy itself
+                                      {2, 64, 5, 0, 32, 32},   // planes, dy padded by 4, batch 1 shared (3 threads: one without channels)
                                       {16, 32, 5, 0, 12, 12},  // rows of 12: im2col (the seed's conv2)
                                       {8, 16, 3, 3, 8, 16}};   // padding 3 > K - 1: im2col
     Rng rng(24);
@@ -360,15 +371,53 @@ TEST_CASE("Conv2d's input gradient: the im2col result within rounding, bitwise t
         const Index OH = g.H + 2 * g.pad - g.K + 1, OW = g.W + 2 * g.pad - g.K + 1, P = OH * OW;
         Tensor<float> dy(Shape{N, g.OC, OH, OW});
         uniform_fill(dy, 1.0, rng);
-        // the reference: fold(W^T dy_n) per image
         Im2col<float> unfold;
         unfold.configure(g.C, g.H, g.W, g.K, 1, g.pad);
-        std::vector<float> WT(static_cast<std::size_t>(R * g.OC)), dcol(static_cast<std::size_t>(R * P)), dx_want(static_cast<std::size_t>(N * image));
-        transpose(conv.weight().data(), g.OC, R, WT.data());
-        for (Index n = 0; n < N; ++n) {
-            gemm(R, P, g.OC, WT.data(), g.OC, dy.data() + n * g.OC * P, P, dcol.data(), P);
-            unfold.fold(dcol.data(), dx_want.data() + n * image);
-        }
+        const auto kernel = detail::direct_forward_planes_kernel(g.K, 1, g.W);
+        const bool planes = kernel && g.pad <= g.K - 1;
+        // the references for weights W [OC, R]: fold(W^T dy_n) per image; and, where the planes kernel runs, that
+        // kernel on dy_n padded by q = K - 1 - pad with Wf [C, OC*K*K], W flipped
+        auto references = [&](const float* W, const float* dys, std::vector<float>& dx_im2col, std::vector<float>* dx_planes) {
+            std::vector<float> WT(static_cast<std::size_t>(R * g.OC)), dcol(static_cast<std::size_t>(R * P));
+            dx_im2col.assign(static_cast<std::size_t>(N * image), 0.0f);
+            transpose(W, g.OC, R, WT.data());
+            for (Index n = 0; n < N; ++n) {
+                gemm(R, P, g.OC, WT.data(), g.OC, dys + n * g.OC * P, P, dcol.data(), P);
+                unfold.fold(dcol.data(), dx_im2col.data() + n * image);
+            }
+            if (!planes || !dx_planes) return;
+            const Index q = g.K - 1 - g.pad, Hq = OH + 2 * q, Wq = OW + 2 * q, KK = g.K * g.K;
+            std::vector<float> Wf(static_cast<std::size_t>(R * g.OC)), zeros(static_cast<std::size_t>(g.C), 0.0f);
+            std::vector<float> dyq(static_cast<std::size_t>(g.OC * Hq * Wq));
+            transpose_windows_flipped(W, g.OC, g.C, KK, Index(0), g.C, Wf.data());
+            dx_planes->assign(static_cast<std::size_t>(N * image), 0.0f);
+            for (Index n = 0; n < N; ++n) {
+                std::fill(dyq.begin(), dyq.end(), 0.0f);
+                for (Index o = 0; o < g.OC; ++o)
+                    for (Index i = 0; i < OH; ++i)
+                        for (Index j = 0; j < OW; ++j) dyq[static_cast<std::size_t>((o * Hq + i + q) * Wq + j + q)] = dy.data()[((n * g.OC + o) * OH + i) * OW + j];
+                kernel(g.OC, g.H, g.W, 0, g.H, Hq, Wq, dyq.data(), Wf.data(), g.OC * KK, zeros.data(), 0, g.C, dx_planes->data() + n * image);
+            }
+        };
+        // rounding: each element is a sum of n = OC*K*K products (fewer at the borders); its error scale is the sum of
+        // their magnitudes, fold(|W|^T |dy_n|). Two orders of summation differ by a few sqrt(n) float epsilons of it.
+        std::vector<float> dy_abs(dy.data(), dy.data() + dy.size()), magnitude;
+        for (float& v : dy_abs) v = std::abs(v);
+        auto magnitudes = [&](const float* W) {
+            std::vector<float> W_abs(W, W + g.OC * R);
+            for (float& v : W_abs) v = std::abs(v);
+            references(W_abs.data(), dy_abs.data(), magnitude, nullptr);
+        };
+        const double tolerance = 4 * std::sqrt(static_cast<double>(g.OC * g.K * g.K)) * 1.2e-7;
+        auto close = [&](const float* dx, const std::vector<float>& want) {
+            double worst = 0;  // in units of the tolerance
+            for (std::size_t i = 0; i < want.size(); ++i)
+                worst = std::max(worst, std::abs(static_cast<double>(dx[i]) - want[i]) / (tolerance * (1e-30 + magnitude[i])));
+            return worst;
+        };
+        std::vector<float> dx_want, dx_planes;
+        references(conv.weight().data(), dy.data(), dx_want, &dx_planes);
+        magnitudes(conv.weight().data());
         std::vector<float> dx_first;
         for (int threads : {1, 2, 3}) {
             CAPTURE(threads);
@@ -376,10 +425,8 @@ TEST_CASE("Conv2d's input gradient: the im2col result within rounding, bitwise t
             conv.forward(x);
             const Tensor<float>& dx = conv.backward(dy);
             REQUIRE(dx.size() == N * image);
-            double worst = 0;
-            for (Index i = 0; i < N * image; ++i)
-                worst = std::max(worst, std::abs(static_cast<double>(dx.data()[i]) - dx_want[i]) / (1.0 + std::abs(dx_want[i])));
-            CHECK(worst < 1e-5);
+            CHECK(close(dx.data(), dx_want) <= 1.0);
+            if (planes) CHECK(std::memcmp(dx.data(), dx_planes.data(), sizeof(float) * dx_planes.size()) == 0);
             if (dx_first.empty()) dx_first.assign(dx.data(), dx.data() + dx.size());
             CHECK(std::memcmp(dx.data(), dx_first.data(), sizeof(float) * dx_first.size()) == 0);
             CHECK(std::memcmp(conv.backward_input(dy).data(), dx_first.data(), sizeof(float) * dx_first.size()) == 0);
@@ -402,6 +449,25 @@ TEST_CASE("Conv2d's input gradient: the im2col result within rounding, bitwise t
             conv.backward_input(dy_other);
             set_num_threads(threads);
             CHECK(std::memcmp(conv.backward_input(dy1).data(), dx_first.data(), sizeof(float) * static_cast<std::size_t>(image)) == 0);
+        }
+        // an output mask: the references with diag(a) W, on 1 and 2 threads
+        Tensor<float> a(Shape{g.OC}), c(Shape{g.OC});
+        uniform_fill(a, 1.0, rng);
+        uniform_fill(c, 1.0, rng);
+        conv.output_mask()->set_weight_mask(a);
+        conv.output_mask()->set_bias_mask(c);
+        std::vector<float> scaled(static_cast<std::size_t>(g.OC * R));
+        for (Index o = 0; o < g.OC; ++o)
+            for (Index r = 0; r < R; ++r) scaled[static_cast<std::size_t>(o * R + r)] = a[o] * conv.weight().data()[o * R + r];
+        references(scaled.data(), dy.data(), dx_want, &dx_planes);
+        magnitudes(scaled.data());
+        for (int threads : {1, 2}) {
+            CAPTURE(threads);
+            set_num_threads(threads);
+            conv.forward(x);
+            const Tensor<float>& dx = conv.backward(dy);
+            CHECK(close(dx.data(), dx_want) <= 1.0);
+            if (planes) CHECK(std::memcmp(dx.data(), dx_planes.data(), sizeof(float) * dx_planes.size()) == 0);
         }
     }
     set_num_threads(threads_before);

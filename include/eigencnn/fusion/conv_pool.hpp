@@ -22,7 +22,7 @@
 //
 //   backward_input, per image (no parameter gradient touched):
 //     fewer than 8 input channels: dy_n = scatter of dz_n to the winners, dx_n = fold(W^T * dy_n)
-//                           (the conv's own input-gradient path);
+//                           or its planes-kernel form (the conv's own input-gradient path);
 //     8 or more:            dx_n alone from the winners (Conv2d::backward_input_winners).
 //
 // Forward values are computed by the layers' own kernels in the same order

@@ -267,8 +267,9 @@ inline DirectForward direct_forward_kernel(Index C, Index K, Index stride, Index
 }
 #endif
 
-/// Whether Conv2d<float> runs a direct kernel for this geometry (the forward's, or the weight gradient's): never
-/// without AVX-512 (EIGENCNN_DIRECT_CONV), where it keeps im2col + gemm.
+/// Whether Conv2d<float> runs one of this header's direct kernels for this geometry (the forward's, or the weight
+/// gradient's): never without AVX-512 (EIGENCNN_DIRECT_CONV), where it keeps im2col + gemm. Output rows in 16s take
+/// the forward of conv2d_direct_planes.hpp instead (direct_forward_planes_kernel), whatever this says.
 inline bool direct_conv_runs(Index C, Index K, Index stride, Index OC, bool forward) {
 #ifdef EIGENCNN_DIRECT_CONV
     return forward ? direct_forward_kernel(C, K, stride, OC) != nullptr : direct_weight_grad_kernel(C, K, stride, OC) != nullptr;

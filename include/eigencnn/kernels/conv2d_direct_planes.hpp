@@ -122,6 +122,9 @@ inline DirectForwardPlanes direct_forward_planes_kernel(Index K, Index stride, I
     if (K == 5) return &direct_forward_planes<5>;
     return nullptr;
 }
+#else
+/// Without AVX-512 there is none.
+inline DirectForwardPlanes direct_forward_planes_kernel(Index, Index, Index) { return nullptr; }
 #endif
 
 }  // namespace detail

@@ -23,6 +23,8 @@
 // is formed once per call:
 //   [dW^T; db^T] = sum_n col_n * dy_n^T   [R + 1, OC]   (the ones row gives db)
 //   dcol         = W^T * dy_n             [R, P]; col2im scatters (adds) it into dx_n
+// (or, where the planes kernel applies, dx_n as the forward of the padded
+// dy_n with W flipped: input_gradient_planes() below).
 // The sums over n run over fixed chunks of kChunk images and then over the
 // chunks in order, so the result does not depend on the number of threads.
 // Forward keeps a copy of x, not the cols: backward recomputes col_n per
@@ -31,10 +33,12 @@
 // the cols in the forward, and windows of up to 27 values (as the seed
 // model's first conv) in the weight gradient too: kernels/conv2d_direct.hpp
 // does the same FMAs in the same order straight from the image, bitwise the
-// same results. Where the output rows come in whole 16s (any channel counts;
-// 1x1 too), the forward writes y_n's planes straight from W in its own
-// layout instead (kernels/conv2d_direct_planes.hpp): no transpose of the
-// weights or of the output. With fewer images than threads, backward shares each image
+// same results. Where the output rows come in whole 16s (stride 1, K of 1, 3
+// or 5, any channel counts), the forward writes y_n's planes straight from W
+// in its own layout instead (kernels/conv2d_direct_planes.hpp), bitwise the
+// same too: no transpose of the weights or of the output. The input gradient
+// uses that kernel where the input rows come in 16s (a different order of
+// sums: the same gradient within rounding). With fewer images than threads, backward shares each image
 // among the threads by input channels instead (backward_images_shared,
 // below), and the direct forward by output rows or channels (forward_images_shared).
 // Output mask (core/output_mask.hpp; inactive by default): y[n, o] = a[o] (W[o] (*) x_n) + c[o] b[o].
@@ -168,7 +172,7 @@ public:
     }
 
     /// dL/dx alone, for when only the input gradient is wanted (e.g. optimising
-    /// an input or a trigger against fixed weights): dx_n = fold(W^T * dy_n).
+    /// an input or a trigger against fixed weights): dx_n = fold(W^T * dy_n), or its planes-kernel form.
     /// Parameter gradients are left as they are; works after a forward with
     /// gradients enabled or not (it needs the weights, not the input). The same dx as backward.
     const Tensor<T>& backward_input(const Tensor<T>& dy) override {
@@ -352,7 +356,7 @@ private:
 
     // backward_input_images: dx alone for N images (the last forward's);
     // source(n, g) returns dy_n [OC, P], its own or written into g (OC*P
-    // scratch private to the thread). dx_n = fold(W^T * dy_n).
+    // scratch private to the thread). dx_n = fold(W^T * dy_n) (or by the planes kernel, input_gradient_planes()).
     template <typename Source>
     const Tensor<T>& backward_input_images(Index N, Source&& source) {
         check_batch(N);
@@ -497,7 +501,8 @@ private:
     // sits idle. Each thread unfolds the rows of col_n of a share of the input
     // channels, then computes the same rows of [dW^T; db^T] (the last thread
     // also the bias row) and of dcol, which it folds into those channels of
-    // dx_n: it reads only the rows of col_n and dcol it wrote itself. gemm()
+    // dx_n: it reads only the rows of col_n and dcol it wrote itself (by the planes kernel instead: the
+    // dy_n that thread 0 padded before the barrier, and the rows of Wf it flipped itself). gemm()
     // computes every element as the same k-ordered sum however its operands
     // are split, and the chunk sums run as in the image-parallel path, so
     // results are bitwise those of that path on any number of threads. That
@@ -543,8 +548,8 @@ private:
     // - channel-last kernel: a share of the output rows, as rows of y_n^T [P, OC], transposed into those
     //   columns of y_n [OC, P]; the rows of [W | b]^T are transposed by all threads first.
     // The kernels compute every output from its own window as before, so the result is bitwise the
-    // image-parallel one (test_model, test_kernels). Scratch: thread 0's row of col_, shared (y_n^T, the padded
-    // image, y_n). Few-channel geometries with other row widths take the channel-last kernel here, not the
+    // image-parallel one (test_model, test_kernels). Scratch: thread 0's row of col_, shared (y_n^T for the
+    // channel-last kernel, the padded image, y_n). Few-channel geometries with other row widths take the channel-last kernel here, not the
     // planar one (whose rows of a share would need the whole plane's stride).
     template <typename Dest, typename Sink>
     void forward_images_shared(const Tensor<T>& x, detail::DirectForward direct, detail::DirectForwardPlanes planes, const T* w,
@@ -895,7 +900,7 @@ private:
 
     static constexpr Index kChunk = 8;   // images per partial weight gradient
     static constexpr Index kSharedWork = Index(1) << 20;  // multiply-adds per image from which small batches share images
-    static constexpr Index kPlanesChannelsPerThread = 24;  // output channels per thread from which batch 1 shares channels
+    static constexpr Index kPlanesChannelsPerThread = 24;  // output channels per thread from which a shared image is split by channels
 
     Index in_, out_, k_, stride_, pad_;
     bool has_bias_;                         // false: bias_ stays zero and is not a parameter
