@@ -18,15 +18,17 @@
 //   dbias[c]   = sum dy                dweight[c] = sum dy * xhat
 //   train:  dx = weight[c] * inv / M * (M * dy - dbias[c] - xhat * dweight[c])   (mean and var depend on x)
 //   eval:   dx = weight[c] * inv * dy                                            (the affine per-channel map)
-// Channels run in parallel (BatchNorm1d on [N, C]: in blocks of 32 neighbouring
-// features, read row by row); each channel's sums run in a fixed order (in
-// double), so results do not depend on the thread count.
+// Channels run in parallel, in blocks (BatchNorm1d on [N, C]: 32 neighbouring
+// features, read row by row; otherwise up to 8 channels, their sums interleaved);
+// each channel's sums run in a fixed order (in double), so results do not
+// depend on the thread count or the blocking.
 #pragma once
 
 #include "../core/omp.hpp"
 
 #include "../core/layer.hpp"
 #include "../core/registry.hpp"
+#include "../core/threads.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -142,10 +144,12 @@ private:
     }
 
     /// work(flat, c0, width) for every block of channels [c0, c0 + width), the blocks spread over the threads;
-    /// flat is std::true_type when inner == 1 (blocks of kFeatureBlock channels), else std::false_type (one channel).
+    /// flat is std::true_type when inner == 1 (blocks of kFeatureBlock channels), else std::false_type (blocks of
+    /// up to kPlaneBlock channels, fewer where that leaves a thread without a block).
     template <typename Work>
     void for_each_channel_block(Index inner, const Work& work) const {
-        const Index block = inner == 1 ? kFeatureBlock : 1, blocks = (c_ + block - 1) / block;
+        const Index block = inner == 1 ? kFeatureBlock : std::max<Index>(1, std::min<Index>(kPlaneBlock, c_ / num_threads()));
+        const Index blocks = (c_ + block - 1) / block;
         EIGENCNN_OMP(parallel for schedule(static))
         for (Index b = 0; b < blocks; ++b) {
             const Index c0 = b * block, width = std::min(block, c_ - c0);
@@ -156,11 +160,38 @@ private:
 
     // The work of one block of channels [c0, c0 + width) over the whole batch. Each channel's sums run
     // over n, then i, in that order, in double, whatever the blocking: the result does not depend on the
-    // block size or the thread count. kFlat (inner == 1: BatchNorm1d on [N, C]) blocks kFeatureBlock
-    // neighbouring channels, with the channel loop innermost, so that it reads memory in order and
-    // vectorises (one channel at a time, as for [N, C, H, W], reads with a stride of C values); otherwise a
-    // block is one channel, whose values [n, c, 0..inner) are contiguous.
-    static constexpr Index kFeatureBlock = 32;
+    // block size or the thread count. The sums loop over the block's channels innermost: each channel's sum
+    // is a chain of dependent double additions (4 cycles each), and a block's chains interleave, so that
+    // the adds of up to kPlaneBlock channels are in flight at once (one channel at a time, BatchNorm2d's
+    // forward was bound by that latency: 16 channels of [128, 16, 32, 32] took 2.1 ms on 2 threads).
+    // kFlat (inner == 1: BatchNorm1d on [N, C]) blocks kFeatureBlock neighbouring channels, which then
+    // also read memory in order (one channel at a time reads with a stride of C values); otherwise a
+    // block's channels read kPlaneBlock streams [n, c, 0..inner), each in order.
+    static constexpr Index kFeatureBlock = 32, kPlaneBlock = 8;
+
+    // a[j] and b[j] += the terms of channel c0 + j (add(e, j, a[j], b[j]) for its value e), over n, then i, the
+    // block's channels innermost: their chains of sums interleave. A whole block of kPlaneBlock channels keeps
+    // its sums in registers (the loop over them unrolled); others (the flat blocks, a last partial block) in
+    // the arrays.
+    template <bool kFlat, typename Add>
+    void block_sums(Index N, Index inner_dyn, Index c0, Index width, double* a, double* b, const Add& add) const {
+        const Index inner = kFlat ? 1 : inner_dyn;
+        if (!kFlat && width == kPlaneBlock) {
+            double as[kPlaneBlock], bs[kPlaneBlock];
+            std::copy(a, a + kPlaneBlock, as);
+            std::copy(b, b + kPlaneBlock, bs);
+            for (Index n = 0; n < N; ++n)
+                for (Index i = 0; i < inner; ++i)
+#pragma GCC unroll 8
+                    for (Index j = 0; j < kPlaneBlock; ++j) add((n * c_ + c0 + j) * inner + i, j, as[j], bs[j]);
+            std::copy(as, as + kPlaneBlock, a);
+            std::copy(bs, bs + kPlaneBlock, b);
+            return;
+        }
+        for (Index n = 0; n < N; ++n)
+            for (Index i = 0; i < inner; ++i)
+                for (Index j = 0; j < width; ++j) add((n * c_ + c0 + j) * inner + i, j, a[j], b[j]);
+    }
 
     template <bool kFlat>
     void forward_channels(const T* xs, T* y, T* xh, Index N, Index inner_dyn, Index c0, Index width, bool train) {
@@ -168,17 +199,13 @@ private:
         const auto at = [&](Index n, Index j, Index i) { return (n * c_ + c0 + j) * inner + i; };
         double mean[kFeatureBlock], var[kFeatureBlock], inv[kFeatureBlock], w[kFeatureBlock], b[kFeatureBlock];
         if (train) {
-            double sum[kFeatureBlock] = {}, sq[kFeatureBlock] = {};
-            for (Index n = 0; n < N; ++n)
-                for (Index j = 0; j < width; ++j)
-                    for (Index i = 0; i < inner; ++i) sum[j] += xs[at(n, j, i)];
+            double sum[kFeatureBlock] = {}, sq[kFeatureBlock] = {}, none[kFeatureBlock];
+            block_sums<kFlat>(N, inner, c0, width, sum, none, [&](Index e, Index, double& a, double&) { a += xs[e]; });
             for (Index j = 0; j < width; ++j) mean[j] = sum[j] / static_cast<double>(M);
-            for (Index n = 0; n < N; ++n)
-                for (Index j = 0; j < width; ++j)
-                    for (Index i = 0; i < inner; ++i) {
-                        const double d = xs[at(n, j, i)] - mean[j];
-                        sq[j] += d * d;
-                    }
+            block_sums<kFlat>(N, inner, c0, width, sq, none, [&](Index e, Index j, double& a, double&) {
+                const double d = xs[e] - mean[j];
+                a += d * d;
+            });
             for (Index j = 0; j < width; ++j) {
                 const Index c = c0 + j;
                 var[j] = sq[j] / static_cast<double>(M);
@@ -210,13 +237,10 @@ private:
         const Index inner = kFlat ? 1 : inner_dyn, M = N * inner;
         const auto at = [&](Index n, Index j, Index i) { return (n * c_ + c0 + j) * inner + i; };
         double db[kFeatureBlock] = {}, dw[kFeatureBlock] = {}, k[kFeatureBlock];
-        for (Index n = 0; n < N; ++n)
-            for (Index j = 0; j < width; ++j)
-                for (Index i = 0; i < inner; ++i) {
-                    const Index e = at(n, j, i);
-                    db[j] += g[e];
-                    dw[j] += static_cast<double>(g[e]) * xh[e];
-                }
+        block_sums<kFlat>(N, inner, c0, width, db, dw, [&](Index e, Index, double& a, double& b) {
+            a += g[e];
+            b += static_cast<double>(g[e]) * xh[e];
+        });
         if (write_params)
             for (Index j = 0; j < width; ++j) {
                 grad_bias_[c0 + j] = static_cast<T>(db[j]);
