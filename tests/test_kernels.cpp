@@ -209,13 +209,15 @@ TEST_CASE("transpose_block writes exactly its block of the transpose, for any ro
 
 // Conv2d<float> forward and weight gradient against im2col + gemm done here, image by image, with the layer's
 // own order of sums (chunks of 8 images, then the chunks in order): bitwise. On AVX-512 the geometries below
-// (stride 1, C*K*K <= 27, output channels in 16s) run the direct kernels (kernels/conv2d_direct.hpp), which
-// must be the same FMAs in the same order; elsewhere the layer runs im2col + gemm itself. The first six
-// take the forward straight into planes in runs of 16 positions (rows of 24 and 19: runs that cross into
-// the next row, and a last partial run for 19; rows of 9, 12, 15 and 5: one masked run each), the next
-// three the streamed one, the last six (output rows in 16s, any channel counts, 1x1 too) the forward into
-// planes from W itself (kernels/conv2d_direct_planes.hpp). Each geometry also runs one image alone on 1 to 3
-// threads (the first two planes geometries have enough work to share it among them) and with an output mask.
+// run the direct kernels, which must be the same FMAs in the same order; elsewhere the layer runs im2col + gemm
+// itself. Forward: the first six straight into planes in runs of 16 positions (direct_forward_planar; rows of
+// 24 and 19: runs that cross into the next row, and a last partial run for 19; rows of 9, 12, 15 and 5: one
+// masked run each), the next three channel-last with the weights streamed, the last six (output rows in 16s,
+// any channel counts, 1x1 too) into planes from W itself (kernels/conv2d_direct_planes.hpp). Weight gradient
+// (stride 1, 3x3 or 5x5, output channels in 16s): windows of up to 27 values with all their accumulators in
+// registers (direct_weight_grad), wider ones a tile of window rows at a time (direct_weight_grad_streamed).
+// Each geometry also runs one image alone on 1 to 3 threads (the first two planes geometries have enough work
+// to share it among them) and with an output mask.
 TEST_CASE("Conv2d's direct small-window kernels give bitwise the im2col + gemm results") {
     struct Geometry { Index C, OC, K, pad, H, W; };
     const std::vector<Geometry> cases{{1, 16, 5, 0, 28, 28},   // the seed's conv1: forward and weight gradient
@@ -236,7 +238,7 @@ TEST_CASE("Conv2d's direct small-window kernels give bitwise the im2col + gemm r
                                       {7, 9, 1, 0, 7, 16},     // 1x1: 7 runs; 9 channels
                                       {1, 16, 5, 0, 20, 20}};  // one channel, rows of 16 (not the planar kernel)
     // which geometries take this header's direct kernels (on AVX-512 the forward of the first nine, where the
-    // planes kernel does not take it, and the weight gradient of the first six and the last; none elsewhere)
+    // planes kernel does not take it, and the weight gradient of all but 3 -> 40, 2 -> 13 and the 1x1; none elsewhere)
     MESSAGE("direct kernels " << (detail::direct_conv_runs(1, 5, 1, 16, true) ? "run" : "do not run (no AVX-512)") << " here");
     CHECK(detail::direct_conv_runs(1, 5, 1, 16, true) == detail::direct_conv_runs(1, 5, 1, 16, false));
     CHECK(detail::direct_conv_runs(3, 3, 1, 16, false) == detail::direct_conv_runs(1, 5, 1, 16, false));
@@ -245,7 +247,7 @@ TEST_CASE("Conv2d's direct small-window kernels give bitwise the im2col + gemm r
     CHECK_FALSE(detail::direct_conv_runs(16, 7, 1, 32, true));  // 7x7: im2col + gemm
     CHECK_FALSE(detail::direct_conv_runs(1, 5, 2, 16, true));   // stride 2
     CHECK_FALSE(detail::direct_conv_runs(1, 5, 1, 24, false));  // output channels not in 16s
-    CHECK_FALSE(detail::direct_conv_runs(16, 5, 1, 32, false)); // the seed's conv2: a window of 400
+    CHECK(detail::direct_conv_runs(16, 5, 1, 32, false) == detail::direct_conv_runs(1, 5, 1, 16, false));  // the seed's conv2: tiles
     // the forward into planes (kernels/conv2d_direct_planes.hpp): stride 1, K of 1, 3 or 5, output rows in 16s
     const bool planes_run = detail::direct_forward_planes_kernel(3, 1, 16) != nullptr;
     CHECK(planes_run == detail::direct_conv_runs(1, 5, 1, 16, true));

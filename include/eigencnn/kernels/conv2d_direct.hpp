@@ -9,7 +9,8 @@
 // Image x [C, Hp, Wp], already padded; output position p = (i, j), P = OH*OW;
 // the window of p, in im2col's row order r = (c*K + a)*K + b:
 //   x_p[r] = x[c, i + a, j + b]
-// Weight gradient of one image, 16 output channels o0..o0+15 at a time, with
+// Weight gradient of one image (R + 1 <= 28: all rows at once, direct_weight_grad; wider windows a tile of
+// rows and 16 or 32 channels at a time, direct_weight_grad_streamed), 16 output channels o0..o0+15 at a time, with
 // gt = dy_n^T [P, OC] and part = [dW^T; db^T] [R + 1, OC] (R = C*K*K):
 //   part[r, o0:o0+16] += sum_p x_p[r] * gt[p, o0:o0+16]        r < R
 //   part[R, o0:o0+16] += sum_p gt[p, o0:o0+16]                  (db)
@@ -41,9 +42,9 @@ namespace detail {
 #if defined(EIGENCNN_GEMM_KERNEL) && defined(__AVX512F__)
 #define EIGENCNN_DIRECT_CONV 1
 
-/// part[R + 1, OC] += the weight and bias gradients of one image (see above).
+/// part[R + 1, OC] += the weight and bias gradients of one image (see above); C is the template's.
 template <int C, int K>
-void direct_weight_grad(Index OH, Index OW, Index Hp, Index Wp, const float* x, const float* gt, Index OC, float* part) {
+void direct_weight_grad(Index, Index OH, Index OW, Index Hp, Index Wp, const float* x, const float* gt, Index OC, float* part) {
     constexpr int R = C * K * K;
     const Index plane = Hp * Wp;
     for (Index o0 = 0; o0 < OC; o0 += kGemmLanes) {
@@ -73,6 +74,73 @@ void direct_weight_grad(Index OH, Index OW, Index Hp, Index Wp, const float* x, 
         }
 #pragma GCC unroll 32
         for (int r = 0; r <= R; ++r) gemm_store(part + r * OC + o0, acc[r]);
+    }
+}
+
+// Wider windows (any C): the weight gradient a tile at a time, each tile the rows r = (c, a, b) of RA window
+// rows a0..a0+RA-1 of one channel (all K columns b) x NV vectors of 16 output channels, RA*K*NV accumulators
+// over every position in order: per position, NV loads of dy_n^T and RA*K window values broadcast from the
+// image. The same FMAs in gemm's order as for the small windows above, so bitwise im2col + gemm; what goes is
+// im2col's [R + 1, P] columns, written and then read row by row.
+template <int K, int RA, int NV>
+inline void direct_weight_grad_tile(Index OH, Index OW, Index Wp, const float* xc, Index a0, const float* gt, Index OC, float* part) {
+    constexpr int NR = RA * K;
+    gemm_vec acc[NR][NV];
+#pragma GCC unroll 32
+    for (int r = 0; r < NR; ++r)
+#pragma GCC unroll 2
+        for (int v = 0; v < NV; ++v) acc[r][v] = gemm_load(part + r * OC + v * kGemmLanes);
+    for (Index i = 0; i < OH; ++i) {
+        const float* row = xc + (i + a0) * Wp;
+        const float* g = gt + i * OW * OC;
+        for (Index j = 0; j < OW; ++j) {
+            gemm_vec gv[NV];
+#pragma GCC unroll 2
+            for (int v = 0; v < NV; ++v) gv[v] = gemm_load(g + j * OC + v * kGemmLanes);
+            const float* window = row + j;
+            __asm__("" : "+r"(window));  // as in direct_weight_grad: no window values carried over to the next j
+#pragma GCC unroll 4
+            for (int a = 0; a < RA; ++a)
+#pragma GCC unroll 8
+                for (int b = 0; b < K; ++b)
+#pragma GCC unroll 2
+                    for (int v = 0; v < NV; ++v) acc[a * K + b][v] = gemm_fma(window[a * Wp + b], gv[v], acc[a * K + b][v]);
+        }
+    }
+#pragma GCC unroll 32
+    for (int r = 0; r < NR; ++r)
+#pragma GCC unroll 2
+        for (int v = 0; v < NV; ++v) gemm_store(part + r * OC + v * kGemmLanes, acc[r][v]);
+}
+
+// The tiles of one channel's K window rows: RA rows at a time, then one.
+template <int K, int RA, int NV>
+inline void direct_weight_grad_channel(Index OH, Index OW, Index Wp, const float* xc, const float* gt, Index OC, float* part) {
+    Index a = 0;
+    for (; a + RA <= K; a += RA) direct_weight_grad_tile<K, RA, NV>(OH, OW, Wp, xc, a, gt, OC, part + a * K * OC);
+    for (; a < K; ++a) direct_weight_grad_tile<K, 1, NV>(OH, OW, Wp, xc, a, gt, OC, part + a * K * OC);
+}
+
+/// part[R + 1, OC] += the weight and bias gradients of one image, any C (see above): 32 output channels at a
+/// time (18 accumulators for 3x3, 20 for 5x5 two window rows at a time), then 16; the bias row as gemm's ones.
+template <int K>
+void direct_weight_grad_streamed(Index C, Index OH, Index OW, Index Hp, Index Wp, const float* x, const float* gt, Index OC, float* part) {
+    constexpr int RA = K == 3 ? 3 : 2;
+    const Index plane = Hp * Wp, R = C * K * K, P = OH * OW;
+    for (Index o0 = 0; o0 < OC;) {
+        const int vectors = OC - o0 >= 2 * kGemmLanes ? 2 : 1;
+        for (Index c = 0; c < C; ++c) {
+            float* part_c = part + c * K * K * OC + o0;
+            if (vectors == 2) direct_weight_grad_channel<K, RA, 2>(OH, OW, Wp, x + c * plane, gt + o0, OC, part_c);
+            else direct_weight_grad_channel<K, RA, 1>(OH, OW, Wp, x + c * plane, gt + o0, OC, part_c);
+        }
+        for (int v = 0; v < vectors; ++v) {  // db: gemm's fma(1, g, acc) is acc + g
+            float* db = part + R * OC + o0 + v * kGemmLanes;
+            gemm_vec acc = gemm_load(db);
+            for (Index p = 0; p < P; ++p) acc = acc + gemm_load(gt + p * OC + o0 + v * kGemmLanes);
+            gemm_store(db, acc);
+        }
+        o0 += vectors * kGemmLanes;
     }
 }
 
@@ -230,7 +298,7 @@ void direct_forward_streamed(Index C, Index OH, Index OW, Index Hp, Index Wp, co
     }
 }
 
-using DirectWeightGrad = void (*)(Index, Index, Index, Index, const float*, const float*, Index, float*);
+using DirectWeightGrad = void (*)(Index, Index, Index, Index, Index, const float*, const float*, Index, float*);
 using DirectForward = void (*)(Index, Index, Index, Index, Index, const float*, const float*, Index, float*);
 using DirectForwardPlanar = void (*)(Index, Index, Index, Index, const float*, const float*, Index, float*);
 
@@ -241,6 +309,8 @@ inline DirectWeightGrad direct_weight_grad_kernel(Index C, Index K, Index stride
     if (C == 1 && K == 5) return &direct_weight_grad<1, 5>;
     if (C == 2 && K == 3) return &direct_weight_grad<2, 3>;
     if (C == 3 && K == 3) return &direct_weight_grad<3, 3>;  // 28 accumulators
+    if (K == 3) return &direct_weight_grad_streamed<3>;
+    if (K == 5) return &direct_weight_grad_streamed<5>;
     return nullptr;
 }
 

@@ -30,8 +30,9 @@
 // Forward keeps a copy of x, not the cols: backward recomputes col_n per
 // image into per-thread scratch, where it stays in cache for both GEMMs.
 // Stride-1 3x3 and 5x5 convs (float on AVX-512, output channels in 16s) skip
-// the cols in the forward, and windows of up to 27 values (as the seed
-// model's first conv) in the weight gradient too: kernels/conv2d_direct.hpp
+// the cols in the forward and in the weight gradient too (windows of up to
+// 27 values, as the seed model's first conv, with all their accumulators in
+// registers; wider ones a tile of window rows at a time): kernels/conv2d_direct.hpp
 // does the same FMAs in the same order straight from the image, bitwise the
 // same results. Where the output rows come in whole 16s (stride 1, K of 1, 3
 // or 5, any channel counts), the forward writes y_n's planes straight from W
@@ -794,7 +795,7 @@ private:
             // so that a kernel added for another stride cannot write past col
             if (!kernel || padded_size() > (R + 1) * OH * OW) return false;
             const Index H = in_shape_[2], W = in_shape_[3];
-            kernel(OH, OW, H + 2 * pad_, W + 2 * pad_, padded(input_.data() + n * in_ * H * W, col), gt, out_, part);
+            kernel(in_, OH, OW, H + 2 * pad_, W + 2 * pad_, padded(input_.data() + n * in_ * H * W, col), gt, out_, part);
             return true;
         }
 #endif
