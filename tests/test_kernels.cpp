@@ -279,13 +279,14 @@ TEST_CASE("Conv2d's direct small-window kernels give bitwise the im2col + gemm r
             Wb[o * (R + 1) + R] = conv.bias().data()[o];
         }
         std::vector<float> y_want(static_cast<std::size_t>(N * g.OC * P)), gt(static_cast<std::size_t>(P * g.OC));
-        std::vector<float> total(static_cast<std::size_t>((R + 1) * g.OC), 0.0f), part(total.size());
+        std::vector<float> total(static_cast<std::size_t>((R + 1) * g.OC), 0.0f), part(total.size()), first5;
         for (Index n = 0; n < N; ++n) {
             unfold.unfold(x.data() + n * g.C * g.H * g.W, col.data());
             gemm(g.OC, P, R + 1, Wb.data(), R + 1, col.data(), P, y_want.data() + n * g.OC * P, P);
             if (n % 8 == 0) std::fill(part.begin(), part.end(), 0.0f);
             transpose(dy.data() + n * g.OC * P, g.OC, P, gt.data());
             gemm(R + 1, g.OC, P, col.data(), P, gt.data(), g.OC, part.data(), g.OC, true);
+            if (n == 4) first5 = part;  // the gradients of the first 5 images (one partial chunk)
             if (n % 8 == 7 || n == N - 1) {
                 if (n < 8) total = part;
                 else
@@ -303,6 +304,24 @@ TEST_CASE("Conv2d's direct small-window kernels give bitwise the im2col + gemm r
             for (Index o = 0; o < g.OC; ++o) {
                 for (Index r = 0; r < R; ++r) weights_equal = weights_equal && conv.grad_weight().data()[o * R + r] == total[r * g.OC + o];
                 bias_equal = bias_equal && conv.grad_bias().data()[o] == total[R * g.OC + o];
+            }
+            CHECK(weights_equal);
+            CHECK(bias_equal);
+        }
+        // the first 5 images: one chunk, fewer than 2 or 3 threads could take; with enough work per image
+        // (the first two planes geometries) each image's backward is shared among the threads (share_chunks)
+        Tensor<float> x5(Shape{5, g.C, g.H, g.W}), dy5(Shape{5, g.OC, OH, OW});
+        std::copy(x.data(), x.data() + x5.size(), x5.data());
+        std::copy(dy.data(), dy.data() + dy5.size(), dy5.data());
+        for (int threads : {1, 2, 3}) {
+            CAPTURE(threads);
+            set_num_threads(threads);
+            conv.forward(x5);
+            conv.backward(dy5);
+            bool weights_equal = true, bias_equal = true;
+            for (Index o = 0; o < g.OC; ++o) {
+                for (Index r = 0; r < R; ++r) weights_equal = weights_equal && conv.grad_weight().data()[o * R + r] == first5[static_cast<std::size_t>(r * g.OC + o)];
+                bias_equal = bias_equal && conv.grad_bias().data()[o] == first5[static_cast<std::size_t>(R * g.OC + o)];
             }
             CHECK(weights_equal);
             CHECK(bias_equal);

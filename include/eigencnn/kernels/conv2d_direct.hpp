@@ -121,20 +121,22 @@ inline void direct_weight_grad_channel(Index OH, Index OW, Index Wp, const float
     for (; a < K; ++a) direct_weight_grad_tile<K, 1, NV>(OH, OW, Wp, xc, a, gt, OC, part + a * K * OC);
 }
 
-/// part[R + 1, OC] += the weight and bias gradients of one image, any C (see above): 32 output channels at a
-/// time (18 accumulators for 3x3, 20 for 5x5 two window rows at a time), then 16; the bias row as gemm's ones.
+/// Rows [c0 K K, c1 K K) of part[R + 1, OC] (input channels [c0, c1)), and its bias row R when `bias`, += the
+/// gradients of one image (see above): 32 output channels at a time (18 accumulators for 3x3, 20 for 5x5 two
+/// window rows at a time), then 16; the bias row as gemm's row of ones.
 template <int K>
-void direct_weight_grad_streamed(Index C, Index OH, Index OW, Index Hp, Index Wp, const float* x, const float* gt, Index OC, float* part) {
+void direct_weight_grad_channels(Index C, Index c0, Index c1, bool bias, Index OH, Index OW, Index Hp, Index Wp, const float* x,
+                                 const float* gt, Index OC, float* part) {
     constexpr int RA = K == 3 ? 3 : 2;
     const Index plane = Hp * Wp, R = C * K * K, P = OH * OW;
     for (Index o0 = 0; o0 < OC;) {
         const int vectors = OC - o0 >= 2 * kGemmLanes ? 2 : 1;
-        for (Index c = 0; c < C; ++c) {
+        for (Index c = c0; c < c1; ++c) {
             float* part_c = part + c * K * K * OC + o0;
             if (vectors == 2) direct_weight_grad_channel<K, RA, 2>(OH, OW, Wp, x + c * plane, gt + o0, OC, part_c);
             else direct_weight_grad_channel<K, RA, 1>(OH, OW, Wp, x + c * plane, gt + o0, OC, part_c);
         }
-        for (int v = 0; v < vectors; ++v) {  // db: gemm's fma(1, g, acc) is acc + g
+        for (int v = 0; v < vectors && bias; ++v) {  // db: gemm's fma(1, g, acc) is acc + g
             float* db = part + R * OC + o0 + v * kGemmLanes;
             gemm_vec acc = gemm_load(db);
             for (Index p = 0; p < P; ++p) acc = acc + gemm_load(gt + p * OC + o0 + v * kGemmLanes);
@@ -142,6 +144,12 @@ void direct_weight_grad_streamed(Index C, Index OH, Index OW, Index Hp, Index Wp
         }
         o0 += vectors * kGemmLanes;
     }
+}
+
+/// part[R + 1, OC] += the weight and bias gradients of one image, any C.
+template <int K>
+void direct_weight_grad_streamed(Index C, Index OH, Index OW, Index Hp, Index Wp, const float* x, const float* gt, Index OC, float* part) {
+    direct_weight_grad_channels<K>(C, 0, C, true, OH, OW, Hp, Wp, x, gt, OC, part);
 }
 
 // NP consecutive output positions of one output row, 16 channels: row points
@@ -299,6 +307,8 @@ void direct_forward_streamed(Index C, Index OH, Index OW, Index Hp, Index Wp, co
 }
 
 using DirectWeightGrad = void (*)(Index, Index, Index, Index, Index, const float*, const float*, Index, float*);
+using DirectWeightGradChannels = void (*)(Index, Index, Index, bool, Index, Index, Index, Index, const float*, const float*, Index,
+                                          float*);
 using DirectForward = void (*)(Index, Index, Index, Index, Index, const float*, const float*, Index, float*);
 using DirectForwardPlanar = void (*)(Index, Index, Index, Index, const float*, const float*, Index, float*);
 
@@ -311,6 +321,14 @@ inline DirectWeightGrad direct_weight_grad_kernel(Index C, Index K, Index stride
     if (C == 3 && K == 3) return &direct_weight_grad<3, 3>;  // 28 accumulators
     if (K == 3) return &direct_weight_grad_streamed<3>;
     if (K == 5) return &direct_weight_grad_streamed<5>;
+    return nullptr;
+}
+
+/// The weight-gradient kernel by input channels for this geometry (any C), or null: for images shared among threads.
+inline DirectWeightGradChannels direct_weight_grad_channels_kernel(Index K, Index stride, Index OC) {
+    if (stride != 1 || OC % kGemmLanes != 0) return nullptr;
+    if (K == 3) return &direct_weight_grad_channels<3>;
+    if (K == 5) return &direct_weight_grad_channels<5>;
     return nullptr;
 }
 

@@ -310,7 +310,7 @@ private:
         const bool want_dx = this->input_grad_;
         grad_input_.resize(want_dx ? in_shape_ : Shape{0});
         const auto dx_planes = want_dx ? input_gradient_planes() : nullptr;
-        const bool shared = share_images(N);  // then each thread flips the weights of its own channels
+        const bool shared = share_images(N) || share_chunks(N);  // then each thread flips the weights of its own channels
         const T* WT = dx_planes ? (shared ? size_flipped_weight() : flipped_weight()) : transposed_weight();
         const Index dx_scratch = dx_planes ? padded_gradient_size() : R * P;
         const Index scratch = (R + 1) * P + dx_scratch + 2 * P * out_;
@@ -527,15 +527,24 @@ private:
 
     // Fewer images than threads and enough work per image to share (the backward's test without its input
     // channels, which the forward does not split); float on gemm()'s kernel only.
-    bool small_batch(Index N) const {
+    bool small_batch(Index N) const { return num_threads() > N && shares_pay(); }
+    bool shares_pay() const {
 #ifdef EIGENCNN_GEMM_KERNEL
         if constexpr (std::is_same_v<T, float>) {
             const Index P = out_shape_[2] * out_shape_[3], R = in_ * k_ * k_;
-            return num_threads() > N && out_ * P * (R + 1) >= kSharedWork;
+            return out_ * P * (R + 1) >= kSharedWork;
         }
 #endif
-        (void)N;
         return false;
+    }
+
+    // A batch of at least as many images as threads but of fewer chunks (kChunk images each, the unit of the
+    // image-parallel backward) than threads that could take a share of the input channels: batch 8 on 2
+    // threads is one chunk, one thread busy. backward then shares each image among the threads too
+    // (backward_images_shared, which sums the chunks the same way).
+    bool share_chunks(Index N) const {
+        const Index chunks = (N + kChunk - 1) / kChunk;
+        return N >= num_threads() && chunks < std::min<Index>(in_, num_threads()) && shares_pay();
     }
 
 #ifdef EIGENCNN_DIRECT_CONV
@@ -605,6 +614,7 @@ private:
     template <typename Source>
     void backward_images_shared(Index N, const T* WT, detail::DirectForwardPlanes dx_planes, Index dx_scratch, Source& source) {
         const Index P = out_shape_[2] * out_shape_[3], KK = k_ * k_, R = in_ * KK;
+        const auto wg = direct_weight_gradient_channels();
         const bool want_dx = this->input_grad_;
         T* col = col_.data();
         T* dcol = col + (R + 1) * P;
@@ -619,16 +629,24 @@ private:
             if (dx_planes) flip_weight_rows(channels.begin, channels.end);  // the rows of Wf this thread reads
             for (Index n = 0; n < N; ++n) {
                 T* part = partial_.data() + (n / kChunk) * (R + 1) * out_;
-                unfold_.unfold(input_.data() + n * in_ * in_shape_[2] * in_shape_[3], col, channels.begin, channels.end);
-                if (t == team - 1) std::fill(col + R * P, col + (R + 1) * P, T(1));
+                const T* x_n = input_.data() + n * in_ * in_shape_[2] * in_shape_[3];
+                if (wg) {  // its channels of the padded image (in col: (R + 1) * P holds it at stride 1)
+                    if (pad_) pad_channels(x_n, col, channels.begin, channels.end);
+                } else {
+                    unfold_.unfold(x_n, col, channels.begin, channels.end);
+                    if (t == team - 1) std::fill(col + R * P, col + (R + 1) * P, T(1));
+                }
                 if (t == 0) {
                     if (n % kChunk == 0) std::fill(part, part + (R + 1) * out_, T(0));
                     g = source(n, gs, gt);
                     if (dx_planes) g = pad_gradient(g, dcol);
                 }
                 EIGENCNN_OMP(barrier)
-                if (rows > 0)  // [dW^T; db^T][share] += [col_n; 1][share] * dy_n^T
+                if (wg) {  // the same rows by the direct kernel, from its channels of the padded image
+                    if (rows > 0) weight_gradient_channels(wg, pad_ ? static_cast<const T*>(col) : x_n, gt, part, channels.begin, channels.end, t == team - 1);
+                } else if (rows > 0) {  // [dW^T; db^T][share] += [col_n; 1][share] * dy_n^T
                     gemm(rows, out_, P, col + r0 * P, P, gt, out_, part + r0 * out_, out_, true);
+                }
                 if (dx_planes) {
                     if (channels.end > channels.begin) input_gradient_padded(dx_planes, WT, g, n, channels.begin, channels.end);
                 } else if (want_dx && r1 > r0) {  // dcol[share] = W^T[share] * dy_n, folded into dx_n's channels
@@ -801,6 +819,23 @@ private:
 #endif
         (void)n, (void)gt, (void)part, (void)col;
         return false;
+    }
+
+    // The weight-gradient kernel by input channels (kernels/conv2d_direct.hpp) for a shared image, or null.
+    auto direct_weight_gradient_channels() const {
+#ifdef EIGENCNN_DIRECT_CONV
+        if constexpr (std::is_same_v<T, float>) return detail::direct_weight_grad_channels_kernel(k_, stride_, out_);
+#endif
+        return static_cast<void (*)(Index, Index, Index, bool, Index, Index, Index, Index, const float*, const float*, Index, float*)>(nullptr);
+    }
+    // Rows of input channels [c0, c1) of part [R + 1, OC] (and the bias row when `bias`) += one image's, from its
+    // padded copy xp.
+    template <typename Kernel>
+    void weight_gradient_channels(Kernel kernel, const T* xp, const T* gt, T* part, Index c0, Index c1, bool bias) const {
+        if constexpr (std::is_same_v<T, float>)
+            kernel(in_, c0, c1, bias, out_shape_[2], out_shape_[3], in_shape_[2] + 2 * pad_, in_shape_[3] + 2 * pad_, xp, gt, out_, part);
+        else
+            (void)kernel, (void)xp, (void)gt, (void)part, (void)c0, (void)c1, (void)bias;
     }
 
     // partial_ [chunks, size]: chunk 0 += chunk 1, then += chunk 2, ... (the same order whatever the thread
