@@ -236,7 +236,8 @@ TEST_CASE("Conv2d's direct small-window kernels give bitwise the im2col + gemm r
                                       {3, 40, 3, 1, 5, 32},    // 10 runs: 4 + 4 + 2; 40 channels: 6 x 6 + 2 + 2
                                       {2, 13, 5, 2, 3, 16},    // 3 runs: 2 + 1; 13 channels: 6 + 6 + 1
                                       {7, 9, 1, 0, 7, 16},     // 1x1: 7 runs; 9 channels
-                                      {1, 16, 5, 0, 20, 20}};  // one channel, rows of 16 (not the planar kernel)
+                                      {1, 16, 5, 0, 20, 20},   // one channel, rows of 16 (not the planar kernel)
+                                      {4, 48, 5, 0, 24, 24}};  // 5 images shared: 5x5 tiles of 2 + 1 rows, 32 + 16 channels
     // which geometries take this header's direct kernels (on AVX-512 the forward of the first nine, where the
     // planes kernel does not take it, and the weight gradient of all but 3 -> 40, 2 -> 13 and the 1x1; none elsewhere)
     MESSAGE("direct kernels " << (detail::direct_conv_runs(1, 5, 1, 16, true) ? "run" : "do not run (no AVX-512)") << " here");

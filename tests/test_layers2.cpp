@@ -137,6 +137,40 @@ TEST_CASE("BatchNorm2d<float> agrees with BatchNorm2d<double> and is bitwise the
     for (Index i = 0; i < yd.size(); ++i) REQUIRE(std::abs(one.first[i] - yd[i]) < 1e-5);
 }
 
+// BatchNorm2d's sums run a block of channels at a time, interleaved (a whole block of 8 in registers, other
+// blocks in arrays); the block size follows the thread count. Each channel's sums keep their order (over n,
+// then i), so everything is bitwise the same on 1 to 4 threads (16 channels: blocks of 8 on 1 and 2 threads,
+// 6 and 4 on 3 and 4; 19 channels: 7 and 5), and the running mean is exactly the per-channel sum's.
+TEST_CASE("BatchNorm2d: blocks of interleaved channel sums, bitwise the same on 1 to 4 threads, the running mean exact") {
+    Rng rng(10);
+    for (const Index C : {16, 19}) {
+        CAPTURE(C);
+        const auto xd = random_tensor(Shape{6, C, 5, 7}, rng, -3, 3), gd = random_tensor(Shape{6, C, 5, 7}, rng);
+        Tensor<float> x(xd.shape()), dy(gd.shape());
+        for (Index i = 0; i < x.size(); ++i) x[i] = static_cast<float>(xd[i]), dy[i] = static_cast<float>(gd[i]);
+        std::vector<std::vector<float>> outputs;
+        for (const int threads : {1, 2, 3, 4}) {
+            set_num_threads(threads);
+            BatchNorm2d<float> bn(C);
+            randomise(bn, 11);
+            const float running_mean_before = bn.running_mean()[C - 1];
+            const Tensor<float> y = bn.forward(x);
+            const Tensor<float> dx = bn.backward(dy);
+            std::vector<float> all(y.data(), y.data() + y.size());
+            all.insert(all.end(), dx.data(), dx.data() + dx.size());
+            for (Index c = 0; c < C; ++c)
+                all.push_back(bn.grad_weight()[c]), all.push_back(bn.grad_bias()[c]), all.push_back(bn.running_mean()[c]), all.push_back(bn.running_var()[c]);
+            outputs.push_back(all);
+            double sum = 0;  // the last channel's mean, over n then i, in double
+            for (Index n = 0; n < 6; ++n)
+                for (Index i = 0; i < 35; ++i) sum += x[(n * C + C - 1) * 35 + i];
+            CHECK(bn.running_mean()[C - 1] == static_cast<float>(0.9 * running_mean_before + 0.1 * (sum / 210.0)));
+        }
+        set_num_threads(2);
+        for (std::size_t t = 1; t < outputs.size(); ++t) CHECK(outputs[0] == outputs[t]);
+    }
+}
+
 namespace {
 
 /// The per-channel reference for BatchNorm1d on [N, C] (llm.c style: the loops of the formula at the top

@@ -1,16 +1,17 @@
 // SPDX-License-Identifier: MIT
 // eigencnn/kernels/conv2d_direct.hpp
 //
-// Direct kernels for convolutions with a small window: stride 1, C*K*K
-// window values few enough to sit in the vector registers, and output
-// channels in whole vectors of 16. Float with AVX-512 only; elsewhere (and
-// for every other shape) Conv2d keeps im2col + gemm().
+// Direct kernels for stride-1 3x3 and 5x5 convolutions with output channels
+// in whole vectors of 16: small windows (C*K*K values few enough to sit in
+// the vector registers) and, streaming the weights or tiling the window
+// rows, wider ones. Float with AVX-512 only; elsewhere (and for every other
+// shape) Conv2d keeps im2col + gemm().
 //
 // Image x [C, Hp, Wp], already padded; output position p = (i, j), P = OH*OW;
 // the window of p, in im2col's row order r = (c*K + a)*K + b:
 //   x_p[r] = x[c, i + a, j + b]
-// Weight gradient of one image (R + 1 <= 28: all rows at once, direct_weight_grad; wider windows a tile of
-// rows and 16 or 32 channels at a time, direct_weight_grad_streamed), 16 output channels o0..o0+15 at a time, with
+// Weight gradient of one image (R + 1 <= 28: all rows at once for 16 output channels o0..o0+15 at a time,
+// direct_weight_grad; wider windows a tile of window rows for 32 or 16 channels, direct_weight_grad_streamed), with
 // gt = dy_n^T [P, OC] and part = [dW^T; db^T] [R + 1, OC] (R = C*K*K):
 //   part[r, o0:o0+16] += sum_p x_p[r] * gt[p, o0:o0+16]        r < R
 //   part[R, o0:o0+16] += sum_p gt[p, o0:o0+16]                  (db)
@@ -25,9 +26,9 @@
 // or from the accumulated value), so the results are bitwise those of
 // im2col + gemm (tests/test_kernels.cpp checks it). What changes is where the
 // operands live: each window value is broadcast straight from the image (a
-// load folded into the FMA); the R + 1 accumulators (weight gradient) or the
-// R weight vectors (forward) stay in registers for the whole image; no
-// im2col is written. For the seed model's first conv (1 -> 16, 5x5 on 28x28)
+// load folded into the FMA); for small windows the R + 1 accumulators (weight
+// gradient) or the R weight vectors (forward) stay in registers for the whole
+// image, for wider ones a tile's accumulators (below); no im2col is written. For the seed model's first conv (1 -> 16, 5x5 on 28x28)
 // im2col cost about as much as the product itself.
 #pragma once
 

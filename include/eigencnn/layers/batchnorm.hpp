@@ -145,10 +145,12 @@ private:
 
     /// work(flat, c0, width) for every block of channels [c0, c0 + width), the blocks spread over the threads;
     /// flat is std::true_type when inner == 1 (blocks of kFeatureBlock channels), else std::false_type (blocks of
-    /// up to kPlaneBlock channels, fewer where that leaves a thread without a block).
+    /// up to kPlaneBlock channels, a whole number of them per thread where there are enough channels).
     template <typename Work>
     void for_each_channel_block(Index inner, const Work& work) const {
-        const Index block = inner == 1 ? kFeatureBlock : std::max<Index>(1, std::min<Index>(kPlaneBlock, c_ / num_threads()));
+        // planes: as many blocks of up to kPlaneBlock as a whole number of per thread, evened out
+        const Index threads = num_threads(), even = ((c_ + kPlaneBlock - 1) / kPlaneBlock + threads - 1) / threads * threads;
+        const Index block = inner == 1 ? kFeatureBlock : (c_ + even - 1) / even;
         const Index blocks = (c_ + block - 1) / block;
         EIGENCNN_OMP(parallel for schedule(static))
         for (Index b = 0; b < blocks; ++b) {
@@ -199,7 +201,7 @@ private:
         const auto at = [&](Index n, Index j, Index i) { return (n * c_ + c0 + j) * inner + i; };
         double mean[kFeatureBlock], var[kFeatureBlock], inv[kFeatureBlock], w[kFeatureBlock], b[kFeatureBlock];
         if (train) {
-            double sum[kFeatureBlock] = {}, sq[kFeatureBlock] = {}, none[kFeatureBlock];
+            double sum[kFeatureBlock] = {}, sq[kFeatureBlock] = {}, none[kFeatureBlock] = {};
             block_sums<kFlat>(N, inner, c0, width, sum, none, [&](Index e, Index, double& a, double&) { a += xs[e]; });
             for (Index j = 0; j < width; ++j) mean[j] = sum[j] / static_cast<double>(M);
             block_sums<kFlat>(N, inner, c0, width, sq, none, [&](Index e, Index j, double& a, double&) {

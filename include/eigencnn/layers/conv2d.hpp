@@ -39,8 +39,8 @@
 // in its own layout instead (kernels/conv2d_direct_planes.hpp), bitwise the
 // same too: no transpose of the weights or of the output. The input gradient
 // uses that kernel where the input rows come in 16s (a different order of
-// sums: the same gradient within rounding). With fewer images than threads, backward shares each image
-// among the threads by input channels instead (backward_images_shared,
+// sums: the same gradient within rounding). With fewer images than threads (or so few chunks of images
+// that half of them would sit idle), backward shares each image among the threads by input channels instead (backward_images_shared,
 // below), and the direct forward by output rows or channels (forward_images_shared).
 // Output mask (core/output_mask.hpp; inactive by default): y[n, o] = a[o] (W[o] (*) x_n) + c[o] b[o].
 // Every path (forward, backward, backward_input, the fused step's) then uses
@@ -497,10 +497,11 @@ private:
         return s;
     }
 
-    // Backward for batches smaller than the thread count (batch 1 above all):
-    // the images in turn, each one's work shared by all threads, so that none
+    // Backward for batches smaller than the thread count (batch 1 above all), or
+    // of too few chunks (share_chunks): the images in turn, each one's work shared by all threads, so that none
     // sits idle. Each thread unfolds the rows of col_n of a share of the input
-    // channels, then computes the same rows of [dW^T; db^T] (the last thread
+    // channels (with the direct weight kernel, direct_weight_grad_channels: pads those channels of x_n instead),
+    // then computes the same rows of [dW^T; db^T] (the last thread
     // also the bias row) and of dcol, which it folds into those channels of
     // dx_n: it reads only the rows of col_n and dcol it wrote itself (by the planes kernel instead: the
     // dy_n that thread 0 padded before the barrier, and the rows of Wf it flipped itself). gemm()
@@ -538,13 +539,13 @@ private:
         return false;
     }
 
-    // A batch of at least as many images as threads but of fewer chunks (kChunk images each, the unit of the
-    // image-parallel backward) than threads that could take a share of the input channels: batch 8 on 2
-    // threads is one chunk, one thread busy. backward then shares each image among the threads too
-    // (backward_images_shared, which sums the chunks the same way).
+    // A batch of at least as many images as threads but of so few chunks (kChunk images each, the unit of the
+    // image-parallel backward) that half the threads that could take a share of the input channels or more
+    // would sit idle: batch 8 on 2 threads is one chunk, one thread busy. backward then shares each image
+    // among the threads too (backward_images_shared, which sums the chunks the same way).
     bool share_chunks(Index N) const {
         const Index chunks = (N + kChunk - 1) / kChunk;
-        return N >= num_threads() && chunks < std::min<Index>(in_, num_threads()) && shares_pay();
+        return N >= num_threads() && 2 * chunks <= std::min<Index>(in_, num_threads()) && shares_pay();
     }
 
 #ifdef EIGENCNN_DIRECT_CONV
