@@ -310,9 +310,9 @@ private:
         const bool want_dx = this->input_grad_;
         grad_input_.resize(want_dx ? in_shape_ : Shape{0});
         const auto dx_planes = want_dx ? input_gradient_planes() : nullptr;
-        const bool shared = share_images(N) || share_chunks(N);  // then each thread flips the weights of its own channels
-        const T* WT = dx_planes ? (shared ? size_flipped_weight() : flipped_weight()) : transposed_weight();
-        const Index dx_scratch = dx_planes ? padded_gradient_size() : R * P;
+        const bool shared = share_images(N) || share_chunks(N);
+        const T* WT = input_gradient_weights(dx_planes, shared);
+        const Index dx_scratch = input_gradient_scratch(dx_planes);
         const Index scratch = (R + 1) * P + dx_scratch + 2 * P * out_;
         col_.resize(Shape{num_threads(), scratch});  // per thread: [col; 1], dcol (planes: the padded dy_n), dy_n^T, dy_n
         if (shared) backward_images_shared(N, WT, dx_planes, dx_scratch, source);
@@ -333,13 +333,7 @@ private:
                             im2col(input_, n, col);
                             gemm(R + 1, out_, P, col, P, gt, out_, part, out_, true);  // [dW^T; db^T] += [col_n; 1] * dy_n^T
                         }
-                        if (!want_dx) continue;
-                        if (dx_planes) {
-                            input_gradient_by_planes(dx_planes, WT, g, dcol, n, 0, in_);
-                            continue;
-                        }
-                        gemm(R, P, out_, WT, out_, g, P, dcol, P);  // dcol = W^T * dy_n
-                        col2im(dcol, n);
+                        if (want_dx) input_gradient_channels(dx_planes, WT, prepare_gradient(dx_planes, g, dcol), dcol, n, 0, in_);
                     }
                 }
             }
@@ -361,12 +355,12 @@ private:
     template <typename Source>
     const Tensor<T>& backward_input_images(Index N, Source&& source) {
         check_batch(N);
-        const Index P = out_shape_[2] * out_shape_[3], R = in_ * k_ * k_;
+        const Index P = out_shape_[2] * out_shape_[3];
         grad_input_.resize(in_shape_);
         const auto dx_planes = input_gradient_planes();
-        const bool shared = share_images(N);  // then each thread flips the weights of its own channels
-        const T* WT = dx_planes ? (shared ? size_flipped_weight() : flipped_weight()) : transposed_weight();
-        const Index dx_scratch = dx_planes ? padded_gradient_size() : R * P;
+        const bool shared = share_images(N);
+        const T* WT = input_gradient_weights(dx_planes, shared);
+        const Index dx_scratch = input_gradient_scratch(dx_planes);
         const Index scratch = dx_scratch + out_ * P;
         col_.resize(Shape{num_threads(), scratch});  // per thread: dcol (planes: the padded dy_n), dy_n
         if (shared) return backward_input_images_shared(N, WT, dx_planes, dx_scratch, source);
@@ -374,12 +368,7 @@ private:
         for (Index n = 0; n < N; ++n) {
             T* dcol = col_.data() + thread_index() * scratch;
             const T* g = source(n, dcol + dx_scratch);
-            if (dx_planes) {
-                input_gradient_by_planes(dx_planes, WT, g, dcol, n, 0, in_);
-                continue;
-            }
-            gemm(R, P, out_, WT, out_, g, P, dcol, P);  // dcol = W^T * dy_n
-            col2im(dcol, n);
+            input_gradient_channels(dx_planes, WT, prepare_gradient(dx_planes, g, dcol), dcol, n, 0, in_);
         }
         return grad_input_;
     }
@@ -640,7 +629,7 @@ private:
                 if (t == 0) {
                     if (n % kChunk == 0) std::fill(part, part + (R + 1) * out_, T(0));
                     g = source(n, gs, gt);
-                    if (dx_planes) g = pad_gradient(g, dcol);
+                    if (want_dx) g = prepare_gradient(dx_planes, g, dcol);
                 }
                 EIGENCNN_OMP(barrier)
                 if (wg) {  // the same rows by the direct kernel, from its channels of the padded image
@@ -648,12 +637,7 @@ private:
                 } else if (rows > 0) {  // [dW^T; db^T][share] += [col_n; 1][share] * dy_n^T
                     gemm(rows, out_, P, col + r0 * P, P, gt, out_, part + r0 * out_, out_, true);
                 }
-                if (dx_planes) {
-                    if (channels.end > channels.begin) input_gradient_padded(dx_planes, WT, g, n, channels.begin, channels.end);
-                } else if (want_dx && r1 > r0) {  // dcol[share] = W^T[share] * dy_n, folded into dx_n's channels
-                    gemm(r1 - r0, P, out_, WT + r0 * out_, out_, g, P, dcol + r0 * P, P);
-                    unfold_.fold(dcol, grad_input_.data() + n * in_ * in_shape_[2] * in_shape_[3], channels.begin, channels.end);
-                }
+                if (want_dx) input_gradient_channels(dx_planes, WT, g, dcol, n, channels.begin, channels.end);
                 EIGENCNN_OMP(barrier)
             }
         }
@@ -662,7 +646,6 @@ private:
     template <typename Source>
     const Tensor<T>& backward_input_images_shared(Index N, const T* WT, detail::DirectForwardPlanes dx_planes, Index dx_scratch,
                                                   Source& source) {
-        const Index P = out_shape_[2] * out_shape_[3], KK = k_ * k_;
         T* dcol = col_.data();
         const T* g = nullptr;
         EIGENCNN_OMP(parallel)
@@ -673,16 +656,9 @@ private:
             for (Index n = 0; n < N; ++n) {
                 EIGENCNN_OMP(single)
                 {
-                    g = source(n, dcol + dx_scratch);
-                    if (dx_planes) g = pad_gradient(g, dcol);
+                    g = prepare_gradient(dx_planes, source(n, dcol + dx_scratch), dcol);
                 }
-                if (dx_planes) {
-                    if (channels.end > channels.begin) input_gradient_padded(dx_planes, WT, g, n, channels.begin, channels.end);
-                } else if (channels.end > channels.begin) {  // dcol[share] = W^T[share] * dy_n, folded into dx_n's channels
-                    const Index r0 = channels.begin * KK, r1 = channels.end * KK;
-                    gemm(r1 - r0, P, out_, WT + r0 * out_, out_, g, P, dcol + r0 * P, P);
-                    unfold_.fold(dcol, grad_input_.data() + n * in_ * in_shape_[2] * in_shape_[3], channels.begin, channels.end);
-                }
+                input_gradient_channels(dx_planes, WT, g, dcol, n, channels.begin, channels.end);
                 EIGENCNN_OMP(barrier)
             }
         }
@@ -788,19 +764,33 @@ private:
         pad_planes(g, out_shape_[2], out_shape_[3], q, 0, out_, scratch);
         return scratch;
     }
-    // Channels [c0, c1) of dx_n from dy_n padded (pad_gradient) and Wf.
-    void input_gradient_padded(detail::DirectForwardPlanes kernel, const T* Wf, const T* padded_gradient, Index n, Index c0, Index c1) {
-        if constexpr (std::is_same_v<T, float>) {  // the kernel is float's
-            const Index q = k_ - 1 - pad_, H = in_shape_[2], W = in_shape_[3];
-            kernel(out_, H, W, 0, H, out_shape_[2] + 2 * q, out_shape_[3] + 2 * q, padded_gradient, Wf, out_ * k_ * k_, zeros_.data(), c0,
-                   c1, grad_input_.data() + n * in_ * H * W);
-        } else {
-            (void)kernel, (void)Wf, (void)padded_gradient, (void)n, (void)c0, (void)c1;
-        }
+    // The input gradient's weights: Wf for the planes kernel (when the image is shared, only sized here: each
+    // thread flips the rows of its own channels), else W^T. Its scratch per image: the padded dy_n, or dcol.
+    const T* input_gradient_weights(detail::DirectForwardPlanes planes, bool shared) {
+        if (!planes) return transposed_weight();
+        return shared ? size_flipped_weight() : flipped_weight();
     }
-    // The same from dy_n itself, padding it into scratch.
-    void input_gradient_by_planes(detail::DirectForwardPlanes kernel, const T* Wf, const T* g, T* scratch, Index n, Index c0, Index c1) {
-        input_gradient_padded(kernel, Wf, pad_gradient(g, scratch), n, c0, c1);
+    Index input_gradient_scratch(detail::DirectForwardPlanes planes) const {
+        return planes ? padded_gradient_size() : in_ * k_ * k_ * out_shape_[2] * out_shape_[3];
+    }
+    // dy_n as input_gradient_channels reads it: padded into scratch for the planes kernel, else itself.
+    const T* prepare_gradient(detail::DirectForwardPlanes planes, const T* g, T* scratch) const { return planes ? pad_gradient(g, scratch) : g; }
+    // Channels [c0, c1) of dx_n from dy_n as prepare_gradient left it: by the planes kernel with Wf, or
+    // dcol[their rows] = W^T[their rows] * dy_n folded into them.
+    void input_gradient_channels(detail::DirectForwardPlanes planes, const T* WT, const T* g, T* dcol, Index n, Index c0, Index c1) {
+        if (c1 <= c0) return;
+        const Index H = in_shape_[2], W = in_shape_[3], P = out_shape_[2] * out_shape_[3];
+        T* dx = grad_input_.data() + n * in_ * H * W;
+        if (planes) {
+            if constexpr (std::is_same_v<T, float>) {  // the kernel is float's
+                const Index q = k_ - 1 - pad_;
+                planes(out_, H, W, 0, H, out_shape_[2] + 2 * q, out_shape_[3] + 2 * q, g, WT, out_ * k_ * k_, zeros_.data(), c0, c1, dx);
+            }
+            return;
+        }
+        const Index r0 = c0 * k_ * k_, r1 = c1 * k_ * k_;
+        gemm(r1 - r0, P, out_, WT + r0 * out_, out_, g, P, dcol + r0 * P, P);
+        unfold_.fold(dcol, dx, c0, c1);
     }
 
     // part [R + 1, OC] += image n's [dW^T; db^T] by the direct kernel, if this geometry has one and the
@@ -931,9 +921,6 @@ private:
         unfold_.unfold(x.data() + n * in_ * in_shape_[2] * in_shape_[3], col);
         std::fill(col + R * P, col + (R + 1) * P, T(1));
     }
-
-    // dx_n = fold of dcol.
-    void col2im(const T* dcol, Index n) { unfold_.fold(dcol, grad_input_.data() + n * in_ * in_shape_[2] * in_shape_[3]); }
 
     static constexpr Index kChunk = 8;   // images per partial weight gradient
     static constexpr Index kSharedWork = Index(1) << 20;  // multiply-adds per image from which small batches share images
