@@ -35,6 +35,28 @@ struct Case {
     Index M, N, K;
 };
 
+// A stride-1 convolution of the Conv2d tests below: C -> OC channels, K x K windows, padding, input H x W.
+struct Geometry {
+    Index C, OC, K, pad, H, W;
+    Index OH() const { return H + 2 * pad - K + 1; }
+    Index OW() const { return W + 2 * pad - K + 1; }
+};
+
+// Its layer with weights (and, with random_bias, a bias) from U(-1, 1), N images and output gradients from the
+// same generator, drawn in that order.
+struct ConvCase {
+    Conv2d<float> conv;
+    Tensor<float> x, dy;
+};
+ConvCase conv_case(const Geometry& g, Index N, Rng& rng, bool random_bias) {
+    ConvCase c{Conv2d<float>(g.C, g.OC, g.K, 1, g.pad), Tensor<float>(Shape{N, g.C, g.H, g.W}), Tensor<float>(Shape{N, g.OC, g.OH(), g.OW()})};
+    uniform_fill(c.conv.weight(), 1.0, rng);
+    if (random_bias) uniform_fill(c.conv.bias(), 1.0, rng);
+    uniform_fill(c.x, 1.0, rng);
+    uniform_fill(c.dy, 1.0, rng);
+    return c;
+}
+
 // C = A * B (+ C0) in double, from the float inputs.
 std::vector<double> reference(const Case& s, const std::vector<float>& A, Index lda, const std::vector<float>& B, Index ldb,
                               const std::vector<float>& C0, Index ldc, bool accumulate) {
@@ -219,7 +241,6 @@ TEST_CASE("transpose_block writes exactly its block of the transpose, for any ro
 // Each geometry also runs one image alone on 1 to 3 threads (the first two planes geometries have enough work
 // to share it among them) and with an output mask.
 TEST_CASE("Conv2d's direct small-window kernels give bitwise the im2col + gemm results") {
-    struct Geometry { Index C, OC, K, pad, H, W; };
     const std::vector<Geometry> cases{{1, 16, 5, 0, 28, 28},   // the seed's conv1: forward and weight gradient
                                       {1, 32, 3, 1, 13, 9},    // two blocks of 16 channels, padding, odd widths
                                       {2, 16, 3, 0, 10, 21},   // two input channels
@@ -263,14 +284,11 @@ TEST_CASE("Conv2d's direct small-window kernels give bitwise the im2col + gemm r
         CAPTURE(g.C);
         CAPTURE(g.K);
         const Index N = 11, R = g.C * g.K * g.K;  // 11 images: a whole chunk of 8 and a partial one
-        Conv2d<float> conv(g.C, g.OC, g.K, 1, g.pad);
-        uniform_fill(conv.weight(), 1.0, rng);
-        uniform_fill(conv.bias(), 1.0, rng);
-        Tensor<float> x(Shape{N, g.C, g.H, g.W});
-        uniform_fill(x, 1.0, rng);
-        const Index OH = g.H + 2 * g.pad - g.K + 1, OW = g.W + 2 * g.pad - g.K + 1, P = OH * OW;
-        Tensor<float> dy(Shape{N, g.OC, OH, OW});
-        uniform_fill(dy, 1.0, rng);
+        ConvCase setup = conv_case(g, N, rng, true);
+        Conv2d<float>& conv = setup.conv;
+        const Tensor<float>& x = setup.x;
+        const Tensor<float>& dy = setup.dy;
+        const Index OH = g.OH(), OW = g.OW(), P = OH * OW;
         // the reference: [W | b] * [col_n; 1] per image; [dW^T; db^T] summed per chunk of 8, then over chunks
         Im2col<float> unfold;
         unfold.configure(g.C, g.H, g.W, g.K, 1, g.pad);
@@ -353,7 +371,8 @@ TEST_CASE("Conv2d's direct small-window kernels give bitwise the im2col + gemm r
         for (int threads : {1, 2}) {
             CAPTURE(threads);
             set_num_threads(threads);
-            for (const Tensor<float>* batch : {&x, &x1}) {
+            const Tensor<float>* batches[] = {&x, &x1};
+            for (const Tensor<float>* batch : batches) {
                 const Tensor<float>& y_masked = conv.forward(*batch);
                 CHECK(std::memcmp(y_masked.data(), scaled.forward(*batch).data(), sizeof(float) * static_cast<std::size_t>(y_masked.size())) == 0);
             }
@@ -369,7 +388,6 @@ TEST_CASE("Conv2d's direct small-window kernels give bitwise the im2col + gemm r
 // im2col reference itself. Either way: bitwise the same on 1, 2 and 3 threads, from backward and from
 // backward_input, for one image alone (shared among the threads where it has the work), and with an output mask.
 TEST_CASE("Conv2d's input gradient: the im2col result within rounding, bitwise the same on any thread count and batch") {
-    struct Geometry { Index C, OC, K, pad, H, W; };
     const std::vector<Geometry> cases{{32, 32, 3, 1, 16, 16},  // planes, batch 1 shared
                                       {3, 40, 3, 1, 5, 32},    // planes, 3 input channels
                                       {2, 13, 5, 2, 3, 16},    // planes, dy padded by 2
@@ -386,13 +404,11 @@ TEST_CASE("Conv2d's input gradient: the im2col result within rounding, bitwise t
         CAPTURE(g.K);
         CAPTURE(g.pad);
         const Index N = 5, R = g.C * g.K * g.K, image = g.C * g.H * g.W;
-        Conv2d<float> conv(g.C, g.OC, g.K, 1, g.pad);
-        uniform_fill(conv.weight(), 1.0, rng);
-        Tensor<float> x(Shape{N, g.C, g.H, g.W});
-        uniform_fill(x, 1.0, rng);
-        const Index OH = g.H + 2 * g.pad - g.K + 1, OW = g.W + 2 * g.pad - g.K + 1, P = OH * OW;
-        Tensor<float> dy(Shape{N, g.OC, OH, OW});
-        uniform_fill(dy, 1.0, rng);
+        ConvCase setup = conv_case(g, N, rng, false);
+        Conv2d<float>& conv = setup.conv;
+        const Tensor<float>& x = setup.x;
+        const Tensor<float>& dy = setup.dy;
+        const Index OH = g.OH(), OW = g.OW(), P = OH * OW;
         Im2col<float> unfold;
         unfold.configure(g.C, g.H, g.W, g.K, 1, g.pad);
         const auto kernel = detail::direct_forward_planes_kernel(g.K, 1, g.W);
