@@ -93,8 +93,17 @@ public:
         if (!kOnGemm) matmul_rows(y, x.matrix(), w.matrix().transpose());
         else if (N >= kCopyWeightRows) {
             transposed_.resize(Shape{in_, out_});
-            transpose(w.data(), out_, in_, transposed_.data());                                       // W^T [in, out]
-            gemm_rows(N, out_, in_, x.data(), in_, transposed_.data(), out_, output_.data(), out_);  // y = x W^T
+            parallel_transpose(w.data(), out_, in_, transposed_.data());  // W^T [in, out]
+            const T* b = has_bias_ ? (mask_.active() ? bias_eff_ : bias_).data() : nullptr;
+            for_row_blocks(N, [&](Index r, Index len) {  // y = x W^T (+ b, while the block is in cache)
+                T* y_rows = output_.data() + r * out_;
+                gemm(len, out_, in_, x.data() + r * in_, in_, transposed_.data(), out_, y_rows, out_);
+                if (b)
+                    for (Index n = 0; n < len; ++n)
+                        EIGENCNN_OMP(simd)
+                        for (Index o = 0; o < out_; ++o) y_rows[n * out_ + o] += b[o];
+            });
+            return output_;
         } else {
             transposed_.resize(Shape{in_ * N + out_ * N});
             T* xt = transposed_.data();
@@ -116,7 +125,7 @@ public:
         if (!kOnGemm) matmul_rows(grad_weight_.matrix(), g.transpose(), input_.matrix());
         else {
             transposed_.resize(Shape{out_, N});
-            transpose(dy.data(), N, out_, transposed_.data());                                                 // dy^T [out, N]
+            parallel_transpose(dy.data(), N, out_, transposed_.data());                                        // dy^T [out, N]
             gemm_rows(out_, in_, N, transposed_.data(), N, input_.data(), in_, grad_weight_.data(), in_);  // dW = dy^T x
         }
         if (has_bias_) grad_bias_.vector().noalias() = g.colwise().sum().transpose();
