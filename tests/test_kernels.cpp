@@ -38,8 +38,9 @@ struct Case {
 // A stride-1 convolution of the Conv2d tests below: C -> OC channels, K x K windows, padding, input H x W.
 struct Geometry {
     Index C, OC, K, pad, H, W;
-    Index OH() const { return H + 2 * pad - K + 1; }
-    Index OW() const { return W + 2 * pad - K + 1; }
+    Index stride = 1;
+    Index OH() const { return (H + 2 * pad - K) / stride + 1; }
+    Index OW() const { return (W + 2 * pad - K) / stride + 1; }
 };
 
 // Its layer with weights (and, with random_bias, a bias) from U(-1, 1), N images and output gradients from the
@@ -49,7 +50,7 @@ struct ConvCase {
     Tensor<float> x, dy;
 };
 ConvCase conv_case(const Geometry& g, Index N, Rng& rng, bool random_bias) {
-    ConvCase c{Conv2d<float>(g.C, g.OC, g.K, 1, g.pad), Tensor<float>(Shape{N, g.C, g.H, g.W}), Tensor<float>(Shape{N, g.OC, g.OH(), g.OW()})};
+    ConvCase c{Conv2d<float>(g.C, g.OC, g.K, g.stride, g.pad), Tensor<float>(Shape{N, g.C, g.H, g.W}), Tensor<float>(Shape{N, g.OC, g.OH(), g.OW()})};
     uniform_fill(c.conv.weight(), 1.0, rng);
     if (random_bias) uniform_fill(c.conv.bias(), 1.0, rng);
     uniform_fill(c.x, 1.0, rng);
@@ -234,8 +235,9 @@ TEST_CASE("transpose_block writes exactly its block of the transpose, for any ro
 // run the direct kernels, which must be the same FMAs in the same order; elsewhere the layer runs im2col + gemm
 // itself. Forward: the first six straight into planes in runs of 16 positions (direct_forward_planar; rows of
 // 24 and 19: runs that cross into the next row, and a last partial run for 19; rows of 9, 12, 15 and 5: one
-// masked run each), the next three channel-last with the weights streamed, the last six (output rows in 16s,
-// any channel counts, 1x1 too) into planes from W itself (kernels/conv2d_direct_planes.hpp). Weight gradient
+// masked run each), the next three channel-last with the weights streamed, the next eight (output rows in 16s,
+// any channel counts, 1x1 too) into planes from W itself (kernels/conv2d_direct_planes.hpp), and the last five
+// the same at stride 2, from the padded image stored in two phases per row (their gradients: im2col). Weight gradient
 // (stride 1, 3x3 or 5x5, output channels in 16s): windows of up to 27 values with all their accumulators in
 // registers (direct_weight_grad), wider ones a tile of window rows at a time (direct_weight_grad_streamed).
 // Each geometry also runs one image alone on 1 to 3 threads (the first two planes geometries have enough work
@@ -258,10 +260,16 @@ TEST_CASE("Conv2d's direct small-window kernels give bitwise the im2col + gemm r
                                       {2, 13, 5, 2, 3, 16},    // 3 runs: 2 + 1; 13 channels: 6 + 6 + 1
                                       {7, 9, 1, 0, 7, 16},     // 1x1: 7 runs; 9 channels
                                       {1, 16, 5, 0, 20, 20},   // one channel, rows of 16 (not the planar kernel)
-                                      {4, 48, 5, 0, 24, 24}};  // 5 images shared: 5x5 tiles of 2 + 1 rows, 32 + 16 channels
+                                      {4, 48, 5, 0, 24, 24},   // 5 images shared: 5x5 tiles of 2 + 1 rows, 32 + 16 channels
+                                      // stride 2, output rows in 16s: into planes from the image in two phases per row
+                                      {32, 64, 3, 1, 32, 32, 2},  // padding 1 (odd: the phases swap); batch 1 shared by channels, rows on 3
+                                      {5, 13, 3, 1, 31, 63, 2},   // odd input sizes: 2 runs a row, 16 rows; 13 channels
+                                      {3, 8, 1, 0, 16, 32, 2},    // 1x1: the even phase only
+                                      {2, 7, 5, 2, 9, 32, 2},     // padding 2 (even)
+                                      {4, 6, 5, 0, 12, 35, 2}}; // no padding, padded width 35: a pitch of 36
     // which geometries take this header's direct kernels (on AVX-512 the forward of the first nine, where the
     // planes kernel does not take it, and the weight gradient of all but 3 -> 40, 2 -> 13 and the 1x1; none elsewhere)
-    MESSAGE("direct kernels " << (detail::direct_conv_runs(1, 5, 1, 16, true) ? "run" : "do not run (no AVX-512)") << " here");
+    MESSAGE("direct kernels " << std::string(detail::direct_conv_runs(1, 5, 1, 16, true) ? "run" : "do not run (no AVX-512)") << " here");
     CHECK(detail::direct_conv_runs(1, 5, 1, 16, true) == detail::direct_conv_runs(1, 5, 1, 16, false));
     CHECK(detail::direct_conv_runs(3, 3, 1, 16, false) == detail::direct_conv_runs(1, 5, 1, 16, false));
     CHECK(detail::direct_conv_runs(3, 3, 1, 16, true) == detail::direct_conv_runs(1, 5, 1, 16, true));   // weights streamed
@@ -276,7 +284,9 @@ TEST_CASE("Conv2d's direct small-window kernels give bitwise the im2col + gemm r
     CHECK((detail::direct_forward_planes_kernel(1, 1, 32) != nullptr) == planes_run);
     CHECK((detail::direct_forward_planes_kernel(5, 1, 48) != nullptr) == planes_run);
     CHECK_FALSE((detail::direct_forward_planes_kernel(3, 1, 24) != nullptr));  // rows of 24
-    CHECK_FALSE((detail::direct_forward_planes_kernel(3, 2, 16) != nullptr));  // stride 2
+    CHECK((detail::direct_forward_planes_kernel(3, 2, 16) != nullptr) == planes_run);  // stride 2
+    CHECK_FALSE((detail::direct_forward_planes_kernel(3, 3, 16) != nullptr));  // stride 3
+    CHECK_FALSE((detail::direct_forward_planes_kernel(3, 2, 8) != nullptr));   // stride 2, rows of 8
     CHECK_FALSE((detail::direct_forward_planes_kernel(7, 1, 16) != nullptr));  // 7x7
     Rng rng(22);
     const int threads_before = num_threads();
@@ -291,7 +301,7 @@ TEST_CASE("Conv2d's direct small-window kernels give bitwise the im2col + gemm r
         const Index OH = g.OH(), OW = g.OW(), P = OH * OW;
         // the reference: [W | b] * [col_n; 1] per image; [dW^T; db^T] summed per chunk of 8, then over chunks
         Im2col<float> unfold;
-        unfold.configure(g.C, g.H, g.W, g.K, 1, g.pad);
+        unfold.configure(g.C, g.H, g.W, g.K, g.stride, g.pad);
         std::vector<float> Wb(static_cast<std::size_t>(g.OC * (R + 1))), col(static_cast<std::size_t>((R + 1) * P), 1.0f);
         for (Index o = 0; o < g.OC; ++o) {
             for (Index r = 0; r < R; ++r) Wb[o * (R + 1) + r] = conv.weight().data()[o * R + r];
@@ -358,7 +368,7 @@ TEST_CASE("Conv2d's direct small-window kernels give bitwise the im2col + gemm r
             CHECK(std::memcmp(conv.forward(x1).data(), y_want.data(), sizeof(float) * static_cast<std::size_t>(g.OC * P)) == 0);
         }
         // an output mask: bitwise the forward of a layer whose weights are diag(a) W and bias c * b
-        Conv2d<float> scaled(g.C, g.OC, g.K, 1, g.pad);
+        Conv2d<float> scaled(g.C, g.OC, g.K, g.stride, g.pad);
         Tensor<float> a(Shape{g.OC}), c(Shape{g.OC});
         uniform_fill(a, 1.0, rng);
         uniform_fill(c, 1.0, rng);

@@ -34,11 +34,13 @@
 // 27 values, as the seed model's first conv, with all their accumulators in
 // registers; wider ones a tile of window rows at a time): kernels/conv2d_direct.hpp
 // does the same FMAs in the same order straight from the image, bitwise the
-// same results. Where the output rows come in whole 16s (stride 1, K of 1, 3
-// or 5, any channel counts), the forward writes y_n's planes straight from W
-// in its own layout instead (kernels/conv2d_direct_planes.hpp), bitwise the
-// same too: no transpose of the weights or of the output. The input gradient
-// uses that kernel where the input rows come in 16s (a different order of
+// same results. Where the output rows come in whole 16s (stride 1 or 2, K of
+// 1, 3 or 5, any channel counts), the forward writes y_n's planes straight
+// from W in its own layout instead (kernels/conv2d_direct_planes.hpp), bitwise
+// the same too: no transpose of the weights or of the output; at stride 2 it
+// reads a copy of x_n padded and split into even and odd columns
+// (input_copy()). The input gradient uses that kernel at stride 1 where the
+// input rows come in 16s (a different order of
 // sums: the same gradient within rounding). With fewer images than threads (or so few chunks of images
 // that half of them would sit idle), backward shares each image among the threads by input channels instead (backward_images_shared,
 // below), and the direct forward by output rows or channels (forward_images_shared).
@@ -232,7 +234,7 @@ private:
         const auto planes = direct_forward_planes(ys[3]);
         const auto direct = planes ? nullptr : direct_forward();
         // per thread: [col; 1] (channel-last direct: y_n^T, then the padded image; planes: the padded image), then y_n
-        const Index work = planes ? padded_size() : direct ? out_ * P + padded_size() : (R + 1) * P;
+        const Index work = planes ? input_copy_size() : direct ? out_ * P + input_copy_size() : (R + 1) * P;
         const Index scratch = work + out_ * P;
         col_.resize(Shape{num_threads(), scratch});
         const T* Wb = nullptr;  // [W | b] (planes: W and b apart, diag(a) W and c * b with a mask)
@@ -273,11 +275,11 @@ private:
 #ifdef EIGENCNN_DIRECT_CONV
             if constexpr (std::is_same_v<T, float>)
                 if (planes || direct) {  // without the cols (kernels/conv2d_direct*.hpp)
-                    const Index OH = ys[2], OW = ys[3], Hp = x.dim(2) + 2 * pad_, Wp = x.dim(3) + 2 * pad_;
+                    const Index OH = ys[2], OW = ys[3], Hp = x.dim(2) + 2 * pad_, Wp = input_copy_pitch();
                     if (planes) {  // y_n = [W | b] [col_n; 1], straight into y_n
-                        planes(in_, OH, OW, 0, OH, Hp, Wp, padded(x.data() + n * image_in, col), Wb, R, bias, 0, out_, y);
+                        planes(in_, OH, OW, 0, OH, Hp, Wp, input_copy(x.data() + n * image_in, col), Wb, R, bias, 0, out_, y);
                     } else {  // y_n^T = [col_n; 1]^T [W | b]^T, then y_n
-                        const T* xp = padded(x.data() + n * image_in, col + out_ * P);
+                        const T* xp = input_copy(x.data() + n * image_in, col + out_ * P);
                         if (planar) {
                             planar(OH, OW, Hp, Wp, xp, weight_bias_t_.data(), out_, y);  // y_n itself
                         } else {
@@ -555,10 +557,11 @@ private:
     void forward_images_shared(const Tensor<T>& x, detail::DirectForward direct, detail::DirectForwardPlanes planes, const T* w,
                                const T* bias, Dest& dest, Sink& sink) {
         const Index N = out_shape_[0], OH = out_shape_[2], OW = out_shape_[3], P = OH * OW;
-        const Index H = x.dim(2), W = x.dim(3), plane = H * W, image_in = in_ * plane, Wp = W + 2 * pad_;
+        const Index H = x.dim(2), W = x.dim(3), plane = H * W, image_in = in_ * plane, Wp = input_copy_pitch();
         T* padded_image = col_.data() + (planes ? 0 : out_ * P);
         T* yT = col_.data();  // channel-last only
-        T* y_scratch = padded_image + padded_size();
+        T* y_scratch = padded_image + input_copy_size();
+        const bool copies = input_copy_size() > 0;
         // Row shares start at whole 16s of positions where that lines up with 64 bytes (P a multiple of 16) and
         // leaves every thread some rows; else at any row (the threads' columns of y_n then meet in a line or
         // two per channel at the edges of their shares).
@@ -579,9 +582,9 @@ private:
             for (Index n = 0; n < N; ++n) {
                 const T* x_n = x.data() + n * image_in;
                 if (has_input_) std::copy(x_n + inputs.begin * plane, x_n + inputs.end * plane, input_.data() + n * image_in + inputs.begin * plane);
-                if (pad_) pad_channels(x_n, padded_image, inputs.begin, inputs.end);
+                if (copies) copy_input_channels(x_n, padded_image, inputs.begin, inputs.end);
                 EIGENCNN_OMP(barrier)
-                const T* xp = pad_ ? padded_image : x_n;
+                const T* xp = copies ? padded_image : x_n;
                 T* y = dest(n, y_scratch);
                 if (planes) {
                     if (by_channels)
@@ -723,6 +726,21 @@ private:
 
     // The padded image [C, H + 2p, W + 2p]'s size, for the direct kernels (0 without padding).
     Index padded_size() const { return pad_ ? in_ * (in_shape_[2] + 2 * pad_) * (in_shape_[3] + 2 * pad_) : 0; }
+
+    // The image the direct forward kernels read: stride 1, the padded image above (x_n itself without padding);
+    // stride 2 (the planes kernel only), always a copy, padded and in two phases per row, [C, H + 2p, pitch]
+    // (detail::pad_phases). Its row pitch, size (0: none), the copy, and the copy of channels [c0, c1).
+    Index input_copy_pitch() const { return detail::planes_row_pitch(in_shape_[3], pad_, stride_); }
+    Index input_copy_size() const { return stride_ == 1 ? padded_size() : in_ * (in_shape_[2] + 2 * pad_) * input_copy_pitch(); }
+    const T* input_copy(const T* x, T* scratch) const {
+        if (stride_ == 1) return padded(x, scratch);
+        copy_input_channels(x, scratch, 0, in_);
+        return scratch;
+    }
+    void copy_input_channels(const T* x, T* scratch, Index c0, Index c1) const {
+        if (stride_ == 1) pad_channels(x, scratch, c0, c1);
+        else detail::pad_phases(x, in_shape_[2], in_shape_[3], pad_, input_copy_pitch(), c0, c1, scratch);
+    }
 
     // x_n itself without padding; with it, a zero-padded copy in scratch (padded_size() elements).
     const T* padded(const T* x, T* scratch) const {
