@@ -237,9 +237,10 @@ TEST_CASE("transpose_block writes exactly its block of the transpose, for any ro
 // 24 and 19: runs that cross into the next row, and a last partial run for 19; rows of 9, 12, 15 and 5: one
 // masked run each), the next three channel-last with the weights streamed, the next eight (output rows in 16s,
 // any channel counts, 1x1 too) into planes from W itself (kernels/conv2d_direct_planes.hpp), and the last five
-// the same at stride 2, from the padded image stored in two phases per row (their gradients: im2col). Weight gradient
-// (stride 1, 3x3 or 5x5, output channels in 16s): windows of up to 27 values with all their accumulators in
-// registers (direct_weight_grad), wider ones a tile of window rows at a time (direct_weight_grad_streamed).
+// the same at stride 2, from the padded image stored in two phases per row. Weight gradient (stride 1 or 2, 3x3
+// or 5x5, output channels in 16s): windows of up to 27 values with all their accumulators in registers
+// (direct_weight_grad, stride 1), wider ones and stride 2 a tile of window rows at a time
+// (direct_weight_grad_streamed; stride 2 from the image in phases, where it fits in the cols' space).
 // Each geometry also runs one image alone on 1 to 3 threads (the first two planes geometries have enough work
 // to share it among them) and with an output mask.
 TEST_CASE("Conv2d's direct small-window kernels give bitwise the im2col + gemm results") {
@@ -266,7 +267,10 @@ TEST_CASE("Conv2d's direct small-window kernels give bitwise the im2col + gemm r
                                       {5, 13, 3, 1, 31, 63, 2},   // odd input sizes: 2 runs a row, 16 rows; 13 channels
                                       {3, 8, 1, 0, 16, 32, 2},    // 1x1: the even phase only
                                       {2, 7, 5, 2, 9, 32, 2},     // padding 2 (even)
-                                      {4, 6, 5, 0, 12, 35, 2}}; // no padding, padded width 35: a pitch of 36
+                                      {4, 6, 5, 0, 12, 35, 2},  // no padding, padded width 35: a pitch of 36
+                                      {3, 16, 5, 2, 32, 32, 2},   // 5x5: weight gradient two window rows at a time
+                                      {32, 32, 3, 1, 20, 20, 2},  // rows of 10: forward by im2col, weight gradient direct
+                                      {2, 16, 3, 0, 3, 3, 2}};    // one output: the image in phases would not fit in col: im2col
     // which geometries take this header's direct kernels (on AVX-512 the forward of the first nine, where the
     // planes kernel does not take it, and the weight gradient of all but 3 -> 40, 2 -> 13 and the 1x1; none elsewhere)
     MESSAGE("direct kernels " << std::string(detail::direct_conv_runs(1, 5, 1, 16, true) ? "run" : "do not run (no AVX-512)") << " here");
@@ -275,7 +279,9 @@ TEST_CASE("Conv2d's direct small-window kernels give bitwise the im2col + gemm r
     CHECK(detail::direct_conv_runs(3, 3, 1, 16, true) == detail::direct_conv_runs(1, 5, 1, 16, true));   // weights streamed
     CHECK(detail::direct_conv_runs(16, 5, 1, 32, true) == detail::direct_conv_runs(1, 5, 1, 16, true));  // the seed's conv2
     CHECK_FALSE(detail::direct_conv_runs(16, 7, 1, 32, true));  // 7x7: im2col + gemm
-    CHECK_FALSE(detail::direct_conv_runs(1, 5, 2, 16, true));   // stride 2
+    CHECK_FALSE(detail::direct_conv_runs(1, 5, 2, 16, true));   // stride 2: no channel-last forward
+    CHECK(detail::direct_conv_runs(64, 3, 2, 128, false) == detail::direct_conv_runs(1, 5, 1, 16, false));  // stride 2: weight gradient
+    CHECK_FALSE(detail::direct_conv_runs(64, 1, 2, 128, false));  // 1x1 stride 2: im2col + gemm
     CHECK_FALSE(detail::direct_conv_runs(1, 5, 1, 24, false));  // output channels not in 16s
     CHECK(detail::direct_conv_runs(16, 5, 1, 32, false) == detail::direct_conv_runs(1, 5, 1, 16, false));  // the seed's conv2: tiles
     // the forward into planes (kernels/conv2d_direct_planes.hpp): stride 1, K of 1, 3 or 5, output rows in 16s

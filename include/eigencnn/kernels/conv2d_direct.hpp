@@ -82,17 +82,22 @@ void direct_weight_grad(Index, Index OH, Index OW, Index Hp, Index Wp, const flo
 // rows a0..a0+RA-1 of one channel (all K columns b) x NV vectors of 16 output channels, RA*K*NV accumulators
 // over every position in order: per position, NV loads of dy_n^T and RA*K window values broadcast from the
 // image. The same FMAs in gemm's order as for the small windows above, so bitwise im2col + gemm; what goes is
-// im2col's [R + 1, P] columns, written and then read row by row.
-template <int K, int RA, int NV>
+// im2col's [R + 1, P] columns, written and then read row by row. Stride S = 2 reads the image padded in two
+// phases per row (kernels/conv2d_direct_planes.hpp, pad_phases): x[c, 2i + a, 2j + b] is at row 2i + a, phase
+// b % 2, column j + b / 2.
+template <int K, int S, int RA, int NV>
 inline void direct_weight_grad_tile(Index OH, Index OW, Index Wp, const float* xc, Index a0, const float* gt, Index OC, float* part) {
     constexpr int NR = RA * K;
+    Index column[K];  // window column b from the window's start (stride 1: b)
+#pragma GCC unroll 8
+    for (int b = 0; b < K; ++b) column[b] = b % S * (Wp / S) + b / S;
     gemm_vec acc[NR][NV];
 #pragma GCC unroll 32
     for (int r = 0; r < NR; ++r)
 #pragma GCC unroll 2
         for (int v = 0; v < NV; ++v) acc[r][v] = gemm_load(part + r * OC + v * kGemmLanes);
     for (Index i = 0; i < OH; ++i) {
-        const float* row = xc + (i + a0) * Wp;
+        const float* row = xc + (S * i + a0) * Wp;
         const float* g = gt + i * OW * OC;
         for (Index j = 0; j < OW; ++j) {
             gemm_vec gv[NV];
@@ -105,7 +110,7 @@ inline void direct_weight_grad_tile(Index OH, Index OW, Index Wp, const float* x
 #pragma GCC unroll 8
                 for (int b = 0; b < K; ++b)
 #pragma GCC unroll 2
-                    for (int v = 0; v < NV; ++v) acc[a * K + b][v] = gemm_fma(window[a * Wp + b], gv[v], acc[a * K + b][v]);
+                    for (int v = 0; v < NV; ++v) acc[a * K + b][v] = gemm_fma(window[a * Wp + column[b]], gv[v], acc[a * K + b][v]);
         }
     }
 #pragma GCC unroll 32
@@ -115,17 +120,17 @@ inline void direct_weight_grad_tile(Index OH, Index OW, Index Wp, const float* x
 }
 
 // The tiles of one channel's K window rows: RA rows at a time, then one.
-template <int K, int RA, int NV>
+template <int K, int S, int RA, int NV>
 inline void direct_weight_grad_channel(Index OH, Index OW, Index Wp, const float* xc, const float* gt, Index OC, float* part) {
     Index a = 0;
-    for (; a + RA <= K; a += RA) direct_weight_grad_tile<K, RA, NV>(OH, OW, Wp, xc, a, gt, OC, part + a * K * OC);
-    for (; a < K; ++a) direct_weight_grad_tile<K, 1, NV>(OH, OW, Wp, xc, a, gt, OC, part + a * K * OC);
+    for (; a + RA <= K; a += RA) direct_weight_grad_tile<K, S, RA, NV>(OH, OW, Wp, xc, a, gt, OC, part + a * K * OC);
+    for (; a < K; ++a) direct_weight_grad_tile<K, S, 1, NV>(OH, OW, Wp, xc, a, gt, OC, part + a * K * OC);
 }
 
 /// Rows [c0 K K, c1 K K) of part[R + 1, OC] (input channels [c0, c1)), and its bias row R when `bias`, += the
 /// gradients of one image (see above): 32 output channels at a time (18 accumulators for 3x3, 20 for 5x5 two
-/// window rows at a time), then 16; the bias row as gemm's row of ones.
-template <int K>
+/// window rows at a time), then 16; the bias row as gemm's row of ones. x [C, Hp, Wp] (stride 2: in phases).
+template <int K, int S = 1>
 void direct_weight_grad_channels(Index C, Index c0, Index c1, bool bias, Index OH, Index OW, Index Hp, Index Wp, const float* x,
                                  const float* gt, Index OC, float* part) {
     constexpr int RA = K == 3 ? 3 : 2;
@@ -134,8 +139,8 @@ void direct_weight_grad_channels(Index C, Index c0, Index c1, bool bias, Index O
         const int vectors = OC - o0 >= 2 * kGemmLanes ? 2 : 1;
         for (Index c = c0; c < c1; ++c) {
             float* part_c = part + c * K * K * OC + o0;
-            if (vectors == 2) direct_weight_grad_channel<K, RA, 2>(OH, OW, Wp, x + c * plane, gt + o0, OC, part_c);
-            else direct_weight_grad_channel<K, RA, 1>(OH, OW, Wp, x + c * plane, gt + o0, OC, part_c);
+            if (vectors == 2) direct_weight_grad_channel<K, S, RA, 2>(OH, OW, Wp, x + c * plane, gt + o0, OC, part_c);
+            else direct_weight_grad_channel<K, S, RA, 1>(OH, OW, Wp, x + c * plane, gt + o0, OC, part_c);
         }
         for (int v = 0; v < vectors && bias; ++v) {  // db: gemm's fma(1, g, acc) is acc + g
             float* db = part + R * OC + o0 + v * kGemmLanes;
@@ -148,9 +153,9 @@ void direct_weight_grad_channels(Index C, Index c0, Index c1, bool bias, Index O
 }
 
 /// part[R + 1, OC] += the weight and bias gradients of one image, any C.
-template <int K>
+template <int K, int S = 1>
 void direct_weight_grad_streamed(Index C, Index OH, Index OW, Index Hp, Index Wp, const float* x, const float* gt, Index OC, float* part) {
-    direct_weight_grad_channels<K>(C, 0, C, true, OH, OW, Hp, Wp, x, gt, OC, part);
+    direct_weight_grad_channels<K, S>(C, 0, C, true, OH, OW, Hp, Wp, x, gt, OC, part);
 }
 
 // NP consecutive output positions of one output row, 16 channels: row points
@@ -313,9 +318,16 @@ using DirectWeightGradChannels = void (*)(Index, Index, Index, bool, Index, Inde
 using DirectForward = void (*)(Index, Index, Index, Index, Index, const float*, const float*, Index, float*);
 using DirectForwardPlanar = void (*)(Index, Index, Index, Index, const float*, const float*, Index, float*);
 
-/// The weight-gradient kernel for this geometry, or null (then: im2col + gemm).
+/// The weight-gradient kernel for this geometry, or null (then: im2col + gemm). Stride 2 reads the image in
+/// phases (pad_phases).
 inline DirectWeightGrad direct_weight_grad_kernel(Index C, Index K, Index stride, Index OC) {
-    if (stride != 1 || OC % kGemmLanes != 0) return nullptr;
+    if (OC % kGemmLanes != 0) return nullptr;
+    if (stride == 2) {
+        if (K == 3) return &direct_weight_grad_streamed<3, 2>;
+        if (K == 5) return &direct_weight_grad_streamed<5, 2>;
+        return nullptr;
+    }
+    if (stride != 1) return nullptr;
     if (C == 1 && K == 3) return &direct_weight_grad<1, 3>;
     if (C == 1 && K == 5) return &direct_weight_grad<1, 5>;
     if (C == 2 && K == 3) return &direct_weight_grad<2, 3>;
@@ -327,7 +339,13 @@ inline DirectWeightGrad direct_weight_grad_kernel(Index C, Index K, Index stride
 
 /// The weight-gradient kernel by input channels for this geometry (any C), or null: for images shared among threads.
 inline DirectWeightGradChannels direct_weight_grad_channels_kernel(Index K, Index stride, Index OC) {
-    if (stride != 1 || OC % kGemmLanes != 0) return nullptr;
+    if (OC % kGemmLanes != 0) return nullptr;
+    if (stride == 2) {
+        if (K == 3) return &direct_weight_grad_channels<3, 2>;
+        if (K == 5) return &direct_weight_grad_channels<5, 2>;
+        return nullptr;
+    }
+    if (stride != 1) return nullptr;
     if (K == 3) return &direct_weight_grad_channels<3>;
     if (K == 5) return &direct_weight_grad_channels<5>;
     return nullptr;

@@ -608,7 +608,7 @@ private:
     void backward_images_shared(Index N, const T* WT, detail::DirectForwardPlanes dx_planes, Index dx_scratch, Source& source) {
         const Index P = out_shape_[2] * out_shape_[3], KK = k_ * k_, R = in_ * KK;
         const auto wg = direct_weight_gradient_channels();
-        const bool want_dx = this->input_grad_;
+        const bool want_dx = this->input_grad_, copies = input_copy_size() > 0;
         T* col = col_.data();
         T* dcol = col + (R + 1) * P;
         T* gt = dcol + dx_scratch;
@@ -623,8 +623,8 @@ private:
             for (Index n = 0; n < N; ++n) {
                 T* part = partial_.data() + (n / kChunk) * (R + 1) * out_;
                 const T* x_n = input_.data() + n * in_ * in_shape_[2] * in_shape_[3];
-                if (wg) {  // its channels of the padded image (in col: (R + 1) * P holds it at stride 1)
-                    if (pad_) pad_channels(x_n, col, channels.begin, channels.end);
+                if (wg) {  // its channels of the padded image (stride 2: in phases), in col
+                    if (copies) copy_input_channels(x_n, col, channels.begin, channels.end);
                 } else {
                     unfold_.unfold(x_n, col, channels.begin, channels.end);
                     if (t == team - 1) std::fill(col + R * P, col + (R + 1) * P, T(1));
@@ -636,7 +636,7 @@ private:
                 }
                 EIGENCNN_OMP(barrier)
                 if (wg) {  // the same rows by the direct kernel, from its channels of the padded image
-                    if (rows > 0) weight_gradient_channels(wg, pad_ ? static_cast<const T*>(col) : x_n, gt, part, channels.begin, channels.end, t == team - 1);
+                    if (rows > 0) weight_gradient_channels(wg, copies ? static_cast<const T*>(col) : x_n, gt, part, channels.begin, channels.end, t == team - 1);
                 } else if (rows > 0) {  // [dW^T; db^T][share] += [col_n; 1][share] * dy_n^T
                     gemm(rows, out_, P, col + r0 * P, P, gt, out_, part + r0 * out_, out_, true);
                 }
@@ -818,11 +818,11 @@ private:
         if constexpr (std::is_same_v<T, float>) {
             const auto kernel = detail::direct_weight_grad_kernel(in_, k_, stride_, out_);
             const Index OH = out_shape_[2], OW = out_shape_[3], R = in_ * k_ * k_;
-            // the size test never fails at stride 1 (Hp = OH + K - 1 <= K * OH), the only stride with kernels; kept
-            // so that a kernel added for another stride cannot write past col
-            if (!kernel || padded_size() > (R + 1) * OH * OW) return false;
+            // the image the kernel reads (stride 2: in phases) must fit in col: it always does at stride 1
+            // (Hp = OH + K - 1 <= K * OH), not always at stride 2 (tiny outputs)
+            if (!kernel || input_copy_size() > (R + 1) * OH * OW) return false;
             const Index H = in_shape_[2], W = in_shape_[3];
-            kernel(in_, OH, OW, H + 2 * pad_, W + 2 * pad_, padded(input_.data() + n * in_ * H * W, col), gt, out_, part);
+            kernel(in_, OH, OW, H + 2 * pad_, input_copy_pitch(), input_copy(input_.data() + n * in_ * H * W, col), gt, out_, part);
             return true;
         }
 #endif
@@ -830,10 +830,13 @@ private:
         return false;
     }
 
-    // The weight-gradient kernel by input channels (kernels/conv2d_direct.hpp) for a shared image, or null.
+    // The weight-gradient kernel by input channels (kernels/conv2d_direct.hpp) for a shared image, or null; it
+    // reads the image (stride 2: in phases) from col, which must hold it (see direct_weight_gradient).
     auto direct_weight_gradient_channels() const {
 #ifdef EIGENCNN_DIRECT_CONV
-        if constexpr (std::is_same_v<T, float>) return detail::direct_weight_grad_channels_kernel(k_, stride_, out_);
+        if constexpr (std::is_same_v<T, float>)
+            if (input_copy_size() <= (in_ * k_ * k_ + 1) * out_shape_[2] * out_shape_[3])
+                return detail::direct_weight_grad_channels_kernel(k_, stride_, out_);
 #endif
         return static_cast<void (*)(Index, Index, Index, bool, Index, Index, Index, Index, const float*, const float*, Index, float*)>(nullptr);
     }
@@ -842,7 +845,7 @@ private:
     template <typename Kernel>
     void weight_gradient_channels(Kernel kernel, const T* xp, const T* gt, T* part, Index c0, Index c1, bool bias) const {
         if constexpr (std::is_same_v<T, float>)
-            kernel(in_, c0, c1, bias, out_shape_[2], out_shape_[3], in_shape_[2] + 2 * pad_, in_shape_[3] + 2 * pad_, xp, gt, out_, part);
+            kernel(in_, c0, c1, bias, out_shape_[2], out_shape_[3], in_shape_[2] + 2 * pad_, input_copy_pitch(), xp, gt, out_, part);
         else
             (void)kernel, (void)xp, (void)gt, (void)part, (void)c0, (void)c1, (void)bias;
     }
