@@ -401,7 +401,9 @@ TEST_CASE("Conv2d's direct small-window kernels give bitwise the im2col + gemm r
 // the planes kernel computes it as the forward of the padded dy with W flipped and transposed (float, AVX-512),
 // summing in another order than im2col's gemm + col2im, so it is checked against that reference within rounding
 // and bitwise against the kernel run here on the padded dy and the flipped W; elsewhere the layer runs the
-// im2col reference itself. Either way: bitwise the same on 1, 2 and 3 threads, from backward and from
+// im2col reference itself. At stride 2, where dx has an even number of rows of whole 32s, it runs by phases
+// (kernels/conv2d_input_phases.hpp; checked the same two ways, against the phases run here). Either way: bitwise
+// the same on 1, 2 and 3 threads, from backward and from
 // backward_input, for one image alone (shared among the threads where it has the work), and with an output mask.
 TEST_CASE("Conv2d's input gradient: the im2col result within rounding, bitwise the same on any thread count and batch") {
     const std::vector<Geometry> cases{{32, 32, 3, 1, 16, 16},  // planes, batch 1 shared
@@ -412,7 +414,15 @@ TEST_CASE("Conv2d's input gradient: the im2col result within rounding, bitwise t
                                       {64, 64, 1, 0, 16, 16},  // planes, 1x1, batch 1 shared: dy itself
                                       {2, 64, 5, 0, 32, 32},   // planes, dy padded by 4, batch 1 shared (3 threads: one without channels)
                                       {16, 32, 5, 0, 12, 12},  // rows of 12: im2col (the seed's conv2)
-                                      {8, 16, 3, 3, 8, 16}};   // padding 3 > K - 1: im2col
+                                      {8, 16, 3, 3, 8, 16},    // padding 3 > K - 1: im2col
+                                      // stride 2, dx in an even number of rows of whole 32s: by phases
+                                      {32, 64, 3, 1, 32, 32, 2},  // 1 or 2 taps a side, dy padded by 1; batch 1 shared
+                                      {5, 16, 3, 1, 6, 64, 2},    // 2 runs a phase row
+                                      {3, 8, 5, 2, 4, 32, 2},     // 5x5: 3 or 2 taps a side
+                                      {6, 16, 5, 1, 8, 32, 2},    // 5x5, odd padding
+                                      {4, 8, 1, 0, 8, 32, 2},     // 1x1: one phase, three of zeros
+                                      {2, 16, 3, 0, 10, 32, 2},   // no padding
+                                      {8, 16, 3, 1, 7, 32, 2}};   // 7 rows: im2col
     Rng rng(24);
     const int threads_before = num_threads();
     for (const Geometry& g : cases) {
@@ -426,9 +436,12 @@ TEST_CASE("Conv2d's input gradient: the im2col result within rounding, bitwise t
         const Tensor<float>& dy = setup.dy;
         const Index OH = g.OH(), OW = g.OW(), P = OH * OW;
         Im2col<float> unfold;
-        unfold.configure(g.C, g.H, g.W, g.K, 1, g.pad);
+        unfold.configure(g.C, g.H, g.W, g.K, g.stride, g.pad);
         const auto kernel = detail::direct_forward_planes_kernel(g.K, 1, g.W);
-        const bool planes = kernel && g.pad <= g.K - 1;
+        const bool planes = g.stride == 1 && kernel && g.pad <= g.K - 1;
+        const detail::InputPhases plan = detail::input_phases(g.C, g.OC, g.K, g.pad, g.H, g.W, OH, OW);
+        const bool phases = g.stride == 2 && plan.applies;
+        if (g.stride == 2) CHECK(phases == (g.H % 2 == 0 && g.W % 32 == 0 && detail::direct_forward_planes_kernel(3, 1, 16) != nullptr));
         // the references for weights W [OC, R]: fold(W^T dy_n) per image; and, where the planes kernel runs, that
         // kernel on dy_n padded by q = K - 1 - pad with Wf [C, OC*K*K], W flipped
         auto references = [&](const float* W, const float* dys, std::vector<float>& dx_im2col, std::vector<float>* dx_planes) {
@@ -438,6 +451,21 @@ TEST_CASE("Conv2d's input gradient: the im2col result within rounding, bitwise t
             for (Index n = 0; n < N; ++n) {
                 gemm(R, P, g.OC, WT.data(), g.OC, dys + n * g.OC * P, P, dcol.data(), P);
                 unfold.fold(dcol.data(), dx_im2col.data() + n * image);
+            }
+            if (phases && dx_planes) {  // the phases (kernels/conv2d_input_phases.hpp) of dy_n padded by plan.Q
+                const Index Q = plan.Q, Hq = OH + 2 * Q, Wq = OW + 2 * Q;
+                std::vector<float> Wph(static_cast<std::size_t>(plan.weights_size)), zeros(static_cast<std::size_t>(g.C), 0.0f);
+                std::vector<float> dyQ(static_cast<std::size_t>(g.OC * Hq * Wq)), scratch(static_cast<std::size_t>(image));
+                detail::input_phase_weights(plan, W, Index(0), g.C, Wph.data());
+                dx_planes->assign(static_cast<std::size_t>(N * image), 0.0f);
+                for (Index n = 0; n < N; ++n) {
+                    std::fill(dyQ.begin(), dyQ.end(), 0.0f);
+                    for (Index o = 0; o < g.OC; ++o)
+                        for (Index i = 0; i < OH; ++i)
+                            for (Index j = 0; j < OW; ++j) dyQ[static_cast<std::size_t>((o * Hq + i + Q) * Wq + j + Q)] = dys[((n * g.OC + o) * OH + i) * OW + j];
+                    detail::input_gradient_by_phases(plan, Wph.data(), dyQ.data(), zeros.data(), Index(0), g.C, scratch.data(), dx_planes->data() + n * image);
+                }
+                return;
             }
             if (!planes || !dx_planes) return;
             const Index q = g.K - 1 - g.pad, Hq = OH + 2 * q, Wq = OW + 2 * q, KK = g.K * g.K;
@@ -480,7 +508,7 @@ TEST_CASE("Conv2d's input gradient: the im2col result within rounding, bitwise t
             const Tensor<float>& dx = conv.backward(dy);
             REQUIRE(dx.size() == N * image);
             CHECK(close(dx.data(), dx_want) <= 1.0);
-            if (planes) CHECK(std::memcmp(dx.data(), dx_planes.data(), sizeof(float) * dx_planes.size()) == 0);
+            if (planes || phases) CHECK(std::memcmp(dx.data(), dx_planes.data(), sizeof(float) * dx_planes.size()) == 0);
             if (dx_first.empty()) dx_first.assign(dx.data(), dx.data() + dx.size());
             CHECK(std::memcmp(dx.data(), dx_first.data(), sizeof(float) * dx_first.size()) == 0);
             CHECK(std::memcmp(conv.backward_input(dy).data(), dx_first.data(), sizeof(float) * dx_first.size()) == 0);
@@ -521,7 +549,7 @@ TEST_CASE("Conv2d's input gradient: the im2col result within rounding, bitwise t
             conv.forward(x);
             const Tensor<float>& dx = conv.backward(dy);
             CHECK(close(dx.data(), dx_want) <= 1.0);
-            if (planes) CHECK(std::memcmp(dx.data(), dx_planes.data(), sizeof(float) * dx_planes.size()) == 0);
+            if (planes || phases) CHECK(std::memcmp(dx.data(), dx_planes.data(), sizeof(float) * dx_planes.size()) == 0);
         }
     }
     set_num_threads(threads_before);

@@ -47,23 +47,23 @@ using DirectForwardPlanes = void (*)(Index C, Index OH, Index OW, Index i0, Inde
 
 /// One block: NV runs starting at window offsets start[v] (the runs' top-left input, i * Wp + j0) and
 /// output positions p[v], for NO output channels (weight rows w, w + ldw, ...; bias, bias + 1, ...).
-template <int K, int S, int NV, int NO>
+template <int KH, int KW, int S, int NV, int NO>
 inline void direct_forward_planes_block(Index C, Index plane, Index Wp, const float* x, const Index* start, const Index* p,
                                         const float* w, Index ldw, const float* bias, float* y, Index P) {
-    Index column[K];  // window column b's first input of a run, from the run's start in the row (stride 1: b)
+    Index column[KW];  // window column b's first input of a run, from the run's start in the row (stride 1: b)
 #pragma GCC unroll 8
-    for (int b = 0; b < K; ++b) column[b] = b % S * (Wp / S) + b / S;
+    for (int b = 0; b < KW; ++b) column[b] = b % S * (Wp / S) + b / S;
     __m512 acc[NO][NV];
 #pragma GCC unroll 8
     for (int o = 0; o < NO; ++o)
 #pragma GCC unroll 4
         for (int v = 0; v < NV; ++v) acc[o][v] = _mm512_setzero_ps();
     for (Index c = 0; c < C; ++c)
-        for (int a = 0; a < K; ++a) {  // not unrolled: as fast, and a shorter compile under sanitizers
+        for (int a = 0; a < KH; ++a) {  // not unrolled: as fast, and a shorter compile under sanitizers
             const float* xa = x + c * plane + a * Wp;
-            const float* wa = w + (c * K + a) * K;
+            const float* wa = w + (c * KH + a) * KW;
 #pragma GCC unroll 8
-            for (int b = 0; b < K; ++b) {
+            for (int b = 0; b < KW; ++b) {
                 __m512 xv[NV];
 #pragma GCC unroll 4
                 for (int v = 0; v < NV; ++v) {
@@ -86,21 +86,22 @@ inline void direct_forward_planes_block(Index C, Index plane, Index Wp, const fl
 }
 
 // NV runs, output channels [o0, o1): blocks of 6 channels, then 2, then 1.
-template <int K, int S, int NV>
+template <int KH, int KW, int S, int NV>
 inline void direct_forward_planes_runs(Index C, Index plane, Index Wp, const float* x, const Index* start, const Index* p,
                                        const float* w, Index ldw, const float* bias, Index o0, Index o1, float* y, Index P) {
     Index o = o0;
     for (; o + 6 <= o1; o += 6)
-        direct_forward_planes_block<K, S, NV, 6>(C, plane, Wp, x, start, p, w + o * ldw, ldw, bias + o, y + o * P, P);
+        direct_forward_planes_block<KH, KW, S, NV, 6>(C, plane, Wp, x, start, p, w + o * ldw, ldw, bias + o, y + o * P, P);
     for (; o + 2 <= o1; o += 2)
-        direct_forward_planes_block<K, S, NV, 2>(C, plane, Wp, x, start, p, w + o * ldw, ldw, bias + o, y + o * P, P);
-    if (o < o1) direct_forward_planes_block<K, S, NV, 1>(C, plane, Wp, x, start, p, w + o * ldw, ldw, bias + o, y + o * P, P);
+        direct_forward_planes_block<KH, KW, S, NV, 2>(C, plane, Wp, x, start, p, w + o * ldw, ldw, bias + o, y + o * P, P);
+    if (o < o1) direct_forward_planes_block<KH, KW, S, NV, 1>(C, plane, Wp, x, start, p, w + o * ldw, ldw, bias + o, y + o * P, P);
 }
 
 /// y [OC, P]: output rows [i0, i1) of output channels [o0, o1) of one image (see above), P = OH * OW. w [OC, R]
 /// with row stride ldw (R, or R + 1 for [W | b]), bias [OC]. x [C, Hp, Wp] (stride 2: in phases, Wp even).
-template <int K, int S>
-void direct_forward_planes(Index C, Index OH, Index OW, Index i0, Index i1, Index Hp, Index Wp, const float* x, const float* w,
+/// A KH x KW window (r = (c*KH + a)*KW + b); direct_forward_planes<K, S> below is the square one.
+template <int KH, int KW, int S>
+void direct_forward_planes_window(Index C, Index OH, Index OW, Index i0, Index i1, Index Hp, Index Wp, const float* x, const float* w,
                            Index ldw, const float* bias, Index o0, Index o1, float* y) {
     constexpr Index L = kGemmLanes;
     const Index plane = Hp * Wp, P = OH * OW, last = i1 * OW / L;
@@ -112,17 +113,33 @@ void direct_forward_planes(Index C, Index OH, Index OW, Index i0, Index i1, Inde
     Index run = i0 * OW / L;
     for (; run + 4 <= last; run += 4) {
         for (int v = 0; v < 4; ++v) locate(run + v, v);
-        direct_forward_planes_runs<K, S, 4>(C, plane, Wp, x, start, p, w, ldw, bias, o0, o1, y, P);
+        direct_forward_planes_runs<KH, KW, S, 4>(C, plane, Wp, x, start, p, w, ldw, bias, o0, o1, y, P);
     }
     if (run + 2 <= last) {
         for (int v = 0; v < 2; ++v) locate(run + v, v);
-        direct_forward_planes_runs<K, S, 2>(C, plane, Wp, x, start, p, w, ldw, bias, o0, o1, y, P);
+        direct_forward_planes_runs<KH, KW, S, 2>(C, plane, Wp, x, start, p, w, ldw, bias, o0, o1, y, P);
         run += 2;
     }
     if (run < last) {
         locate(run, 0);
-        direct_forward_planes_runs<K, S, 1>(C, plane, Wp, x, start, p, w, ldw, bias, o0, o1, y, P);
+        direct_forward_planes_runs<KH, KW, S, 1>(C, plane, Wp, x, start, p, w, ldw, bias, o0, o1, y, P);
     }
+}
+
+template <int K, int S>
+void direct_forward_planes(Index C, Index OH, Index OW, Index i0, Index i1, Index Hp, Index Wp, const float* x, const float* w,
+                           Index ldw, const float* bias, Index o0, Index o1, float* y) {
+    direct_forward_planes_window<K, K, S>(C, OH, OW, i0, i1, Hp, Wp, x, w, ldw, bias, o0, o1, y);
+}
+
+/// The stride-1 kernel for a KH x KW window, KH and KW from 1 to 3 (the phases of a stride-2 input gradient), or null.
+inline DirectForwardPlanes direct_forward_planes_window_kernel(Index KH, Index KW) {
+    if (KH < 1 || KH > 3 || KW < 1 || KW > 3) return nullptr;
+    static constexpr DirectForwardPlanes kernels[3][3] = {
+        {&direct_forward_planes_window<1, 1, 1>, &direct_forward_planes_window<1, 2, 1>, &direct_forward_planes_window<1, 3, 1>},
+        {&direct_forward_planes_window<2, 1, 1>, &direct_forward_planes_window<2, 2, 1>, &direct_forward_planes_window<2, 3, 1>},
+        {&direct_forward_planes_window<3, 1, 1>, &direct_forward_planes_window<3, 2, 1>, &direct_forward_planes_window<3, 3, 1>}};
+    return kernels[KH - 1][KW - 1];
 }
 
 /// The forward kernel into planes for this geometry (stride 1 or 2, K 1, 3 or 5, output rows in whole 16s), or null.
@@ -143,6 +160,7 @@ inline DirectForwardPlanes direct_forward_planes_kernel(Index K, Index stride, I
 #else
 /// Without AVX-512 there is none.
 inline DirectForwardPlanes direct_forward_planes_kernel(Index, Index, Index) { return nullptr; }
+inline DirectForwardPlanes direct_forward_planes_window_kernel(Index, Index) { return nullptr; }
 #endif
 
 /// Row pitch of the image the planes kernel reads for stride S: W + 2 pad, rounded up to even for stride 2.

@@ -61,6 +61,7 @@
 #include "../core/threads.hpp"
 #include "../kernels/conv2d_direct.hpp"
 #include "../kernels/conv2d_direct_planes.hpp"
+#include "../kernels/conv2d_input_phases.hpp"
 #include "../kernels/conv2d_winners.hpp"
 #include "../kernels/gemm.hpp"
 #include "../kernels/im2col.hpp"
@@ -313,6 +314,7 @@ private:
         grad_input_.resize(want_dx ? in_shape_ : Shape{0});
         const auto dx_planes = want_dx ? input_gradient_planes() : nullptr;
         const bool shared = share_images(N) || share_chunks(N);
+        choose_input_phases(want_dx);
         const T* WT = input_gradient_weights(dx_planes, shared);
         const Index dx_scratch = input_gradient_scratch(dx_planes);
         const Index scratch = (R + 1) * P + dx_scratch + 2 * P * out_;
@@ -361,6 +363,7 @@ private:
         grad_input_.resize(in_shape_);
         const auto dx_planes = input_gradient_planes();
         const bool shared = share_images(N);
+        choose_input_phases(true);
         const T* WT = input_gradient_weights(dx_planes, shared);
         const Index dx_scratch = input_gradient_scratch(dx_planes);
         const Index scratch = dx_scratch + out_ * P;
@@ -785,20 +788,33 @@ private:
     // The input gradient's weights: Wf for the planes kernel (when the image is shared, only sized here: each
     // thread flips the rows of its own channels), else W^T. Its scratch per image: the padded dy_n, or dcol.
     const T* input_gradient_weights(detail::DirectForwardPlanes planes, bool shared) {
+        if (dx_phases_) return phase_weights();
         if (!planes) return transposed_weight();
         return shared ? size_flipped_weight() : flipped_weight();
     }
     Index input_gradient_scratch(detail::DirectForwardPlanes planes) const {
+        if (dx_phases_) return phases_.padded_size() + in_ * in_shape_[2] * in_shape_[3];  // dy padded, then dx's phases
         return planes ? padded_gradient_size() : in_ * k_ * k_ * out_shape_[2] * out_shape_[3];
     }
     // dy_n as input_gradient_channels reads it: padded into scratch for the planes kernel, else itself.
-    const T* prepare_gradient(detail::DirectForwardPlanes planes, const T* g, T* scratch) const { return planes ? pad_gradient(g, scratch) : g; }
+    const T* prepare_gradient(detail::DirectForwardPlanes planes, const T* g, T* scratch) const {
+        if (dx_phases_) {
+            if (phases_.Q == 0) return g;
+            pad_planes(g, out_shape_[2], out_shape_[3], phases_.Q, 0, out_, scratch);
+            return scratch;
+        }
+        return planes ? pad_gradient(g, scratch) : g;
+    }
     // Channels [c0, c1) of dx_n from dy_n as prepare_gradient left it: by the planes kernel with Wf, or
     // dcol[their rows] = W^T[their rows] * dy_n folded into them.
     void input_gradient_channels(detail::DirectForwardPlanes planes, const T* WT, const T* g, T* dcol, Index n, Index c0, Index c1) {
         if (c1 <= c0) return;
         const Index H = in_shape_[2], W = in_shape_[3], P = out_shape_[2] * out_shape_[3];
         T* dx = grad_input_.data() + n * in_ * H * W;
+#ifdef EIGENCNN_DIRECT_CONV
+        if constexpr (std::is_same_v<T, float>)  // stride 2 by phases: scratch after the padded dy
+            if (dx_phases_) return detail::input_gradient_by_phases(phases_, WT, g, zeros_.data(), c0, c1, dcol + phases_.padded_size(), dx);
+#endif
         if (planes) {
             if constexpr (std::is_same_v<T, float>) {  // the kernel is float's
                 const Index q = k_ - 1 - pad_;
@@ -882,6 +898,35 @@ private:
             for (Index o = 0; o < out_; ++o) wbt[R * out_ + o] = mask_.bias_factor(o) * bias_.data()[o];
     }
 
+    // Whether this backward's input gradient runs by phases (stride 2, kernels/conv2d_input_phases.hpp): float on
+    // AVX-512, dx in an even number of rows of whole 32s, and an input gradient wanted (`allowed`). The shared
+    // paths too (each thread its channels of each phase): the same result on any thread count.
+    void choose_input_phases(bool allowed) {
+        dx_phases_ = false;
+#ifdef EIGENCNN_DIRECT_CONV
+        if constexpr (std::is_same_v<T, float>)
+            if (allowed && stride_ == 2) {
+                phases_ = detail::input_phases(in_, out_, k_, pad_, in_shape_[2], in_shape_[3], out_shape_[2], out_shape_[3]);
+                dx_phases_ = phases_.applies;
+            }
+#endif
+        (void)allowed;
+    }
+    // The four phases' weights (detail::input_phase_weights; diag(a) W with a mask) into weight_t_, zeros_ [C].
+    const T* phase_weights() {
+        effective_weight();  // weight_eff_ with a mask
+        weight_t_.resize(Shape{phases_.weights_size});
+        zeros_.resize(Shape{in_});
+        zeros_.set_zero();
+        const T* w = mask_.active() ? weight_eff_.data() : weight_.data();
+        EIGENCNN_OMP(parallel if (in_ * out_ * k_ * k_ >= (1 << 16)))
+        {
+            const ThreadShare rows = thread_share(in_, thread_index(), num_threads_in_region());
+            detail::input_phase_weights(phases_, w, rows.begin, rows.end, weight_t_.data());
+        }
+        return weight_t_.data();
+    }
+
     // Wf [C, OC*K*K] into weight_t_, Wf[c, (o, a, b)] = W[o, c, K-1-a, K-1-b] (diag(a) W with a mask), for the
     // input gradient by the planes kernel; zeros_ [C], its bias. First sized (and the masked weights made), then
     // its rows [c0, c1) written, by one thread or shared among several (each the rows of its own channels).
@@ -955,7 +1000,9 @@ private:
     Tensor<T> input_, col_, output_, grad_input_;  // input_: copy of x for backward; col_: per-thread scratch
     bool has_input_ = false;
     Tensor<T> weight_bias_, weight_t_;      // [W | b] [OC, R + 1] for forward; W^T [R, OC] (or Wf) for the input gradient
-    Tensor<T> zeros_;                       // [C]: the bias of the input gradient by the planes kernel
+    Tensor<T> zeros_;                       // [C]: the bias of the input gradient by the planes kernel (stride 1 or by phases)
+    detail::InputPhases phases_;            // the stride-2 input gradient by phases: its plan, and whether this backward uses it
+    bool dx_phases_ = false;
     Tensor<T> weight_bias_t_;               // [W | b]^T [R + 1, OC], for the direct forward kernel
     Tensor<T> partial_;                     // per-chunk gradients [dW^T; db^T], [chunks, R + 1, OC] (or backward_winners')
     std::vector<std::int32_t> positions_;   // winners paths: per thread, the entries' positions [OC, Q], then (backward_winners) patch offsets [Q], then the sort's start/next [P + 1, P]
