@@ -35,7 +35,7 @@ struct Case {
     Index M, N, K;
 };
 
-// A stride-1 convolution of the Conv2d tests below: C -> OC channels, K x K windows, padding, input H x W.
+// A convolution of the Conv2d tests below: C -> OC channels, K x K windows, padding, input H x W, stride (1 unless given).
 struct Geometry {
     Index C, OC, K, pad, H, W;
     Index stride = 1;
@@ -235,14 +235,14 @@ TEST_CASE("transpose_block writes exactly its block of the transpose, for any ro
 // run the direct kernels, which must be the same FMAs in the same order; elsewhere the layer runs im2col + gemm
 // itself. Forward: the first six straight into planes in runs of 16 positions (direct_forward_planar; rows of
 // 24 and 19: runs that cross into the next row, and a last partial run for 19; rows of 9, 12, 15 and 5: one
-// masked run each), the next three channel-last with the weights streamed, the next eight (output rows in 16s,
-// any channel counts, 1x1 too) into planes from W itself (kernels/conv2d_direct_planes.hpp), and the last five
-// the same at stride 2, from the padded image stored in two phases per row. Weight gradient (stride 1 or 2, 3x3
+// masked run each), the next three channel-last with the weights streamed, those with output rows in 16s (any
+// channel counts, 1x1 too) into planes from W itself (kernels/conv2d_direct_planes.hpp), the stride-2 ones the
+// same from the padded image stored in two phases per row (but two, im2col). Weight gradient (stride 1 or 2, 3x3
 // or 5x5, output channels in 16s): windows of up to 27 values with all their accumulators in registers
 // (direct_weight_grad, stride 1), wider ones and stride 2 a tile of window rows at a time
 // (direct_weight_grad_streamed; stride 2 from the image in phases, where it fits in the cols' space).
-// Each geometry also runs one image alone on 1 to 3 threads (the first two planes geometries have enough work
-// to share it among them) and with an output mask.
+// Each geometry also runs one image alone on 1 to 3 threads (the larger ones have enough work to share it among
+// them) and with an output mask.
 TEST_CASE("Conv2d's direct small-window kernels give bitwise the im2col + gemm results") {
     const std::vector<Geometry> cases{{1, 16, 5, 0, 28, 28},   // the seed's conv1: forward and weight gradient
                                       {1, 32, 3, 1, 13, 9},    // two blocks of 16 channels, padding, odd widths
@@ -269,10 +269,13 @@ TEST_CASE("Conv2d's direct small-window kernels give bitwise the im2col + gemm r
                                       {2, 7, 5, 2, 9, 32, 2},     // padding 2 (even)
                                       {4, 6, 5, 0, 12, 35, 2},  // no padding, padded width 35: a pitch of 36
                                       {3, 16, 5, 2, 32, 32, 2},   // 5x5: weight gradient two window rows at a time
+                                      {16, 32, 5, 2, 32, 32, 2},  // 5x5, enough work to share 5 images and one
+                                      {32, 32, 3, 1, 31, 31, 2},  // padded width 33: a pitch of 34, the weight gradient too
                                       {32, 32, 3, 1, 20, 20, 2},  // rows of 10: forward by im2col, weight gradient direct
                                       {2, 16, 3, 0, 3, 3, 2}};    // one output: the image in phases would not fit in col: im2col
     // which geometries take this header's direct kernels (on AVX-512 the forward of the first nine, where the
-    // planes kernel does not take it, and the weight gradient of all but 3 -> 40, 2 -> 13 and the 1x1; none elsewhere)
+    // planes kernel does not take it, and the weight gradient of those with output channels in 16s and 3x3 or 5x5
+    // windows, but the one-output stride-2 case; none elsewhere)
     MESSAGE("direct kernels " << std::string(detail::direct_conv_runs(1, 5, 1, 16, true) ? "run" : "do not run (no AVX-512)") << " here");
     CHECK(detail::direct_conv_runs(1, 5, 1, 16, true) == detail::direct_conv_runs(1, 5, 1, 16, false));
     CHECK(detail::direct_conv_runs(3, 3, 1, 16, false) == detail::direct_conv_runs(1, 5, 1, 16, false));
@@ -344,7 +347,7 @@ TEST_CASE("Conv2d's direct small-window kernels give bitwise the im2col + gemm r
             CHECK(bias_equal);
         }
         // the first 5 images: one chunk, fewer than 2 or 3 threads could take; with enough work per image
-        // (the first two planes geometries) each image's backward is shared among the threads (share_chunks)
+        // (the larger geometries) each image's backward is shared among the threads (share_chunks)
         Tensor<float> x5(Shape{5, g.C, g.H, g.W}), dy5(Shape{5, g.OC, OH, OW});
         std::copy(x.data(), x.data() + x5.size(), x5.data());
         std::copy(dy.data(), dy.data() + dy5.size(), dy5.data());
@@ -361,7 +364,7 @@ TEST_CASE("Conv2d's direct small-window kernels give bitwise the im2col + gemm r
             CHECK(weights_equal);
             CHECK(bias_equal);
         }
-        // one image alone, on 1 to 3 threads: with enough work per image (the first planes geometry),
+        // one image alone, on 1 to 3 threads: with enough work per image (the larger geometries),
         // shared among the threads (forward_images_shared)
         Tensor<float> x1(Shape{1, g.C, g.H, g.W}), other(x1.shape());
         std::copy(x.data(), x.data() + x1.size(), x1.data());
@@ -420,6 +423,7 @@ TEST_CASE("Conv2d's input gradient: the im2col result within rounding, bitwise t
                                       {5, 16, 3, 1, 6, 64, 2},    // 2 runs a phase row
                                       {3, 8, 5, 2, 4, 32, 2},     // 5x5: 3 or 2 taps a side
                                       {6, 16, 5, 1, 8, 32, 2},    // 5x5, odd padding
+                                      {64, 64, 1, 0, 32, 32, 2},  // 1x1: one phase, three of zeros, dy itself (Q = 0); batch 1 shared
                                       {4, 8, 1, 0, 8, 32, 2},     // 1x1: one phase, three of zeros
                                       {2, 16, 3, 0, 10, 32, 2},   // no padding
                                       {8, 16, 3, 1, 7, 32, 2}};   // 7 rows: im2col

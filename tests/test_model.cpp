@@ -337,8 +337,8 @@ TEST_CASE("batches smaller than the thread count share each image among the thre
     // rows of a share of the input channels and computes those rows of [dW^T; db^T] and of dcol. On one thread
     // the same batch takes the image-parallel path, so equality with it checks the shared path against the
     // usual one. The shapes: 5x5 without padding; the packed unfold (output rows of 8, two per vector); 3x3
-    // pad 1 on an odd width with 3 channels (shares of 1 and 2); stride 2 (the unvectorised unfold and fold);
-    // 1x1; and one below the threshold.
+    // pad 1 on an odd width with 3 channels (shares of 1 and 2); stride 2 on an odd width (forward and weight
+    // gradient from the image in phases, the input gradient by im2col's fold); 1x1; and one below the threshold.
     struct Case {
         Index in, out, k, stride, pad, h;
     };

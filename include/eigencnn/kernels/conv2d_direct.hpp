@@ -4,8 +4,8 @@
 // Direct kernels for stride-1 3x3 and 5x5 convolutions with output channels
 // in whole vectors of 16: small windows (C*K*K values few enough to sit in
 // the vector registers) and, streaming the weights or tiling the window
-// rows, wider ones. Float with AVX-512 only; elsewhere (and for every other
-// shape) Conv2d keeps im2col + gemm().
+// rows, wider ones; the tiled weight gradient at stride 2 too. Float with
+// AVX-512 only; elsewhere (and for every other shape) Conv2d keeps im2col + gemm().
 //
 // Image x [C, Hp, Wp], already padded; output position p = (i, j), P = OH*OW;
 // the window of p, in im2col's row order r = (c*K + a)*K + b:

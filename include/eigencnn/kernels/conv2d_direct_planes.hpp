@@ -101,8 +101,8 @@ inline void direct_forward_planes_runs(Index C, Index plane, Index Wp, const flo
 /// with row stride ldw (R, or R + 1 for [W | b]), bias [OC]. x [C, Hp, Wp] (stride 2: in phases, Wp even).
 /// A KH x KW window (r = (c*KH + a)*KW + b); direct_forward_planes<K, S> below is the square one.
 template <int KH, int KW, int S>
-void direct_forward_planes_window(Index C, Index OH, Index OW, Index i0, Index i1, Index Hp, Index Wp, const float* x, const float* w,
-                           Index ldw, const float* bias, Index o0, Index o1, float* y) {
+void direct_forward_planes_window(Index C, Index OH, Index OW, Index i0, Index i1, Index Hp, Index Wp, const float* x,
+                                  const float* w, Index ldw, const float* bias, Index o0, Index o1, float* y) {
     constexpr Index L = kGemmLanes;
     const Index plane = Hp * Wp, P = OH * OW, last = i1 * OW / L;
     Index start[4], p[4];
@@ -132,13 +132,14 @@ void direct_forward_planes(Index C, Index OH, Index OW, Index i0, Index i1, Inde
     direct_forward_planes_window<K, K, S>(C, OH, OW, i0, i1, Hp, Wp, x, w, ldw, bias, o0, o1, y);
 }
 
-/// The stride-1 kernel for a KH x KW window, KH and KW from 1 to 3 (the phases of a stride-2 input gradient), or null.
+/// The stride-1 kernel for a KH x KW window, KH and KW from 1 to 3 and apart by at most 1 (the phases of a
+/// stride-2 input gradient: ceil(K/2) or floor(K/2) taps a side), or null.
 inline DirectForwardPlanes direct_forward_planes_window_kernel(Index KH, Index KW) {
-    if (KH < 1 || KH > 3 || KW < 1 || KW > 3) return nullptr;
+    if (KH < 1 || KH > 3 || KW < 1 || KW > 3 || KH - KW > 1 || KW - KH > 1) return nullptr;
     static constexpr DirectForwardPlanes kernels[3][3] = {
-        {&direct_forward_planes_window<1, 1, 1>, &direct_forward_planes_window<1, 2, 1>, &direct_forward_planes_window<1, 3, 1>},
+        {&direct_forward_planes_window<1, 1, 1>, &direct_forward_planes_window<1, 2, 1>, nullptr},
         {&direct_forward_planes_window<2, 1, 1>, &direct_forward_planes_window<2, 2, 1>, &direct_forward_planes_window<2, 3, 1>},
-        {&direct_forward_planes_window<3, 1, 1>, &direct_forward_planes_window<3, 2, 1>, &direct_forward_planes_window<3, 3, 1>}};
+        {nullptr, &direct_forward_planes_window<3, 2, 1>, &direct_forward_planes_window<3, 3, 1>}};
     return kernels[KH - 1][KW - 1];
 }
 

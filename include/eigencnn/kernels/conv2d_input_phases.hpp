@@ -51,7 +51,8 @@ struct InputPhases {
 inline InputPhases input_phases(Index C, Index OC, Index K, Index pad, Index H, Index W, Index OH, Index OW) {
     InputPhases plan;
     plan.C = C, plan.OC = OC, plan.K = K, plan.H = H, plan.W = W, plan.OH = OH, plan.OW = OW;
-    if (H % 2 != 0 || W % (2 * kGemmLanes) != 0 || K > 5 || C <= 0 || OC <= 0 || OH <= 0 || OW <= 0) return plan;
+    // dx's rows of whole 32s: phase rows of whole 16s, the planes kernel's runs (AVX-512)
+    if (H % 2 != 0 || W % 32 != 0 || K > 5 || C <= 0 || OC <= 0 || OH <= 0 || OW <= 0) return plan;
     // taps of parity `ph` along one side: the largest window index of parity ph + p, how many, the first offset d
     auto taps = [&](Index ph, Index& top, Index& count, Index& d) {
         top = (K - 1 - ph - pad) % 2 == 0 ? K - 1 : K - 2;

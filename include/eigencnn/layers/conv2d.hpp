@@ -32,16 +32,18 @@
 // Stride-1 3x3 and 5x5 convs (float on AVX-512, output channels in 16s) skip
 // the cols in the forward and in the weight gradient too (windows of up to
 // 27 values, as the seed model's first conv, with all their accumulators in
-// registers; wider ones a tile of window rows at a time): kernels/conv2d_direct.hpp
+// registers; wider ones, and stride 2, a tile of window rows at a time): kernels/conv2d_direct.hpp
 // does the same FMAs in the same order straight from the image, bitwise the
 // same results. Where the output rows come in whole 16s (stride 1 or 2, K of
 // 1, 3 or 5, any channel counts), the forward writes y_n's planes straight
 // from W in its own layout instead (kernels/conv2d_direct_planes.hpp), bitwise
-// the same too: no transpose of the weights or of the output; at stride 2 it
-// reads a copy of x_n padded and split into even and odd columns
-// (input_copy()). The input gradient uses that kernel at stride 1 where the
-// input rows come in 16s (a different order of
-// sums: the same gradient within rounding). With fewer images than threads (or so few chunks of images
+// the same too: no transpose of the weights or of the output; stride 2 (forward
+// and weight gradient) reads a copy of x_n padded and split into even and odd
+// columns (input_copy()). The input gradient uses that kernel at stride 1 where
+// the input rows come in 16s, and at stride 2 where dx has an even number of
+// rows of whole 32s, as four products, one per phase of dx's rows and columns,
+// interleaved (kernels/conv2d_input_phases.hpp); either way a different order of
+// sums: the same gradient within rounding. With fewer images than threads (or so few chunks of images
 // that half of them would sit idle), backward shares each image among the threads by input channels instead (backward_images_shared,
 // below), and the direct forward by output rows or channels (forward_images_shared).
 // Output mask (core/output_mask.hpp; inactive by default): y[n, o] = a[o] (W[o] (*) x_n) + c[o] b[o].
@@ -318,7 +320,7 @@ private:
         const T* WT = input_gradient_weights(dx_planes, shared);
         const Index dx_scratch = input_gradient_scratch(dx_planes);
         const Index scratch = (R + 1) * P + dx_scratch + 2 * P * out_;
-        col_.resize(Shape{num_threads(), scratch});  // per thread: [col; 1], dcol (planes: the padded dy_n), dy_n^T, dy_n
+        col_.resize(Shape{num_threads(), scratch});  // per thread: [col; 1], dcol (planes: the padded dy_n; phases: it, then dx_n in phases), dy_n^T, dy_n
         if (shared) backward_images_shared(N, WT, dx_planes, dx_scratch, source);
         else {
             EIGENCNN_OMP(parallel)
@@ -367,7 +369,7 @@ private:
         const T* WT = input_gradient_weights(dx_planes, shared);
         const Index dx_scratch = input_gradient_scratch(dx_planes);
         const Index scratch = dx_scratch + out_ * P;
-        col_.resize(Shape{num_threads(), scratch});  // per thread: dcol (planes: the padded dy_n), dy_n
+        col_.resize(Shape{num_threads(), scratch});  // per thread: dcol (planes: the padded dy_n; phases: it, then dx_n in phases), dy_n
         if (shared) return backward_input_images_shared(N, WT, dx_planes, dx_scratch, source);
         EIGENCNN_OMP(parallel for schedule(static))
         for (Index n = 0; n < N; ++n) {
@@ -498,7 +500,9 @@ private:
     // then computes the same rows of [dW^T; db^T] (the last thread
     // also the bias row) and of dcol, which it folds into those channels of
     // dx_n: it reads only the rows of col_n and dcol it wrote itself (by the planes kernel instead: the
-    // dy_n that thread 0 padded before the barrier, and the rows of Wf it flipped itself). gemm()
+    // dy_n that thread 0 padded before the barrier, and the rows of Wf it flipped itself; by phases: that
+    // padded dy_n and the phase weights built before the parallel region, writing its own channels of the
+    // phases and of dx_n). gemm()
     // computes every element as the same k-ordered sum however its operands
     // are split, and the chunk sums run as in the image-parallel path, so
     // results are bitwise those of that path on any number of threads. That
@@ -734,14 +738,15 @@ private:
     // stride 2 (the planes kernel only), always a copy, padded and in two phases per row, [C, H + 2p, pitch]
     // (detail::pad_phases). Its row pitch, size (0: none), the copy, and the copy of channels [c0, c1).
     Index input_copy_pitch() const { return detail::planes_row_pitch(in_shape_[3], pad_, stride_); }
-    Index input_copy_size() const { return stride_ == 1 ? padded_size() : in_ * (in_shape_[2] + 2 * pad_) * input_copy_pitch(); }
+    // (Other strides have no direct kernels: these are never asked for them.)
+    Index input_copy_size() const { return stride_ != 2 ? padded_size() : in_ * (in_shape_[2] + 2 * pad_) * input_copy_pitch(); }
     const T* input_copy(const T* x, T* scratch) const {
-        if (stride_ == 1) return padded(x, scratch);
+        if (stride_ != 2) return padded(x, scratch);
         copy_input_channels(x, scratch, 0, in_);
         return scratch;
     }
     void copy_input_channels(const T* x, T* scratch, Index c0, Index c1) const {
-        if (stride_ == 1) pad_channels(x, scratch, c0, c1);
+        if (stride_ != 2) pad_channels(x, scratch, c0, c1);
         else detail::pad_phases(x, in_shape_[2], in_shape_[3], pad_, input_copy_pitch(), c0, c1, scratch);
     }
 
@@ -786,7 +791,8 @@ private:
         return scratch;
     }
     // The input gradient's weights: Wf for the planes kernel (when the image is shared, only sized here: each
-    // thread flips the rows of its own channels), else W^T. Its scratch per image: the padded dy_n, or dcol.
+    // thread flips the rows of its own channels), the phases' weights at stride 2 (choose_input_phases), else W^T.
+    // Its scratch per image: the padded dy_n (phases: then dx_n's four phases), or dcol.
     const T* input_gradient_weights(detail::DirectForwardPlanes planes, bool shared) {
         if (dx_phases_) return phase_weights();
         if (!planes) return transposed_weight();
@@ -796,7 +802,7 @@ private:
         if (dx_phases_) return phases_.padded_size() + in_ * in_shape_[2] * in_shape_[3];  // dy padded, then dx's phases
         return planes ? padded_gradient_size() : in_ * k_ * k_ * out_shape_[2] * out_shape_[3];
     }
-    // dy_n as input_gradient_channels reads it: padded into scratch for the planes kernel, else itself.
+    // dy_n as input_gradient_channels reads it: padded into scratch for the planes kernel (phases: by their Q), else itself.
     const T* prepare_gradient(detail::DirectForwardPlanes planes, const T* g, T* scratch) const {
         if (dx_phases_) {
             if (phases_.Q == 0) return g;
