@@ -195,12 +195,13 @@ void conv2d_winners_input_image(const WinnersGeometry& geo, const T* wt, const s
     for (Index e = 0; e < E; ++e)
         if (val[e] != T(0)) ++start[pos[e] + 1];
     for (Index p = 0; p < P; ++p) start[p + 1] += start[p], next[p] = start[p];
-    for (Index e = 0; e < E; ++e) {
-        if (val[e] == T(0)) continue;
-        const std::int32_t slot = next[pos[e]]++;
-        gs[slot] = val[e];
-        woff[slot] = e / geo.Q * KKC;
-    }
+    for (Index o = 0, e = 0; o < geo.OC; ++o)
+        for (Index q = 0; q < geo.Q; ++q, ++e) {
+            if (val[e] == T(0)) continue;
+            const std::int32_t slot = next[pos[e]]++;
+            gs[slot] = val[e];
+            woff[slot] = o * KKC;
+        }
     for (Index p = 0; p < P; ++p) {
         const Index first = start[p], m = start[p + 1] - first;
         if (m == 0) continue;
