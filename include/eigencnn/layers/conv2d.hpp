@@ -170,11 +170,14 @@ public:
         if (dy.shape() != out_shape_)
             detail::shape_error(name() + " backward", "gradient of shape " + out_shape_.str(), dy.shape());
         const Index P = dy.dim(2) * dy.dim(3);
-        return backward_images(dy.dim(0), [&](Index n, T*, T* gt) {
-            const T* g = dy.data() + n * out_ * P;  // dy_n [OC, P]
-            transpose(g, out_, P, gt);
-            return g;
-        });
+        return backward_images(
+            dy.dim(0),
+            [&](Index n, T*, T* gt) {
+                const T* g = dy.data() + n * out_ * P;  // dy_n [OC, P]
+                transpose(g, out_, P, gt);
+                return g;
+            },
+            dy.data());
     }
 
     /// dL/dx alone, for when only the input gradient is wanted (e.g. optimising
@@ -304,9 +307,12 @@ private:
     // forward's). source(n, g, gt) supplies image n's output gradient: it
     // fills gt [P, OC] with dy_n^T and returns a pointer to dy_n [OC, P],
     // either its own or g (OC*P scratch private to the thread; null when the
-    // input gradient is not wanted, which needs only gt).
+    // input gradient is not wanted, which needs only gt). dy: the batch's
+    // gradient [N, OC, P] when source is its plain transpose (Conv2d::backward);
+    // the shared path then transposes each image on all threads, each its
+    // share of the positions, instead of calling source on one.
     template <typename Source>
-    const Tensor<T>& backward_images(Index N, Source&& source) {
+    const Tensor<T>& backward_images(Index N, Source&& source, const T* dy = nullptr) {
         if (!has_input_) detail::no_backward_state(name());
         check_batch(N);
         const Index P = out_shape_[2] * out_shape_[3], R = in_ * k_ * k_;
@@ -321,7 +327,7 @@ private:
         const Index dx_scratch = input_gradient_scratch(dx_planes);
         const Index scratch = (R + 1) * P + dx_scratch + 2 * P * out_;
         col_.resize(Shape{num_threads(), scratch});  // per thread: [col; 1], dcol (planes: the padded dy_n; phases: it, then dx_n in phases), dy_n^T, dy_n
-        if (shared) backward_images_shared(N, WT, dx_planes, dx_scratch, source);
+        if (shared) backward_images_shared(N, WT, dx_planes, dx_scratch, source, dy);
         else {
             EIGENCNN_OMP(parallel)
             {
@@ -612,7 +618,8 @@ private:
 #endif
 
     template <typename Source>
-    void backward_images_shared(Index N, const T* WT, detail::DirectForwardPlanes dx_planes, Index dx_scratch, Source& source) {
+    void backward_images_shared(Index N, const T* WT, detail::DirectForwardPlanes dx_planes, Index dx_scratch, Source& source,
+                                const T* dy) {
         const Index P = out_shape_[2] * out_shape_[3], KK = k_ * k_, R = in_ * KK;
         const auto wg = direct_weight_gradient_channels();
         const bool want_dx = this->input_grad_, copies = input_copy_size() > 0;
@@ -624,10 +631,11 @@ private:
         EIGENCNN_OMP(parallel)
         {
             const int t = thread_index(), team = num_threads_in_region();
-            const ThreadShare channels = thread_share(in_, t, team);
+            const ThreadShare channels = thread_share(in_, t, team), positions = thread_share(P, t, team);
             const Index r0 = channels.begin * KK, r1 = channels.end * KK, rows = r1 - r0 + (t == team - 1);  // + the bias row
             if (dx_planes) flip_weight_rows(channels.begin, channels.end);  // the rows of Wf this thread reads
             for (Index n = 0; n < N; ++n) {
+                if (dy) transpose_block(dy + n * out_ * P, out_, P, Index(0), out_, positions.begin, positions.end, gt);  // its rows of dy_n^T
                 T* part = partial_.data() + (n / kChunk) * (R + 1) * out_;
                 const T* x_n = input_.data() + n * in_ * in_shape_[2] * in_shape_[3];
                 if (wg) {  // its channels of the padded image (stride 2: in phases), in col
@@ -638,7 +646,7 @@ private:
                 }
                 if (t == 0) {
                     if (n % kChunk == 0) std::fill(part, part + (R + 1) * out_, T(0));
-                    g = source(n, gs, gt);
+                    g = dy ? dy + n * out_ * P : source(n, gs, gt);
                     if (want_dx) g = prepare_gradient(dx_planes, g, dcol);
                 }
                 EIGENCNN_OMP(barrier)
