@@ -32,6 +32,7 @@
 // im2col cost about as much as the product itself.
 #pragma once
 
+#include "conv2d_direct_planes.hpp"
 #include "gemm.hpp"
 #include "transpose.hpp"
 
@@ -90,7 +91,7 @@ inline void direct_weight_grad_tile(Index OH, Index OW, Index Wp, const float* x
     constexpr int NR = RA * K;
     Index column[K];  // window column b from the window's start (stride 1: b)
 #pragma GCC unroll 8
-    for (int b = 0; b < K; ++b) column[b] = b % S * (Wp / S) + b / S;
+    for (int b = 0; b < K; ++b) column[b] = phase_column(b, S, Wp);
     gemm_vec acc[NR][NV];
 #pragma GCC unroll 32
     for (int r = 0; r < NR; ++r)

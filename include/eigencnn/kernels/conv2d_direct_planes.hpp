@@ -43,6 +43,11 @@ namespace detail {
 using DirectForwardPlanes = void (*)(Index C, Index OH, Index OW, Index i0, Index i1, Index Hp, Index Wp, const float* x,
                                      const float* w, Index ldw, const float* bias, Index o0, Index o1, float* y);
 
+/// Where window column b's inputs start in a padded row, from the window's first input: b at stride 1; at
+/// stride 2, in the row's phase b % 2 (each pitch / 2 long), at b / 2 (the layout pad_phases writes, below).
+/// The stride-2 forward here and weight gradient (conv2d_direct.hpp) both read the image this way.
+constexpr Index phase_column(int b, int S, Index pitch) { return b % S * (pitch / S) + b / S; }
+
 #if defined(EIGENCNN_GEMM_KERNEL) && defined(__AVX512F__)
 
 /// One block: NV runs starting at window offsets start[v] (the runs' top-left input, i * Wp + j0) and
@@ -52,7 +57,7 @@ inline void direct_forward_planes_block(Index C, Index plane, Index Wp, const fl
                                         const float* w, Index ldw, const float* bias, float* y, Index P) {
     Index column[KW];  // window column b's first input of a run, from the run's start in the row (stride 1: b)
 #pragma GCC unroll 8
-    for (int b = 0; b < KW; ++b) column[b] = b % S * (Wp / S) + b / S;
+    for (int b = 0; b < KW; ++b) column[b] = phase_column(b, S, Wp);
     __m512 acc[NO][NV];
 #pragma GCC unroll 8
     for (int o = 0; o < NO; ++o)
