@@ -94,9 +94,11 @@ void print_metrics(const std::string& who, const AttackMetrics& m) {
                 100 * m.clean_accuracy, 100 * m.attack_success_rate, 100 * m.attack_success_rate_non_target, 100 * m.robust_accuracy);
 }
 
-std::string describe(const AttackSpec& a) {
-    return a.name() + ", " + a.label_mode().str() + ", " + nlohmann::json(a)["parameters"].dump() +
-           (lab_detail::poison_rate_of(a) ? ", poison rate " + exact_decimal(*lab_detail::poison_rate_of(a)) : ", default poison share");
+// The attack, its label mode and parameters, and (with_rate) its poison rate: a sweep sets the rate per cell instead.
+std::string describe(const AttackSpec& a, bool with_rate = true) {
+    std::string s = a.name() + ", " + a.label_mode().str() + ", " + nlohmann::json(a)["parameters"].dump();
+    if (!with_rate) return s;
+    return s + (lab_detail::poison_rate_of(a) ? ", poison rate " + exact_decimal(*lab_detail::poison_rate_of(a)) : ", default poison share");
 }
 
 int run_attack(const AttackFlags& af, const RunFlags& rf) {
@@ -142,8 +144,10 @@ int run_sweep_command(const AttackFlags& af, const RunFlags& rf, SweepSettings s
     sweep.validate();
     set_num_threads(rf.threads);
     const auto [train, test] = load_data(rf);
-    std::printf("sweep: %s\nrates %zu x seeds %d from %llu, data %s (%lld training images)%s\n", describe(attack).c_str(),
-                sweep.poison_rates.size(), sweep.seeds, static_cast<unsigned long long>(sweep.first_seed), rf.data_dir.c_str(),
+    std::string rates;
+    for (double rate : sweep.poison_rates) rates += (rates.empty() ? "" : ", ") + exact_decimal(rate);
+    std::printf("sweep: %s\npoison rates %s (%zu) x seeds %d from %llu, data %s (%lld training images)%s\n", describe(attack, false).c_str(),
+                rates.c_str(), sweep.poison_rates.size(), sweep.seeds, static_cast<unsigned long long>(sweep.first_seed), rf.data_dir.c_str(),
                 static_cast<long long>(train.size()), sweep.resume ? ", resuming" : "");
     write_attack_gallery(rf.output_dir + "/" + attack.name() + "_gallery.png", attack, test, 8);
     TerminalObserver observer(rf.output_dir, "");

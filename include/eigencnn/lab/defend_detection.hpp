@@ -21,6 +21,8 @@
 
 #include "detect.hpp"
 
+#include <chrono>
+
 namespace eigencnn {
 
 /// STRIP in the defense table (its parameters: StripDefenseSettings).
@@ -86,10 +88,12 @@ inline StripDefenseResult strip_filter(Sequential<float>& model, const Dataset<f
     for (std::size_t i = 0; i < triggered.labels.size(); ++i)
         if (attack.label_mode().poisoned_label(triggered.labels[i]) != triggered.labels[i]) keep.push_back(i);
     triggered = triggered.subset(keep);
+    const auto t0 = std::chrono::steady_clock::now();
     const std::vector<double> h_clean = strip_entropies(model, clean.images, overlays.images, d.settings.strip);
     const std::vector<double> h_triggered = strip_entropies(model, triggered.images, overlays.images, d.settings.strip);
     StripDefenseResult r;
     r.strip = strip_detection(h_clean, h_triggered, d.settings.strip);
+    r.strip.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();  // as run_strip's
     r.clean_inputs = clean.labels.size(), r.triggered_inputs = triggered.labels.size(), r.overlay_images = overlays.labels.size();
     const double threshold = r.strip.operating_points.at(0).threshold;  // at the first preset FRR
     std::vector<int> clean_pred = predict(model, clean, eval_batch), triggered_pred = predict(model, triggered, eval_batch);
