@@ -331,8 +331,8 @@ TEST_CASE("size arithmetic from user input is checked where it is computed") {
 
 TEST_CASE("the 2x2 max-pool kernels pick the same winners as the reference loop, NaN included") {
     Rng rng(16);
-    for (Index H : {2, 5, 8, 33})
-        for (Index W : {2, 3, 17, 34}) {
+    for (Index H : {2, 5, 8, 10, 33})
+        for (Index W : {2, 3, 8, 9, 17, 34}) {  // W = 8: four pooled rows at once
             std::vector<float> in(static_cast<std::size_t>(H * W));
             for (auto& v : in) v = static_cast<float>(rng.below(5));  // many ties
             in[static_cast<std::size_t>(rng.below(static_cast<std::uint64_t>(H * W)))] = std::numeric_limits<float>::quiet_NaN();
