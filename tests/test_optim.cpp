@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <limits>
 #include <memory>
 
 using namespace eigencnn;
@@ -66,6 +67,29 @@ TEST_CASE("Adam updates every element of every parameter independently") {
     CHECK(a[2] == 1.0f);
     CHECK(a[3] == doctest::Approx(0.5f));
     CHECK(b[2] == doctest::Approx(-1.5f));
+}
+
+TEST_CASE("all_finite finds one NaN or infinity anywhere, in tensors split among threads or not, on 1 and 2 threads") {
+    for (int threads : {1, 2})
+        for (Index n : {Index(1), Index(4095), Index(4097), Index(5 * kFixedChunk + 3)}) {  // the last: in parallel
+            set_num_threads(threads);
+            CAPTURE(threads);
+            CAPTURE(n);
+            Tensor<float> t(Shape{n});
+            for (Index i = 0; i < n; ++i) t[i] = static_cast<float>(i % 7) - 3.0f;
+            CHECK(all_finite(t));
+            for (Index at : {Index(0), n / 2, n - 1})
+                for (float bad : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity(),
+                                  -std::numeric_limits<float>::infinity()}) {
+                    const float keep = t[at];
+                    t[at] = bad;
+                    CHECK_FALSE(all_finite(t));
+                    t[at] = keep;
+                }
+            CHECK(all_finite(t));
+        }
+    set_num_threads(2);
+    CHECK(all_finite(Tensor<double>(Shape{0})));  // nothing to fail
 }
 
 TEST_CASE("Adam on a tensor large enough to be split among threads matches the scalar update, on 1 and 2 threads") {

@@ -12,6 +12,9 @@
 // SIMD width and of the alignment of a Tensor's data (Eigen's, at most 64 bytes), so the same elements
 // fall to the same code on 1 thread or 7. A split per thread (`parallel for` over elements) would move
 // those boundaries.
+//
+// all_finite(t): whether a tensor holds no NaN and no infinity, over the same chunks on all threads: the
+// checks training and inference make on every batch (a batch of 1,000 MNIST images is 3 MB to read).
 #pragma once
 
 #include "omp.hpp"
@@ -28,6 +31,20 @@ void for_each_fixed_chunk(Index size, Body&& body) {
     const Index chunks = (size + kFixedChunk - 1) / kFixedChunk;
     EIGENCNN_OMP(parallel for schedule(static) if (size >= 4 * kFixedChunk))
     for (Index c = 0; c < chunks; ++c) body(c * kFixedChunk, std::min(kFixedChunk, size - c * kFixedChunk));
+}
+
+/// Whether every value of t is finite (no NaN, no infinity); the answer does not depend on the thread count.
+template <typename T>
+bool all_finite(const Tensor<T>& t) {
+    const Index size = t.size(), chunks = (size + kFixedChunk - 1) / kFixedChunk;
+    const T* data = t.data();
+    bool finite = true;
+    EIGENCNN_OMP(parallel for schedule(static) reduction(&& : finite) if (size >= 4 * kFixedChunk))
+    for (Index c = 0; c < chunks; ++c) {
+        const Index n = std::min(kFixedChunk, size - c * kFixedChunk);
+        finite = finite && Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>(data + c * kFixedChunk, n).allFinite();
+    }
+    return finite;
 }
 
 }  // namespace eigencnn

@@ -15,6 +15,7 @@
 // the sample), so that no confident answer comes out of them.
 #pragma once
 
+#include "../core/parallel.hpp"
 #include "../data/data_loader.hpp"
 #include "../model/sequential.hpp"
 
@@ -51,7 +52,7 @@ void for_each_output(Sequential<T>& model, const Dataset<T>& data, Index batch_s
     Index first = 0;
     for (std::size_t i = 0; i < loader.num_batches(); ++i) {
         loader.load(i, b);
-        if (!b.images.vector().allFinite()) {
+        if (!all_finite(b.images)) {
             const Index S = b.images.shape().sample_size();
             Index bad = 0;
             while (bad + 1 < b.images.dim(0) && b.images.matrix(b.images.dim(0), S).row(bad).allFinite()) ++bad;

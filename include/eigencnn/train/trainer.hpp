@@ -9,6 +9,7 @@
 // error naming the layer and the step, or skips the batch on request.
 #pragma once
 
+#include "../core/parallel.hpp"
 #include "../data/data_loader.hpp"
 #include "../loss/cross_entropy.hpp"
 #include "../model/sequential.hpp"
@@ -38,11 +39,6 @@ enum class NonFinite {
 using BatchCallback = std::function<void(std::size_t, std::size_t, double)>;
 
 namespace detail {
-
-template <typename T>
-bool all_finite(const Tensor<T>& t) {
-    return t.vector().allFinite();
-}
 
 /// Why the loss is not finite: re-run forward layer by layer to find the first non-finite output.
 template <typename T>
