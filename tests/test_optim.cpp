@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <limits>
 #include <memory>
+#include <vector>
 
 using namespace eigencnn;
 
@@ -90,6 +91,25 @@ TEST_CASE("all_finite finds one NaN or infinity anywhere, in tensors split among
         }
     set_num_threads(2);
     CHECK(all_finite(Tensor<double>(Shape{0})));  // nothing to fail
+}
+
+TEST_CASE("parallel_copy and Flatten copy every element, split among threads or not") {
+    for (Index n : {Index(0), Index(5), (Index(1) << 16) + 1}) {  // the last: in parallel
+        CAPTURE(n);
+        std::vector<float> src(static_cast<std::size_t>(n)), dst(src.size(), -1.0f);
+        for (Index i = 0; i < n; ++i) src[static_cast<std::size_t>(i)] = static_cast<float>(i) * 0.5f;
+        parallel_copy(src.data(), n, dst.data());
+        CHECK(dst == src);
+    }
+    Flatten<float> flatten;
+    Tensor<float> x(Shape{4, 16, 32, 32});  // 65,536 values: the parallel branch
+    for (Index i = 0; i < x.size(); ++i) x[i] = static_cast<float>(i % 1001);
+    const Tensor<float>& y = flatten.forward(x);
+    CHECK(y.shape() == Shape{4, 16 * 32 * 32});
+    CHECK(y.vector() == x.vector());
+    const Tensor<float>& dx = flatten.backward(y);
+    CHECK(dx.shape() == x.shape());
+    CHECK(dx.vector() == x.vector());
 }
 
 TEST_CASE("Adam on a tensor large enough to be split among threads matches the scalar update, on 1 and 2 threads") {

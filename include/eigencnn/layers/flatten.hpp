@@ -7,6 +7,7 @@
 #pragma once
 
 #include "../core/layer.hpp"
+#include "../core/threads.hpp"
 #include "../core/registry.hpp"
 
 namespace eigencnn {
@@ -31,7 +32,7 @@ public:
     const Tensor<T>& forward(const Tensor<T>& x) override {
         in_shape_ = x.shape();
         output_.resize(output_shape(in_shape_));
-        output_.vector() = x.vector();
+        parallel_copy(x.data(), x.size(), output_.data());  // 2 MB at inference's batch of 1,000
         return output_;
     }
 
@@ -39,7 +40,7 @@ public:
         if (dy.shape() != output_.shape())
             detail::shape_error(name() + " backward", "gradient of shape " + output_.shape().str(), dy.shape());
         grad_input_.resize(in_shape_);
-        grad_input_.vector() = dy.vector();
+        parallel_copy(dy.data(), dy.size(), grad_input_.data());
         return grad_input_;
     }
 
