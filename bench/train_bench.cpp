@@ -128,7 +128,7 @@ int main(int argc, char** argv) {
     std::printf("eigencnn: %d thread(s), median epoch %.3f s, %.0f train images/s, inference %.0f images/s, peak RSS %.0f MB, test acc %.4f\n",
                 threads, epoch_med, static_cast<double>(train.size()) / epoch_med, inf_ips, peak_rss_mb(), acc);
     std::printf("{\"impl\": \"eigencnn\", \"threads\": %d, \"data\": \"%s\", \"epoch_seconds_median\": %.4f, \"train_images_per_second\": %.1f, "
-                "\"inference_images_per_second\": %.1f, \"peak_rss_mb\": %.1f}\n",
-                threads, source.c_str(), epoch_med, static_cast<double>(train.size()) / epoch_med, inf_ips, peak_rss_mb());
+                "\"inference_images_per_second\": %.1f, \"inference_passes\": %d, \"peak_rss_mb\": %.1f}\n",
+                threads, source.c_str(), epoch_med, static_cast<double>(train.size()) / epoch_med, inf_ips, inference_passes, peak_rss_mb());
     return 0;
 }

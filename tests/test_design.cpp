@@ -331,8 +331,8 @@ TEST_CASE("size arithmetic from user input is checked where it is computed") {
 
 TEST_CASE("the 2x2 max-pool kernels pick the same winners as the reference loop, NaN included") {
     Rng rng(16);
-    for (Index H : {2, 5, 8, 10, 33})
-        for (Index W : {2, 3, 8, 9, 17, 34}) {  // W = 8: four pooled rows at once
+    for (Index H : {2, 5, 8, 10, 12, 15, 33})  // W = 8: four pooled rows at once, then 0 to 3 rows one by one
+        for (Index W : {2, 3, 8, 9, 17, 34}) {
             std::vector<float> in(static_cast<std::size_t>(H * W));
             for (auto& v : in) v = static_cast<float>(rng.below(5));  // many ties
             in[static_cast<std::size_t>(rng.below(static_cast<std::uint64_t>(H * W)))] = std::numeric_limits<float>::quiet_NaN();
@@ -345,6 +345,9 @@ TEST_CASE("the 2x2 max-pool kernels pick the same winners as the reference loop,
             CAPTURE(W);
             CHECK(fast_arg == ref_arg);
             CHECK(std::memcmp(fast.data(), ref.data(), fast.size() * sizeof(float)) == 0);
+            std::vector<float> no_arg(fast.size());  // inference: no winners kept, the same values
+            maxpool_plane(in.data(), H, W, 2, 2, no_arg.data(), static_cast<std::int32_t*>(nullptr));
+            CHECK(std::memcmp(no_arg.data(), ref.data(), fast.size() * sizeof(float)) == 0);
         }
 }
 

@@ -71,6 +71,7 @@ TEST_CASE("Adam updates every element of every parameter independently") {
 }
 
 TEST_CASE("all_finite finds one NaN or infinity anywhere, in tensors split among threads or not, on 1 and 2 threads") {
+    const int threads_before = num_threads();
     for (int threads : {1, 2})
         for (Index n : {Index(1), Index(4095), Index(4097), Index(5 * kFixedChunk + 3)}) {  // the last: in parallel
             set_num_threads(threads);
@@ -89,11 +90,13 @@ TEST_CASE("all_finite finds one NaN or infinity anywhere, in tensors split among
                 }
             CHECK(all_finite(t));
         }
-    set_num_threads(2);
+    set_num_threads(threads_before);
     CHECK(all_finite(Tensor<double>(Shape{0})));  // nothing to fail
 }
 
 TEST_CASE("parallel_copy and Flatten copy every element, split among threads or not") {
+    const int threads_before = num_threads();
+    set_num_threads(2);  // the large cases below then copy in two shares
     for (Index n : {Index(0), Index(5), (Index(1) << 16) + 1}) {  // the last: in parallel
         CAPTURE(n);
         std::vector<float> src(static_cast<std::size_t>(n)), dst(src.size(), -1.0f);
@@ -110,6 +113,7 @@ TEST_CASE("parallel_copy and Flatten copy every element, split among threads or 
     const Tensor<float>& dx = flatten.backward(y);
     CHECK(dx.shape() == x.shape());
     CHECK(dx.vector() == x.vector());
+    set_num_threads(threads_before);
 }
 
 TEST_CASE("Adam on a tensor large enough to be split among threads matches the scalar update, on 1 and 2 threads") {

@@ -12,7 +12,7 @@
 //
 // The general loop is the reference; 2x2 stride 2 has a select-based
 // version (and an AVX-512 one for float) that picks the same winners,
-// checked against the general loop in tests/test_kernels.cpp.
+// checked against the general loop in tests/test_design.cpp.
 #pragma once
 
 #include "../core/omp.hpp"
@@ -47,7 +47,7 @@ inline void maxpool2x2_plane_avx512(const float* in, Index W, Index OH, Index OW
         return static_cast<__mmask16>(_mm512_cmp_ps_mask(v, m, _CMP_NLE_UQ) & _mm512_cmp_ps_mask(m, m, _CMP_ORD_Q));
     };
     Index i = 0;
-    if (W == 8) {
+    if (W == 8 && OW == 4) {
         // Rows of 8 (the seed model's conv2 output): 16 outputs from four pooled rows at once instead of 4 of
         // 16 lanes per row. Vector k holds input rows 2(i + k) and 2(i + k) + 1; output lane L = 4k + j takes a,
         // b from lanes 2j, 2j + 1 of vector k and c, d from lanes 8 + 2j, 9 + 2j: one permute of vectors 0-1 and
