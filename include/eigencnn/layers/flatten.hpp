@@ -7,8 +7,8 @@
 #pragma once
 
 #include "../core/layer.hpp"
-#include "../core/threads.hpp"
 #include "../core/registry.hpp"
+#include "../core/threads.hpp"
 
 namespace eigencnn {
 
