@@ -13,6 +13,7 @@
 
 #include <eigencnn/core/threads.hpp>
 #include <eigencnn/kernels/conv2d_direct.hpp>
+#include <eigencnn/kernels/conv2d_winners.hpp>
 #include <eigencnn/kernels/gemm.hpp>
 #include <eigencnn/kernels/im2col.hpp>
 #include <eigencnn/kernels/transpose.hpp>
@@ -582,5 +583,93 @@ TEST_CASE("Linear: a row's output does not depend on the batch it came in") {
             for (Index i = 0; i < rows * 37; ++i) worst = std::max(worst, static_cast<double>(std::abs(y.data()[i] - y_big.data()[i])));
             CHECK(worst < 1e-5);
         }
+    }
+}
+
+TEST_CASE("the winners-only kernels: whole patches in registers are bitwise the block loops, both within rounding of a double reference") {
+    // One image, entries at random output positions (about a third of the gradients zero, as after a ReLU), for
+    // geometries with a whole-patch kernel (3x3 on 16 and 32 channels, 5x5 on 16) and one without (5x5 on 32).
+    // dW and db (conv2d_winners_image) and dx (conv2d_winners_input_image) against (1) the same sums by the
+    // block loops the whole-patch kernels replace (conv2d_winners_blocks, conv2d_winners_patch_blocks), bitwise,
+    // and (2) a plain double loop over the entries.
+    struct Case { Index K, C; bool whole; };
+    for (const Case c : {Case{3, 16, true}, Case{3, 32, true}, Case{5, 16, true}, Case{5, 32, false}}) {
+        CAPTURE(c.K);
+        CAPTURE(c.C);
+        const Index K = c.K, C = c.C, H = 9, W = 11, OH = H - K + 1, OW = W - K + 1, P = OH * OW, OC = 5, Q = 7, E = OC * Q;
+        const Index KKC = K * K * C;
+        Rng rng(static_cast<std::uint64_t>(K * 100 + C));
+        std::vector<float> xs(static_cast<std::size_t>(H * W * C)), wt(static_cast<std::size_t>(OC * KKC)), val(E);
+        for (auto& v : xs) v = static_cast<float>(rng.uniform(-1, 1));
+        for (auto& v : wt) v = static_cast<float>(rng.uniform(-1, 1));
+        std::vector<std::int32_t> pos(E);
+        for (Index e = 0; e < E; ++e) {
+            pos[e] = static_cast<std::int32_t>(rng.below(static_cast<std::uint64_t>(P)));
+            val[e] = rng.uniform(0, 1) < 0.35 ? 0.0f : static_cast<float>(rng.uniform(-1, 1));
+        }
+        for (Index o = 0; o < OC; ++o)  // a channel's positions are distinct (its pool windows do not overlap)
+            for (Index q = 1; q < Q; ++q)
+                for (Index r = 0; r < q; ++r)
+                    if (pos[o * Q + q] == pos[o * Q + r]) pos[o * Q + q] = static_cast<std::int32_t>((pos[o * Q + q] + 1) % P), r = -1;
+        std::vector<Index> origin(2 * P), block_offset(KKC / kWinnersBlock);
+        for (Index p = 0; p < P; ++p) origin[2 * p] = p / OW, origin[2 * p + 1] = p % OW;
+        for (Index j = 0; j < KKC / kWinnersBlock; ++j) block_offset[j] = j * kWinnersBlock / (K * C) * W * C + j * kWinnersBlock % (K * C);
+        const WinnersGeometry geo{C, K, H, W, OC, Q, P, true, origin.data(), block_offset.data()};
+        CHECK(winners_whole_patch<float>(geo, [](auto, auto) {}) == (c.whole && kWinnersWholePatch));
+
+        // the kernels under test
+        std::vector<float> part(static_cast<std::size_t>(OC * KKC + OC), 0.5f), dxs(xs.size(), 0.25f), gs(E + 1);
+        std::vector<std::int32_t> at(Q), start(P + 1), next(P);
+        std::vector<Index> woff(E + 1);
+        conv2d_winners_image(geo, xs.data(), wt.data(), pos.data(), val.data(), part.data(), static_cast<float*>(nullptr), gs.data(), at.data());
+        conv2d_winners_input_image(geo, wt.data(), pos.data(), val.data(), dxs.data(), start.data(), next.data(), woff.data(), gs.data());
+
+        // (1) the block loops, one block at a time, entry by entry in the kernels' order
+        std::vector<float> part1(part.size(), 0.5f), dxs1(dxs.size(), 0.25f);
+        for (Index o = 0; o < OC; ++o) {
+            std::vector<float> g;
+            std::vector<std::int32_t> a;
+            float db = 0;
+            for (Index q = 0; q < Q; ++q) {
+                db += val[o * Q + q];
+                if (val[o * Q + q] == 0.0f) continue;
+                g.push_back(val[o * Q + q]);
+                a.push_back(static_cast<std::int32_t>((origin[2 * pos[o * Q + q]] * W + origin[2 * pos[o * Q + q] + 1]) * C));
+            }
+            part1[OC * KKC + o] += db;
+            for (Index k0 = 0; k0 < KKC; k0 += kWinnersBlock)
+                conv2d_winners_blocks<1>(k0, static_cast<Index>(g.size()), g.data(), a.data(), xs.data(), part1.data() + o * KKC, block_offset.data());
+        }
+        for (Index p = 0; p < P; ++p) {
+            std::vector<float> g;
+            std::vector<Index> wo;
+            for (Index e = 0; e < E; ++e)
+                if (pos[e] == p && val[e] != 0.0f) g.push_back(val[e]), wo.push_back(e / Q * KKC);
+            if (g.empty()) continue;
+            float* d = dxs1.data() + (origin[2 * p] * W + origin[2 * p + 1]) * C;
+            for (Index k0 = 0; k0 < KKC; k0 += kWinnersBlock)
+                conv2d_winners_patch_blocks<1>(k0, static_cast<Index>(g.size()), g.data(), wo.data(), wt.data(), d, block_offset.data());
+        }
+        CHECK(std::memcmp(part.data(), part1.data(), sizeof(float) * part.size()) == 0);
+        CHECK(std::memcmp(dxs.data(), dxs1.data(), sizeof(float) * dxs.size()) == 0);
+
+        // (2) the definition, in double
+        std::vector<double> part2(part.size(), 0.5), dxs2(dxs.size(), 0.25);
+        for (Index e = 0; e < E; ++e) {
+            const Index o = e / Q, h0 = origin[2 * pos[e]], w0 = origin[2 * pos[e] + 1];
+            part2[OC * KKC + o] += val[e];
+            for (Index a = 0; a < K; ++a)
+                for (Index b = 0; b < K; ++b)
+                    for (Index ch = 0; ch < C; ++ch) {
+                        const Index i = ((h0 + a) * W + w0 + b) * C + ch, k = (a * K + b) * C + ch;
+                        part2[o * KKC + k] += double(val[e]) * xs[i];
+                        dxs2[i] += double(val[e]) * wt[o * KKC + k];
+                    }
+        }
+        double err_w = 0, err_x = 0;
+        for (std::size_t i = 0; i < part.size(); ++i) err_w = std::max(err_w, std::abs(part[i] - part2[i]));
+        for (std::size_t i = 0; i < dxs.size(); ++i) err_x = std::max(err_x, std::abs(dxs[i] - dxs2[i]));
+        CHECK(err_w < 1e-5);
+        CHECK(err_x < 1e-5);
     }
 }

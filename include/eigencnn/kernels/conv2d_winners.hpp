@@ -36,6 +36,13 @@ namespace eigencnn {
 
 constexpr Index kWinnersBlock = 16;  // values of dW per register block
 
+#if defined(EIGENCNN_GEMM_KERNEL) && defined(__AVX512F__)
+#define EIGENCNN_WHOLE_PATCH 1  // the whole-patch kernels below: one 16-float vector per block, 32 registers
+constexpr bool kWinnersWholePatch = true;
+#else
+constexpr bool kWinnersWholePatch = false;
+#endif
+
 /// The geometry of one winners-only backward call.
 struct WinnersGeometry {
     Index C, K, H, W, OC, Q;   ///< input channels, kernel, input plane, output channels, entries per output plane
@@ -87,6 +94,79 @@ void conv2d_winners_blocks(Index k0, Index m, const T* gs, const std::int32_t* a
     for (Index l = 0; l < NB * kWinnersBlock; ++l) dw[k0 + l] = acc[l];
 }
 
+// Whole patches in registers: a patch's K rows of KB = K*C/kWinnersBlock blocks, K*KB <= 25 accumulators
+// (AVX-512 float has 32 vector registers), for the geometries winners_whole_patch lists. Every block is then
+// a chain of its own (25 for the seed model's conv2: the FMA units never wait for the FMA before), and a
+// block's address is a patch row's start plus a constant (no table of block offsets to load). The same FMAs
+// in the same order as conv2d_winners_blocks and conv2d_winners_patch_blocks: bitwise the same results.
+// row: values per image row (W*C).
+//   dW[o] [K, KB blocks] += sum over the m patches e of gs[e] * x_e      (x_e at xs + at[e])
+template <int K, int KB>
+void conv2d_winners_patch_dw(Index m, const float* gs, const std::int32_t* at, const float* xs, Index row, float* dw) {
+#ifdef EIGENCNN_WHOLE_PATCH
+    using detail::gemm_vec;
+    gemm_vec acc[K * KB];
+#pragma GCC unroll 32
+    for (int r = 0; r < K * KB; ++r) acc[r] = detail::gemm_load(dw + r * kWinnersBlock);
+    for (Index e = 0; e < m; ++e) {
+        const float g = gs[e];
+        const float* x = xs + at[e];
+#pragma GCC unroll 8
+        for (int a = 0; a < K; ++a)
+#pragma GCC unroll 8
+            for (int b = 0; b < KB; ++b) acc[a * KB + b] = detail::gemm_fma(g, detail::gemm_load(x + a * row + b * kWinnersBlock), acc[a * KB + b]);
+    }
+#pragma GCC unroll 32
+    for (int r = 0; r < K * KB; ++r) detail::gemm_store(dw + r * kWinnersBlock, acc[r]);
+#else
+    (void)m, (void)gs, (void)at, (void)xs, (void)row, (void)dw;
+#endif
+}
+
+//   d [K rows of KB blocks, rows `row` apart] += sum over the m entries e of gs[e] * W[o_e]   (W[o_e] at wt + woff[e])
+template <int K, int KB>
+void conv2d_winners_patch_dx(Index m, const float* gs, const Index* woff, const float* wt, Index row, float* d) {
+#ifdef EIGENCNN_WHOLE_PATCH
+    using detail::gemm_vec;
+    gemm_vec acc[K * KB] = {};
+    for (Index e = 0; e < m; ++e) {
+        const float g = gs[e];
+        const float* w = wt + woff[e];
+#pragma GCC unroll 32
+        for (int r = 0; r < K * KB; ++r) acc[r] = detail::gemm_fma(g, detail::gemm_load(w + r * kWinnersBlock), acc[r]);
+    }
+#pragma GCC unroll 8
+    for (int a = 0; a < K; ++a)
+#pragma GCC unroll 8
+        for (int b = 0; b < KB; ++b) {
+            float* p = d + a * row + b * kWinnersBlock;
+            detail::gemm_store(p, detail::gemm_load(p) + acc[a * KB + b]);
+        }
+#else
+    (void)m, (void)gs, (void)woff, (void)wt, (void)row, (void)d;
+#endif
+}
+
+// Calls kernel(integral_constant K, integral_constant KB) and returns true when this geometry has a
+// whole-patch kernel (float, AVX-512; 3x3 with 16 or 32 channels, 5x5 with 16), else false.
+template <typename T, typename Kernel>
+bool winners_whole_patch(const WinnersGeometry& geo, Kernel&& kernel) {
+#ifdef EIGENCNN_WHOLE_PATCH
+    if constexpr (std::is_same_v<T, float>) {
+        if (!geo.blocked) return false;
+        using std::integral_constant;
+        switch (geo.K * 100 + geo.K * geo.C / kWinnersBlock) {
+        case 303: kernel(integral_constant<int, 3>{}, integral_constant<int, 3>{}); return true;
+        case 306: kernel(integral_constant<int, 3>{}, integral_constant<int, 6>{}); return true;
+        case 505: kernel(integral_constant<int, 5>{}, integral_constant<int, 5>{}); return true;
+        default: return false;
+        }
+    }
+#endif
+    (void)geo, (void)kernel;
+    return false;
+}
+
 /// One image: entries pos [OC, Q] (positions i*OW + j in the output plane) with
 /// gradients val [OC, Q]; adds into part (dW [OC, K, K, C], then db [OC]) and,
 /// unless dxs is null, into dxs [H, W, C]. gs [Q] and at [Q] are scratch.
@@ -95,21 +175,31 @@ template <typename T>
 void conv2d_winners_image(const WinnersGeometry& geo, const T* xs, const T* wt, const std::int32_t* pos, const T* val, T* part, T* dxs,
                           T* gs, std::int32_t* at) {
     const Index C = geo.C, K = geo.K, H = geo.H, W = geo.W, Q = geo.Q, KKC = K * K * C;
+    // db[o] += sum over q of val[o, q], in q order (zeros change no sum: it is never -0), 64 channels at a
+    // time: one chain of adds per channel side by side instead of one channel's after another's
+    for (Index o0 = 0; o0 < geo.OC; o0 += 64) {
+        const Index count = std::min<Index>(64, geo.OC - o0);
+        T db[64] = {};
+        for (Index q = 0; q < Q; ++q)
+            for (Index o = 0; o < count; ++o) db[o] += val[(o0 + o) * Q + q];
+        for (Index o = 0; o < count; ++o) part[geo.OC * KKC + o0 + o] += db[o];
+    }
     for (Index o = 0; o < geo.OC; ++o) {
         T* dw = part + o * KKC;
         const T* w = wt + o * KKC;
-        T db = 0;
         Index m = 0;  // patches wholly inside the image, for the blocked loops below
         for (Index q = 0; q < Q; ++q) {
             const T g = val[o * Q + q];
-            if (g == T(0)) continue;
-            db += g;
             const Index h0 = geo.origin[2 * pos[o * Q + q]], w0 = geo.origin[2 * pos[o * Q + q] + 1];
             if (geo.blocked && h0 >= 0 && w0 >= 0 && h0 + K <= H && w0 + K <= W) {
+                // kept when nonzero, without a branch on g: a ReLU before the pool zeroes about half the
+                // entries in no pattern a branch predictor could follow
                 gs[m] = g;
-                at[m++] = static_cast<std::int32_t>((h0 * W + w0) * C);  // fits: Conv2d::output_shape checks C*H*W < 2^31
+                at[m] = static_cast<std::int32_t>((h0 * W + w0) * C);  // fits: Conv2d::output_shape checks C*H*W < 2^31
+                m += g != T(0);
                 continue;
             }
+            if (g == T(0)) continue;
             const Index b0 = std::max<Index>(0, -w0), len = (std::min(K, W - w0) - b0) * C;
             for (Index a = std::max<Index>(0, -h0); a < std::min(K, H - h0); ++a) {
                 const Index i = ((h0 + a) * W + w0 + b0) * C, k = (a * K + b0) * C;
@@ -120,13 +210,16 @@ void conv2d_winners_image(const WinnersGeometry& geo, const T* xs, const T* wt, 
                     for (Index t = 0; t < len; ++t) dxs[i + t] += g * w[k + t];
             }
         }
-        part[geo.OC * KKC + o] += db;
         if (m == 0) continue;
         // dW[o] in blocks of kWinnersBlock values (a block never straddles two kernel rows, as
-        // kWinnersBlock divides K*C), four at a time, summed over the patches in registers.
-        Index k0 = 0;
-        for (; k0 + 4 * kWinnersBlock <= KKC; k0 += 4 * kWinnersBlock) conv2d_winners_blocks<4>(k0, m, gs, at, xs, dw, geo.block_offset);
-        for (; k0 < KKC; k0 += kWinnersBlock) conv2d_winners_blocks<1>(k0, m, gs, at, xs, dw, geo.block_offset);
+        // kWinnersBlock divides K*C), a group of blocks at a time, summed over the patches in registers.
+        if (!winners_whole_patch<T>(geo, [&](auto k, auto kb) {
+                conv2d_winners_patch_dw<decltype(k)::value, decltype(kb)::value>(m, gs, at, xs, W * C, dw);
+            })) {
+            Index k0 = 0;
+            for (; k0 + 4 * kWinnersBlock <= KKC; k0 += 4 * kWinnersBlock) conv2d_winners_blocks<4>(k0, m, gs, at, xs, dw, geo.block_offset);
+            for (; k0 < KKC; k0 += kWinnersBlock) conv2d_winners_blocks<1>(k0, m, gs, at, xs, dw, geo.block_offset);
+        }
         if (!dxs) continue;
         // patch by patch: overlapping patches then update the same values far apart in time
         for (Index e = 0; e < m; ++e) {
@@ -185,22 +278,24 @@ void conv2d_winners_patch_blocks(Index k0, Index m, const T* gs, const Index* wo
 ///   dpatch_p = sum over the channels o that won at p of g[o, p] * W[o]      [K, K, C]
 /// is summed in registers and added to dxs once, so a value of dxs is updated
 /// once per patch instead of once per entry. Scratch: start [P + 1] and next [P]
-/// (int32), woff [OC*Q] (Index), gs [OC*Q].
+/// (int32), woff [OC*Q + 1] (Index), gs [OC*Q + 1] (the last slots take the zero entries).
 template <typename T>
 void conv2d_winners_input_image(const WinnersGeometry& geo, const T* wt, const std::int32_t* pos, const T* val, T* dxs,
                                 std::int32_t* start, std::int32_t* next, Index* woff, T* gs) {
     const Index C = geo.C, K = geo.K, H = geo.H, W = geo.W, P = geo.P, E = geo.OC * geo.Q, KKC = K * K * C;
-    // counting sort of the nonzero entries by position; stable, so channels stay in increasing order
+    // counting sort of the nonzero entries by position; stable, so channels stay in increasing order. No
+    // branch on the values (about half are zero, in no predictable pattern): a zero entry is written to the
+    // spare slot E and not counted.
     std::fill(start, start + P + 1, 0);
-    for (Index e = 0; e < E; ++e)
-        if (val[e] != T(0)) ++start[pos[e] + 1];
+    for (Index e = 0; e < E; ++e) start[pos[e] + 1] += val[e] != T(0);
     for (Index p = 0; p < P; ++p) start[p + 1] += start[p], next[p] = start[p];
     for (Index o = 0, e = 0; o < geo.OC; ++o)
         for (Index q = 0; q < geo.Q; ++q, ++e) {
-            if (val[e] == T(0)) continue;
-            const std::int32_t slot = next[pos[e]]++;
+            const bool nonzero = val[e] != T(0);
+            const Index slot = nonzero ? next[pos[e]] : E;
             gs[slot] = val[e];
             woff[slot] = o * KKC;
+            next[pos[e]] += nonzero;
         }
     for (Index p = 0; p < P; ++p) {
         const Index first = start[p], m = start[p + 1] - first;
@@ -208,6 +303,10 @@ void conv2d_winners_input_image(const WinnersGeometry& geo, const T* wt, const s
         const Index h0 = geo.origin[2 * p], w0 = geo.origin[2 * p + 1];
         if (geo.blocked && h0 >= 0 && w0 >= 0 && h0 + K <= H && w0 + K <= W) {
             T* d = dxs + (h0 * W + w0) * C;
+            if (winners_whole_patch<T>(geo, [&](auto k, auto kb) {
+                    conv2d_winners_patch_dx<decltype(k)::value, decltype(kb)::value>(m, gs + first, woff + first, wt, W * C, d);
+                }))
+                continue;
             Index k0 = 0;
             for (; k0 + 4 * kWinnersBlock <= KKC; k0 += 4 * kWinnersBlock)
                 conv2d_winners_patch_blocks<4>(k0, m, gs + first, woff + first, wt, d, geo.block_offset);

@@ -406,11 +406,11 @@ private:
         grad_input_.resize(want_dx ? in_shape_ : Shape{0});
         const WinnersGeometry geo = winners_geometry(Q);
         const Index E = out_ * Q, P = geo.P;
-        const Index scratch = 2 * HW * C + 2 * E;
-        col_.resize(Shape{num_threads(), scratch});  // per thread: x_n and dx_n channel-last, val, gs
+        const Index scratch = (2 * HW * C + 2 * E + 1 + 15) / 16 * 16;  // whole 64-byte lines: each thread's x_n aligned
+        col_.resize(Shape{num_threads(), scratch});  // per thread: x_n and dx_n channel-last, val [E], gs [E + 1]
         const Index ints = E + Q + 2 * P + 1;
         positions_.resize(static_cast<std::size_t>(num_threads() * ints));  // per thread: pos, at, start, next
-        offsets_.resize(static_cast<std::size_t>(num_threads() * (want_dx ? E : 0)));  // per thread: woff
+        offsets_.resize(static_cast<std::size_t>(num_threads() * (want_dx ? E + 1 : 0)));  // per thread: woff
         EIGENCNN_OMP(parallel)
         {
             T* xs = col_.data() + thread_index() * scratch;
@@ -420,7 +420,7 @@ private:
             std::int32_t* pos = positions_.data() + thread_index() * ints;
             std::int32_t* at = pos + E;
             std::int32_t* start = at + Q;
-            Index* woff = want_dx ? offsets_.data() + thread_index() * E : nullptr;
+            Index* woff = want_dx ? offsets_.data() + thread_index() * (E + 1) : nullptr;
             EIGENCNN_OMP(for schedule(static))
             for (Index ch = 0; ch < chunks; ++ch) {
                 T* part = partial_.data() + ch * stride;
@@ -467,11 +467,11 @@ private:
         grad_input_.resize(in_shape_);
         const WinnersGeometry geo = winners_geometry(Q);
         const Index E = out_ * Q, P = geo.P;
-        const Index scratch = HW * C + 2 * E;
-        col_.resize(Shape{num_threads(), scratch});  // per thread: dx_n channel-last, val, gs
+        const Index scratch = (HW * C + 2 * E + 1 + 15) / 16 * 16;  // whole 64-byte lines: each thread's dx_n aligned
+        col_.resize(Shape{num_threads(), scratch});  // per thread: dx_n channel-last, val [E], gs [E + 1]
         const Index ints = E + 2 * P + 1;
         positions_.resize(static_cast<std::size_t>(num_threads() * ints));  // per thread: pos, start, next
-        offsets_.resize(static_cast<std::size_t>(num_threads() * E));       // per thread: woff
+        offsets_.resize(static_cast<std::size_t>(num_threads() * (E + 1)));  // per thread: woff
         EIGENCNN_OMP(parallel)
         {
             T* dxs = col_.data() + thread_index() * scratch;
@@ -479,7 +479,7 @@ private:
             T* gs = val + E;
             std::int32_t* pos = positions_.data() + thread_index() * ints;
             std::int32_t* start = pos + E;
-            Index* woff = offsets_.data() + thread_index() * E;
+            Index* woff = offsets_.data() + thread_index() * (E + 1);
             EIGENCNN_OMP(for schedule(static))
             for (Index n = 0; n < N; ++n) {
                 entries(n, pos, val);
