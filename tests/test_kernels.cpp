@@ -587,7 +587,8 @@ TEST_CASE("Linear: a row's output does not depend on the batch it came in") {
 }
 
 TEST_CASE("the winners-only kernels: whole patches in registers are bitwise the block loops, both within rounding of a double reference") {
-    // One image, entries at random output positions (about a third of the gradients zero, as after a ReLU), for
+    // One image, 70 channels (a whole and a partial mask of 64 for dx), entries at random output positions (about
+    // a third of the gradients zero, as after a ReLU), for
     // geometries with a whole-patch kernel (3x3 on 16 and 32 channels, 5x5 on 16) and one without (5x5 on 32).
     // dW and db (conv2d_winners_image) and dx (conv2d_winners_input_image) against (1) the same sums by the
     // block loops the whole-patch kernels replace (conv2d_winners_blocks, conv2d_winners_patch_blocks), bitwise,
@@ -596,7 +597,7 @@ TEST_CASE("the winners-only kernels: whole patches in registers are bitwise the 
     for (const Case c : {Case{3, 16, true}, Case{3, 32, true}, Case{5, 16, true}, Case{5, 32, false}}) {
         CAPTURE(c.K);
         CAPTURE(c.C);
-        const Index K = c.K, C = c.C, H = 9, W = 11, OH = H - K + 1, OW = W - K + 1, P = OH * OW, OC = 5, Q = 7, E = OC * Q;
+        const Index K = c.K, C = c.C, H = 9, W = 11, OH = H - K + 1, OW = W - K + 1, P = OH * OW, OC = 70, Q = 7, E = OC * Q;
         const Index KKC = K * K * C;
         Rng rng(static_cast<std::uint64_t>(K * 100 + C));
         std::vector<float> xs(static_cast<std::size_t>(H * W * C)), wt(static_cast<std::size_t>(OC * KKC)), val(E);
@@ -618,11 +619,11 @@ TEST_CASE("the winners-only kernels: whole patches in registers are bitwise the 
         CHECK(winners_whole_patch<float>(geo, [](auto, auto) {}) == (c.whole && kWinnersWholePatch));
 
         // the kernels under test
-        std::vector<float> part(static_cast<std::size_t>(OC * KKC + OC), 0.5f), dxs(xs.size(), 0.25f), gs(E + 1);
-        std::vector<std::int32_t> at(Q), start(P + 1), next(P);
-        std::vector<Index> woff(E + 1);
+        std::vector<float> part(static_cast<std::size_t>(OC * KKC + OC), 0.5f), dxs(xs.size(), 0.25f), gs(std::max(Q, OC)), table(P * OC, 7.0f);
+        std::vector<std::int32_t> at(Q);
+        std::vector<Index> woff(OC);
         conv2d_winners_image(geo, xs.data(), wt.data(), pos.data(), val.data(), part.data(), static_cast<float*>(nullptr), gs.data(), at.data());
-        conv2d_winners_input_image(geo, wt.data(), pos.data(), val.data(), dxs.data(), start.data(), next.data(), woff.data(), gs.data());
+        conv2d_winners_input_image(geo, wt.data(), pos.data(), val.data(), dxs.data(), table.data(), gs.data(), woff.data());
 
         // (1) the block loops, one block at a time, entry by entry in the kernels' order
         std::vector<float> part1(part.size(), 0.5f), dxs1(dxs.size(), 0.25f);

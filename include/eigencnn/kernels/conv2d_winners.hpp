@@ -28,6 +28,10 @@
 
 #include "gemm.hpp"
 
+#ifdef __AVX512F__
+#include <immintrin.h>
+#endif
+
 #include <algorithm>
 #include <cstdint>
 #include <type_traits>
@@ -112,9 +116,14 @@ void conv2d_winners_patch_dw(Index m, const float* gs, const std::int32_t* at, c
         const float g = gs[e];
         const float* x = xs + at[e];
 #pragma GCC unroll 8
-        for (int a = 0; a < K; ++a)
+        for (int a = 0; a < K; ++a) {
+            const float* xa = x;
+            // opaque to the optimiser, which otherwise keeps a*row for every row in registers it does not have
+            __asm__("" : "+r"(xa));
 #pragma GCC unroll 8
-            for (int b = 0; b < KB; ++b) acc[a * KB + b] = detail::gemm_fma(g, detail::gemm_load(x + a * row + b * kWinnersBlock), acc[a * KB + b]);
+            for (int b = 0; b < KB; ++b) acc[a * KB + b] = detail::gemm_fma(g, detail::gemm_load(xa + b * kWinnersBlock), acc[a * KB + b]);
+            x += row;
+        }
     }
 #pragma GCC unroll 32
     for (int r = 0; r < K * KB; ++r) detail::gemm_store(dw + r * kWinnersBlock, acc[r]);
@@ -272,45 +281,59 @@ void conv2d_winners_patch_blocks(Index k0, Index m, const T* gs, const Index* wo
         for (Index l = 0; l < kWinnersBlock; ++l) d[off[j] + l] += acc[j * kWinnersBlock + l];
 }
 
-/// dx alone for one image: entries pos [OC, Q] with gradients val [OC, Q] as for
-/// conv2d_winners_image, added into dxs [H, W, C]. The entries are grouped by
-/// output position p (channels in increasing order); each patch's gradient
-///   dpatch_p = sum over the channels o that won at p of g[o, p] * W[o]      [K, K, C]
-/// is summed in registers and added to dxs once, so a value of dxs is updated
-/// once per patch instead of once per entry. Scratch: start [P + 1] and next [P]
-/// (int32), woff [OC*Q + 1] (Index), gs [OC*Q + 1] (the last slots take the zero entries).
+// Bit i of the result: g[i] != 0 (NaN counts as nonzero), for count <= 64 values.
 template <typename T>
-void conv2d_winners_input_image(const WinnersGeometry& geo, const T* wt, const std::int32_t* pos, const T* val, T* dxs,
-                                std::int32_t* start, std::int32_t* next, Index* woff, T* gs) {
-    const Index C = geo.C, K = geo.K, H = geo.H, W = geo.W, P = geo.P, E = geo.OC * geo.Q, KKC = K * K * C;
-    // counting sort of the nonzero entries by position; stable, so channels stay in increasing order. No
-    // branch on the values (about half are zero, in no predictable pattern): a zero entry is written to the
-    // spare slot E and not counted.
-    std::fill(start, start + P + 1, 0);
-    for (Index e = 0; e < E; ++e) start[pos[e] + 1] += val[e] != T(0);
-    for (Index p = 0; p < P; ++p) start[p + 1] += start[p], next[p] = start[p];
-    for (Index o = 0, e = 0; o < geo.OC; ++o)
-        for (Index q = 0; q < geo.Q; ++q, ++e) {
-            const bool nonzero = val[e] != T(0);
-            const Index slot = nonzero ? next[pos[e]] : E;
-            gs[slot] = val[e];
-            woff[slot] = o * KKC;
-            next[pos[e]] += nonzero;
-        }
+std::uint64_t nonzero_mask(const T* g, Index count) {
+    std::uint64_t mask = 0;
+    Index i = 0;
+#ifdef __AVX512F__
+    if constexpr (std::is_same_v<T, float>)
+        for (; i + 16 <= count; i += 16)
+            mask |= static_cast<std::uint64_t>(_mm512_cmp_ps_mask(_mm512_loadu_ps(g + i), _mm512_setzero_ps(), _CMP_NEQ_UQ)) << i;
+#endif
+    for (; i < count; ++i) mask |= static_cast<std::uint64_t>(g[i] != T(0)) << i;
+    return mask;
+}
+
+/// dx alone for one image: entries pos [OC, Q] with gradients val [OC, Q] as for
+/// conv2d_winners_image, added into dxs [H, W, C]. The entries go into a table
+/// [P, OC] of gradients by output position (zero where a channel did not win);
+/// each patch's gradient
+///   dpatch_p = sum over the channels o that won at p of g[o, p] * W[o]      [K, K, C]
+/// is summed in registers, channels in increasing order, and added to dxs once,
+/// so a value of dxs is updated once per patch instead of once per entry. The
+/// channels that won at p are read off the table a bitmask of 64 at a time (no
+/// sort by position, no branch per entry). Scratch: table [P*OC], gs [OC], woff
+/// [OC] (Index). A channel that wins twice at one position (overlapping pool
+/// windows) gets the sum of its two gradients there.
+template <typename T>
+void conv2d_winners_input_image(const WinnersGeometry& geo, const T* wt, const std::int32_t* pos, const T* val, T* dxs, T* table,
+                                T* gs, Index* woff) {
+    const Index C = geo.C, K = geo.K, H = geo.H, W = geo.W, P = geo.P, OC = geo.OC, Q = geo.Q, KKC = K * K * C;
+    std::fill(table, table + P * OC, T(0));
+    for (Index o = 0; o < OC; ++o)
+        for (Index q = 0; q < Q; ++q) table[pos[o * Q + q] * OC + o] += val[o * Q + q];
     for (Index p = 0; p < P; ++p) {
-        const Index first = start[p], m = start[p + 1] - first;
+        const T* gp = table + p * OC;
+        Index m = 0;
+        for (Index o0 = 0; o0 < OC; o0 += 64)
+            for (std::uint64_t mask = nonzero_mask(gp + o0, std::min<Index>(64, OC - o0)); mask; mask &= mask - 1) {
+                const Index o = o0 + __builtin_ctzll(mask);
+                gs[m] = gp[o];
+                woff[m++] = o * KKC;
+            }
         if (m == 0) continue;
         const Index h0 = geo.origin[2 * p], w0 = geo.origin[2 * p + 1];
         if (geo.blocked && h0 >= 0 && w0 >= 0 && h0 + K <= H && w0 + K <= W) {
             T* d = dxs + (h0 * W + w0) * C;
             if (winners_whole_patch<T>(geo, [&](auto k, auto kb) {
-                    conv2d_winners_patch_dx<decltype(k)::value, decltype(kb)::value>(m, gs + first, woff + first, wt, W * C, d);
+                    conv2d_winners_patch_dx<decltype(k)::value, decltype(kb)::value>(m, gs, woff, wt, W * C, d);
                 }))
                 continue;
             Index k0 = 0;
             for (; k0 + 4 * kWinnersBlock <= KKC; k0 += 4 * kWinnersBlock)
-                conv2d_winners_patch_blocks<4>(k0, m, gs + first, woff + first, wt, d, geo.block_offset);
-            for (; k0 < KKC; k0 += kWinnersBlock) conv2d_winners_patch_blocks<1>(k0, m, gs + first, woff + first, wt, d, geo.block_offset);
+                conv2d_winners_patch_blocks<4>(k0, m, gs, woff, wt, d, geo.block_offset);
+            for (; k0 < KKC; k0 += kWinnersBlock) conv2d_winners_patch_blocks<1>(k0, m, gs, woff, wt, d, geo.block_offset);
             continue;
         }
         // a patch cut by the border, or K*C not a multiple of kWinnersBlock: row by row, entry by entry
@@ -318,7 +341,7 @@ void conv2d_winners_input_image(const WinnersGeometry& geo, const T* wt, const s
         for (Index a = std::max<Index>(0, -h0); a < std::min(K, H - h0); ++a) {
             T* d = dxs + ((h0 + a) * W + w0 + b0) * C;
             const Index k = (a * K + b0) * C;
-            for (Index e = first; e < first + m; ++e) {
+            for (Index e = 0; e < m; ++e) {
                 const T g = gs[e];
                 const T* w = wt + woff[e] + k;
                 EIGENCNN_OMP(simd)

@@ -406,21 +406,22 @@ private:
         grad_input_.resize(want_dx ? in_shape_ : Shape{0});
         const WinnersGeometry geo = winners_geometry(Q);
         const Index E = out_ * Q, P = geo.P;
-        const Index scratch = (2 * HW * C + 2 * E + 1 + 15) / 16 * 16;  // whole 64-byte lines: each thread's x_n aligned
-        col_.resize(Shape{num_threads(), scratch});  // per thread: x_n and dx_n channel-last, val [E], gs [E + 1]
-        const Index ints = E + Q + 2 * P + 1;
-        positions_.resize(static_cast<std::size_t>(num_threads() * ints));  // per thread: pos, at, start, next
-        offsets_.resize(static_cast<std::size_t>(num_threads() * (want_dx ? E + 1 : 0)));  // per thread: woff
+        const Index table = want_dx ? P * out_ : 0, gs_size = std::max(Q, out_);
+        const Index scratch = (2 * HW * C + table + E + gs_size + 15) / 16 * 16;  // whole 64-byte lines: each thread's x_n aligned
+        col_.resize(Shape{num_threads(), scratch});  // per thread: x_n and dx_n channel-last, dx's table, val, gs
+        const Index ints = E + Q;
+        positions_.resize(static_cast<std::size_t>(num_threads() * ints));  // per thread: pos, at
+        offsets_.resize(static_cast<std::size_t>(num_threads() * (want_dx ? out_ : 0)));  // per thread: woff
         EIGENCNN_OMP(parallel)
         {
             T* xs = col_.data() + thread_index() * scratch;
             T* dxs = xs + HW * C;
-            T* val = dxs + HW * C;
+            T* by_position = dxs + HW * C;
+            T* val = by_position + table;
             T* gs = val + E;
             std::int32_t* pos = positions_.data() + thread_index() * ints;
             std::int32_t* at = pos + E;
-            std::int32_t* start = at + Q;
-            Index* woff = want_dx ? offsets_.data() + thread_index() * (E + 1) : nullptr;
+            Index* woff = want_dx ? offsets_.data() + thread_index() * out_ : nullptr;
             EIGENCNN_OMP(for schedule(static))
             for (Index ch = 0; ch < chunks; ++ch) {
                 T* part = partial_.data() + ch * stride;
@@ -435,7 +436,7 @@ private:
                     // Otherwise (one channel, say) entry by entry is the faster.
                     const bool grouped_dx = want_dx && geo.blocked;
                     conv2d_winners_image(geo, xs, weight_t_.data(), pos, val, part, want_dx && !grouped_dx ? dxs : nullptr, gs, at);
-                    if (grouped_dx) conv2d_winners_input_image(geo, weight_t_.data(), pos, val, dxs, start, start + P + 1, woff, gs);
+                    if (grouped_dx) conv2d_winners_input_image(geo, weight_t_.data(), pos, val, dxs, by_position, gs, woff);
                     if (want_dx) transpose(dxs, HW, C, grad_input_.data() + n * C * HW);
                 }
             }
@@ -467,24 +468,23 @@ private:
         grad_input_.resize(in_shape_);
         const WinnersGeometry geo = winners_geometry(Q);
         const Index E = out_ * Q, P = geo.P;
-        const Index scratch = (HW * C + 2 * E + 1 + 15) / 16 * 16;  // whole 64-byte lines: each thread's dx_n aligned
-        col_.resize(Shape{num_threads(), scratch});  // per thread: dx_n channel-last, val [E], gs [E + 1]
-        const Index ints = E + 2 * P + 1;
-        positions_.resize(static_cast<std::size_t>(num_threads() * ints));  // per thread: pos, start, next
-        offsets_.resize(static_cast<std::size_t>(num_threads() * (E + 1)));  // per thread: woff
+        const Index scratch = (HW * C + P * out_ + E + out_ + 15) / 16 * 16;  // whole 64-byte lines: each thread's dx_n aligned
+        col_.resize(Shape{num_threads(), scratch});  // per thread: dx_n channel-last, the table by position, val, gs
+        positions_.resize(static_cast<std::size_t>(num_threads() * E));  // per thread: pos
+        offsets_.resize(static_cast<std::size_t>(num_threads() * out_));  // per thread: woff
         EIGENCNN_OMP(parallel)
         {
             T* dxs = col_.data() + thread_index() * scratch;
-            T* val = dxs + HW * C;
+            T* by_position = dxs + HW * C;
+            T* val = by_position + P * out_;
             T* gs = val + E;
-            std::int32_t* pos = positions_.data() + thread_index() * ints;
-            std::int32_t* start = pos + E;
-            Index* woff = offsets_.data() + thread_index() * (E + 1);
+            std::int32_t* pos = positions_.data() + thread_index() * E;
+            Index* woff = offsets_.data() + thread_index() * out_;
             EIGENCNN_OMP(for schedule(static))
             for (Index n = 0; n < N; ++n) {
                 entries(n, pos, val);
                 std::fill(dxs, dxs + HW * C, T(0));
-                conv2d_winners_input_image(geo, weight_t_.data(), pos, val, dxs, start, start + P + 1, woff, gs);
+                conv2d_winners_input_image(geo, weight_t_.data(), pos, val, dxs, by_position, gs, woff);
                 transpose(dxs, HW, C, grad_input_.data() + n * C * HW);
             }
         }
@@ -1019,8 +1019,8 @@ private:
     bool dx_phases_ = false;
     Tensor<T> weight_bias_t_;               // [W | b]^T [R + 1, OC], for the direct forward kernel
     Tensor<T> partial_;                     // per-chunk gradients [dW^T; db^T], [chunks, R + 1, OC] (or backward_winners')
-    std::vector<std::int32_t> positions_;   // winners paths: per thread, the entries' positions [OC, Q], then (backward_winners) patch offsets [Q], then the sort's start/next [P + 1, P]
-    std::vector<Index> offsets_;            // winners paths' dx by position: per thread, each sorted entry's weight offset [OC*Q]
+    std::vector<std::int32_t> positions_;   // winners paths: per thread, the entries' positions [OC, Q], then (backward_winners) patch offsets [Q]
+    std::vector<Index> offsets_;            // winners paths' dx by position: per thread, the weight offsets of one position's entries [OC]
     std::vector<Index> origin_, block_offset_;             // winners paths (winners_geometry): per output position, its window's top-left input row and column; per block of dW, its offset in a patch
     Im2col<T> unfold_;                      // geometry of the last forward's input
     Shape in_shape_, out_shape_;
