@@ -95,6 +95,14 @@ public:
             image_gradient(dout, n, dz);
             std::fill(gt, gt + P * OC, T(0));
             if (g) std::fill(g, g + P * OC, T(0));
+            if (pool_->stride() >= pool_->kernel_size() && !g) {
+                // windows apart: each position is one window's at most, stored once
+                for (Index o = 0; o < OC; ++o) {
+                    const std::int32_t* arg = argmax_.data() + (n * OC + o) * OP;
+                    for (Index q = 0; q < OP; ++q) gt[arg[q] * OC + o] = dz[o * OP + q];
+                }
+                return static_cast<const T*>(g);
+            }
             for (Index o = 0; o < OC; ++o) {
                 const std::int32_t* arg = argmax_.data() + (n * OC + o) * OP;
                 for (Index q = 0; q < OP; ++q) {
