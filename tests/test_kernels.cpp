@@ -592,7 +592,7 @@ TEST_CASE("the winners-only kernels: whole patches in registers are bitwise the 
     // geometries with a whole-patch kernel (3x3 on 16 and 32 channels, 5x5 on 16) and one without (5x5 on 32).
     // dW and db (conv2d_winners_image) and dx (conv2d_winners_input_image) against (1) the same sums by the
     // block loops the whole-patch kernels replace (conv2d_winners_blocks, conv2d_winners_patch_blocks), bitwise,
-    // and (2) a plain double loop over the entries.
+    // and (2) a plain double loop over the entries; (3) dW of a chunk of images at once against image after image.
     struct Case { Index K, C; bool whole; };
     for (const Case c : {Case{3, 16, true}, Case{3, 32, true}, Case{5, 16, true}, Case{5, 32, false}}) {
         CAPTURE(c.K);
@@ -672,5 +672,25 @@ TEST_CASE("the winners-only kernels: whole patches in registers are bitwise the 
         for (std::size_t i = 0; i < dxs.size(); ++i) err_x = std::max(err_x, std::abs(dxs[i] - dxs2[i]));
         CHECK(err_w < 1e-5);
         CHECK(err_x < 1e-5);
+
+        // (3) a chunk of three images at once (dW in registers across the images) against image after image,
+        // bitwise; the first image as above, the others its entries shifted and its values scaled
+        const Index HWC = H * W * C;
+        std::vector<float> xs3(static_cast<std::size_t>(3 * HWC)), val3(3 * E), gs3(3 * Q);
+        std::vector<std::int32_t> pos3(3 * E);
+        std::vector<Index> at3(3 * Q);
+        for (Index n = 0; n < 3; ++n) {
+            for (Index i = 0; i < HWC; ++i) xs3[n * HWC + i] = xs[(i + 7 * n) % HWC] * (1.0f + 0.25f * n);
+            for (Index e = 0; e < E; ++e) pos3[n * E + e] = pos[e], val3[n * E + e] = val[(e + 3 * n) % E];
+        }
+        std::vector<float> chunk(part.size(), 0.5f), one_by_one(part.size(), 0.5f);
+        const bool applied = conv2d_winners_weight_images(geo, 3, xs3.data(), pos3.data(), val3.data(), chunk.data(), gs3.data(), at3.data());
+        CHECK(applied == (c.whole && kWinnersWholePatch));
+        if (applied) {
+            for (Index n = 0; n < 3; ++n)
+                conv2d_winners_image(geo, xs3.data() + n * HWC, wt.data(), pos3.data() + n * E, val3.data() + n * E, one_by_one.data(),
+                                     static_cast<float*>(nullptr), gs.data(), at.data());
+            CHECK(std::memcmp(chunk.data(), one_by_one.data(), sizeof(float) * chunk.size()) == 0);
+        }
     }
 }

@@ -406,27 +406,38 @@ private:
         grad_input_.resize(want_dx ? in_shape_ : Shape{0});
         const WinnersGeometry geo = winners_geometry(Q);
         const Index E = out_ * Q, P = geo.P;
-        const Index table = want_dx ? P * out_ : 0, gs_size = std::max(Q, out_);
-        const Index scratch = (2 * HW * C + table + E + gs_size + 15) / 16 * 16;  // whole 64-byte lines: each thread's x_n aligned
-        col_.resize(Shape{num_threads(), scratch});  // per thread: x_n and dx_n channel-last, dx's table, val, gs
-        const Index ints = E + Q;
-        positions_.resize(static_cast<std::size_t>(num_threads() * ints));  // per thread: pos, at
-        offsets_.resize(static_cast<std::size_t>(num_threads() * (want_dx ? out_ : 0)));  // per thread: woff
+        // per thread: a chunk's x_n channel-last [kChunk, HW*C], dx_n channel-last, dx's table by position, a
+        // chunk's val [kChunk, E], gs; a chunk's pos [kChunk, E] and one image's patch offsets at [Q] (int32);
+        // dx's weight offsets woff [OC] and the chunk's patch offsets [kChunk*Q] (Index)
+        const Index table = want_dx ? P * out_ : 0, gs_size = std::max(kChunk * Q, out_);
+        const Index scratch = (kChunk * HW * C + HW * C + table + kChunk * E + gs_size + 15) / 16 * 16;  // whole 64-byte lines
+        col_.resize(Shape{num_threads(), scratch});
+        const Index ints = kChunk * E + Q, longs = out_ + kChunk * Q;
+        positions_.resize(static_cast<std::size_t>(num_threads() * ints));
+        offsets_.resize(static_cast<std::size_t>(num_threads() * longs));
         EIGENCNN_OMP(parallel)
         {
-            T* xs = col_.data() + thread_index() * scratch;
-            T* dxs = xs + HW * C;
+            T* xs_chunk = col_.data() + thread_index() * scratch;
+            T* dxs = xs_chunk + kChunk * HW * C;
             T* by_position = dxs + HW * C;
-            T* val = by_position + table;
-            T* gs = val + E;
-            std::int32_t* pos = positions_.data() + thread_index() * ints;
-            std::int32_t* at = pos + E;
-            Index* woff = want_dx ? offsets_.data() + thread_index() * out_ : nullptr;
+            T* val_chunk = by_position + table;
+            T* gs = val_chunk + kChunk * E;
+            std::int32_t* pos_chunk = positions_.data() + thread_index() * ints;
+            std::int32_t* at = pos_chunk + kChunk * E;
+            Index* woff = offsets_.data() + thread_index() * longs;
+            Index* at_chunk = woff + out_;
             EIGENCNN_OMP(for schedule(static))
             for (Index ch = 0; ch < chunks; ++ch) {
                 T* part = partial_.data() + ch * stride;
                 std::fill(part, part + stride, T(0));
-                for (Index n = ch * kChunk; n < std::min(N, (ch + 1) * kChunk); ++n) {
+                const Index first = ch * kChunk, count = std::min(N, first + kChunk) - first;
+                // dW of the whole chunk at once where it can (conv2d_winners_weight_images), after every image's
+                // entries; else image by image below
+                const bool chunk_dw = conv2d_winners_weight_images_apply<T>(geo);
+                for (Index n = first; n < first + count; ++n) {
+                    std::int32_t* pos = pos_chunk + (n - first) * E;
+                    T* val = val_chunk + (n - first) * E;
+                    T* xs = xs_chunk + (chunk_dw ? (n - first) * HW * C : 0);
                     entries(n, pos, val);
                     transpose(input_.data() + n * C * HW, C, HW, xs);
                     if (want_dx) std::fill(dxs, dxs + HW * C, T(0));
@@ -435,10 +446,11 @@ private:
                     // of an overlapping patch waited for the one before (seed conv2: 9.4 -> 7.0 ms on one thread).
                     // Otherwise (one channel, say) entry by entry is the faster.
                     const bool grouped_dx = want_dx && geo.blocked;
-                    conv2d_winners_image(geo, xs, weight_t_.data(), pos, val, part, want_dx && !grouped_dx ? dxs : nullptr, gs, at);
+                    if (!chunk_dw) conv2d_winners_image(geo, xs, weight_t_.data(), pos, val, part, want_dx && !grouped_dx ? dxs : nullptr, gs, at);
                     if (grouped_dx) conv2d_winners_input_image(geo, weight_t_.data(), pos, val, dxs, by_position, gs, woff);
                     if (want_dx) transpose(dxs, HW, C, grad_input_.data() + n * C * HW);
                 }
+                if (chunk_dw) conv2d_winners_weight_images(geo, count, xs_chunk, pos_chunk, val_chunk, part, gs, at_chunk);
             }
         }
         // Sum the chunks in order, then back to [OC, C, K, K].
