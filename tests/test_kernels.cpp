@@ -588,18 +588,24 @@ TEST_CASE("Linear: a row's output does not depend on the batch it came in") {
 
 TEST_CASE("the winners-only kernels: whole patches in registers are bitwise the block loops, both within rounding of a double reference") {
     // One image, 70 channels (a whole and a partial mask of 64 for dx), entries at random output positions (about
-    // a third of the gradients zero, as after a ReLU), for
-    // geometries with a whole-patch kernel (3x3 on 16 and 32 channels, 5x5 on 16) and one without (5x5 on 32).
-    // dW and db (conv2d_winners_image) and dx (conv2d_winners_input_image) against (1) the same sums by the
-    // block loops the whole-patch kernels replace (conv2d_winners_blocks, conv2d_winners_patch_blocks), bitwise,
-    // and (2) a plain double loop over the entries; (3) dW of a chunk of images at once against image after image.
-    struct Case { Index K, C; bool whole; };
-    for (const Case c : {Case{3, 16, true}, Case{3, 32, true}, Case{5, 16, true}, Case{5, 32, false}}) {
+    // a third of the gradients zero as after a ReLU, one of them -0), for geometries with a
+    // whole-patch kernel (3x3 on 16 and 32 channels, 5x5 on 16) and one without (5x5 on 32); with padding 1
+    // (border patches: the row-by-row loops beside the whole patches) and with positions a channel wins twice
+    // (overlapping pool windows). dW and db (conv2d_winners_image) and dx (conv2d_winners_input_image) against
+    // (1) the same sums by the block loops the whole-patch kernels replace (conv2d_winners_blocks,
+    // conv2d_winners_patch_blocks), bitwise, where every patch is inside and positions are distinct; (2) a plain
+    // double loop over the entries; (3) dW of a chunk of images at once against image after image, bitwise.
+    struct Case { Index K, C; bool whole; Index pad; bool distinct; };
+    for (const Case c : {Case{3, 16, true, 0, true}, Case{3, 32, true, 0, true}, Case{5, 16, true, 0, true}, Case{5, 32, false, 0, true},
+                         Case{3, 16, true, 1, true}, Case{5, 16, true, 0, false}}) {
         CAPTURE(c.K);
         CAPTURE(c.C);
-        const Index K = c.K, C = c.C, H = 9, W = 11, OH = H - K + 1, OW = W - K + 1, P = OH * OW, OC = 70, Q = 7, E = OC * Q;
-        const Index KKC = K * K * C;
-        Rng rng(static_cast<std::uint64_t>(K * 100 + C));
+        CAPTURE(c.pad);
+        CAPTURE(c.distinct);
+        const Index K = c.K, C = c.C, pad = c.pad, H = 9, W = 11, OH = H + 2 * pad - K + 1, OW = W + 2 * pad - K + 1, P = OH * OW;
+        const Index OC = 70, Q = 7, E = OC * Q, KKC = K * K * C;
+        const bool inside = pad == 0;
+        Rng rng(static_cast<std::uint64_t>(K * 100 + C + 7 * pad + (c.distinct ? 0 : 3)));
         std::vector<float> xs(static_cast<std::size_t>(H * W * C)), wt(static_cast<std::size_t>(OC * KKC)), val(E);
         for (auto& v : xs) v = static_cast<float>(rng.uniform(-1, 1));
         for (auto& v : wt) v = static_cast<float>(rng.uniform(-1, 1));
@@ -608,15 +614,21 @@ TEST_CASE("the winners-only kernels: whole patches in registers are bitwise the 
             pos[e] = static_cast<std::int32_t>(rng.below(static_cast<std::uint64_t>(P)));
             val[e] = rng.uniform(0, 1) < 0.35 ? 0.0f : static_cast<float>(rng.uniform(-1, 1));
         }
-        for (Index o = 0; o < OC; ++o)  // a channel's positions are distinct (its pool windows do not overlap)
-            for (Index q = 1; q < Q; ++q)
-                for (Index r = 0; r < q; ++r)
-                    if (pos[o * Q + q] == pos[o * Q + r]) pos[o * Q + q] = static_cast<std::int32_t>((pos[o * Q + q] + 1) % P), r = -1;
+        val[5] = -0.0f;  // dropped as a zero
+        if (c.distinct) {
+            for (Index o = 0; o < OC; ++o)  // a channel's positions are distinct (its pool windows do not overlap)
+                for (Index q = 1; q < Q; ++q)
+                    for (Index r = 0; r < q; ++r)
+                        if (pos[o * Q + q] == pos[o * Q + r]) pos[o * Q + q] = static_cast<std::int32_t>((pos[o * Q + q] + 1) % P), r = -1;
+        } else {
+            for (Index o = 0; o < OC; o += 3) pos[o * Q + 1] = pos[o * Q], val[o * Q + 1] = 0.5f;  // a position won twice
+        }
         std::vector<Index> origin(2 * P), block_offset(KKC / kWinnersBlock);
-        for (Index p = 0; p < P; ++p) origin[2 * p] = p / OW, origin[2 * p + 1] = p % OW;
+        for (Index p = 0; p < P; ++p) origin[2 * p] = p / OW - pad, origin[2 * p + 1] = p % OW - pad;
         for (Index j = 0; j < KKC / kWinnersBlock; ++j) block_offset[j] = j * kWinnersBlock / (K * C) * W * C + j * kWinnersBlock % (K * C);
         const WinnersGeometry geo{C, K, H, W, OC, Q, P, true, origin.data(), block_offset.data()};
         CHECK(winners_whole_patch<float>(geo, [](auto, auto) {}) == (c.whole && kWinnersWholePatch));
+        CHECK(conv2d_winners_weight_images_apply<float>(geo) == (c.whole && kWinnersWholePatch && inside));
 
         // the kernels under test
         std::vector<float> part(static_cast<std::size_t>(OC * KKC + OC), 0.5f), dxs(xs.size(), 0.25f), gs(std::max(Q, OC)), table(P * OC, 7.0f);
@@ -626,33 +638,35 @@ TEST_CASE("the winners-only kernels: whole patches in registers are bitwise the 
         conv2d_winners_input_image(geo, wt.data(), pos.data(), val.data(), dxs.data(), table.data(), gs.data(), woff.data());
 
         // (1) the block loops, one block at a time, entry by entry in the kernels' order
-        std::vector<float> part1(part.size(), 0.5f), dxs1(dxs.size(), 0.25f);
-        for (Index o = 0; o < OC; ++o) {
-            std::vector<float> g;
-            std::vector<std::int32_t> a;
-            float db = 0;
-            for (Index q = 0; q < Q; ++q) {
-                db += val[o * Q + q];
-                if (val[o * Q + q] == 0.0f) continue;
-                g.push_back(val[o * Q + q]);
-                a.push_back(static_cast<std::int32_t>((origin[2 * pos[o * Q + q]] * W + origin[2 * pos[o * Q + q] + 1]) * C));
+        if (inside && c.distinct) {
+            std::vector<float> part1(part.size(), 0.5f), dxs1(dxs.size(), 0.25f);
+            for (Index o = 0; o < OC; ++o) {
+                std::vector<float> g;
+                std::vector<std::int32_t> a;
+                float db = 0;
+                for (Index q = 0; q < Q; ++q) {
+                    db += val[o * Q + q];
+                    if (val[o * Q + q] == 0.0f) continue;
+                    g.push_back(val[o * Q + q]);
+                    a.push_back(static_cast<std::int32_t>((origin[2 * pos[o * Q + q]] * W + origin[2 * pos[o * Q + q] + 1]) * C));
+                }
+                part1[OC * KKC + o] += db;
+                for (Index k0 = 0; k0 < KKC; k0 += kWinnersBlock)
+                    conv2d_winners_blocks<1>(k0, static_cast<Index>(g.size()), g.data(), a.data(), xs.data(), part1.data() + o * KKC, block_offset.data());
             }
-            part1[OC * KKC + o] += db;
-            for (Index k0 = 0; k0 < KKC; k0 += kWinnersBlock)
-                conv2d_winners_blocks<1>(k0, static_cast<Index>(g.size()), g.data(), a.data(), xs.data(), part1.data() + o * KKC, block_offset.data());
+            for (Index p = 0; p < P; ++p) {
+                std::vector<float> g;
+                std::vector<Index> wo;
+                for (Index e = 0; e < E; ++e)
+                    if (pos[e] == p && val[e] != 0.0f) g.push_back(val[e]), wo.push_back(e / Q * KKC);
+                if (g.empty()) continue;
+                float* d = dxs1.data() + (origin[2 * p] * W + origin[2 * p + 1]) * C;
+                for (Index k0 = 0; k0 < KKC; k0 += kWinnersBlock)
+                    conv2d_winners_patch_blocks<1>(k0, static_cast<Index>(g.size()), g.data(), wo.data(), wt.data(), d, block_offset.data());
+            }
+            CHECK(std::memcmp(part.data(), part1.data(), sizeof(float) * part.size()) == 0);
+            CHECK(std::memcmp(dxs.data(), dxs1.data(), sizeof(float) * dxs.size()) == 0);
         }
-        for (Index p = 0; p < P; ++p) {
-            std::vector<float> g;
-            std::vector<Index> wo;
-            for (Index e = 0; e < E; ++e)
-                if (pos[e] == p && val[e] != 0.0f) g.push_back(val[e]), wo.push_back(e / Q * KKC);
-            if (g.empty()) continue;
-            float* d = dxs1.data() + (origin[2 * p] * W + origin[2 * p + 1]) * C;
-            for (Index k0 = 0; k0 < KKC; k0 += kWinnersBlock)
-                conv2d_winners_patch_blocks<1>(k0, static_cast<Index>(g.size()), g.data(), wo.data(), wt.data(), d, block_offset.data());
-        }
-        CHECK(std::memcmp(part.data(), part1.data(), sizeof(float) * part.size()) == 0);
-        CHECK(std::memcmp(dxs.data(), dxs1.data(), sizeof(float) * dxs.size()) == 0);
 
         // (2) the definition, in double
         std::vector<double> part2(part.size(), 0.5), dxs2(dxs.size(), 0.25);
@@ -662,6 +676,7 @@ TEST_CASE("the winners-only kernels: whole patches in registers are bitwise the 
             for (Index a = 0; a < K; ++a)
                 for (Index b = 0; b < K; ++b)
                     for (Index ch = 0; ch < C; ++ch) {
+                        if (h0 + a < 0 || h0 + a >= H || w0 + b < 0 || w0 + b >= W) continue;  // padding
                         const Index i = ((h0 + a) * W + w0 + b) * C + ch, k = (a * K + b) * C + ch;
                         part2[o * KKC + k] += double(val[e]) * xs[i];
                         dxs2[i] += double(val[e]) * wt[o * KKC + k];
@@ -685,12 +700,35 @@ TEST_CASE("the winners-only kernels: whole patches in registers are bitwise the 
         }
         std::vector<float> chunk(part.size(), 0.5f), one_by_one(part.size(), 0.5f);
         const bool applied = conv2d_winners_weight_images(geo, 3, xs3.data(), pos3.data(), val3.data(), chunk.data(), gs3.data(), at3.data());
-        CHECK(applied == (c.whole && kWinnersWholePatch));
+        CHECK(applied == (c.whole && kWinnersWholePatch && inside));
         if (applied) {
             for (Index n = 0; n < 3; ++n)
                 conv2d_winners_image(geo, xs3.data() + n * HWC, wt.data(), pos3.data() + n * E, val3.data() + n * E, one_by_one.data(),
                                      static_cast<float*>(nullptr), gs.data(), at.data());
             CHECK(std::memcmp(chunk.data(), one_by_one.data(), sizeof(float) * chunk.size()) == 0);
         }
+    }
+}
+
+TEST_CASE("the winners-only whole-patch kernels are chosen by kernel size and channels, nothing else") {
+    // K = 4 with 420 channels or K = 2 with 824 once shared a lookup key with 5x5 on 16 and 3x3 on 16 channels
+    // (K*100 + K*C/16): those must take the block loops, not a whole-patch kernel of another shape.
+    const Index origin[2] = {0, 0}, block_offset[1] = {0};
+    struct Shape2 { Index K, C; bool whole; };
+    for (const Shape2 c : {Shape2{5, 16, true}, Shape2{3, 16, true}, Shape2{3, 32, true}, Shape2{4, 420, false}, Shape2{2, 824, false},
+                           Shape2{1, 3248, false}, Shape2{2, 848, false}, Shape2{5, 32, false}, Shape2{3, 48, false}}) {
+        const Index K = c.K, C = c.C;
+        const bool whole = c.whole;
+        CAPTURE(K);
+        CAPTURE(C);
+        const WinnersGeometry geo{C, K, 8, 8, 16, 4, 1, (K * C) % kWinnersBlock == 0, origin, block_offset};
+        int called = 0;
+        CHECK(winners_whole_patch<float>(geo, [&](auto k, auto kb) {
+            ++called;
+            CHECK(decltype(k)::value == K);
+            CHECK(decltype(kb)::value * kWinnersBlock == K * C);
+        }) == (whole && kWinnersWholePatch));
+        CHECK(called == (whole && kWinnersWholePatch ? 1 : 0));
+        CHECK_FALSE(winners_whole_patch<double>(geo, [](auto, auto) {}));
     }
 }

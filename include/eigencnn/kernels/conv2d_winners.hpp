@@ -162,14 +162,20 @@ template <typename T, typename Kernel>
 bool winners_whole_patch(const WinnersGeometry& geo, Kernel&& kernel) {
 #ifdef EIGENCNN_WHOLE_PATCH
     if constexpr (std::is_same_v<T, float>) {
-        if (!geo.blocked) return false;
         using std::integral_constant;
-        switch (geo.K * 100 + geo.K * geo.C / kWinnersBlock) {
-        case 303: kernel(integral_constant<int, 3>{}, integral_constant<int, 3>{}); return true;
-        case 306: kernel(integral_constant<int, 3>{}, integral_constant<int, 6>{}); return true;
-        case 505: kernel(integral_constant<int, 5>{}, integral_constant<int, 5>{}); return true;
-        default: return false;
+        if (geo.K == 3 && geo.C == 16) {
+            kernel(integral_constant<int, 3>{}, integral_constant<int, 3>{});
+            return true;
         }
+        if (geo.K == 3 && geo.C == 32) {
+            kernel(integral_constant<int, 3>{}, integral_constant<int, 6>{});
+            return true;
+        }
+        if (geo.K == 5 && geo.C == 16) {
+            kernel(integral_constant<int, 5>{}, integral_constant<int, 5>{});
+            return true;
+        }
+        return false;
     }
 #endif
     (void)geo, (void)kernel;
@@ -255,8 +261,9 @@ void conv2d_winners_image(const WinnersGeometry& geo, const T* xs, const T* wt, 
 /// than the L1 cache holds beside the images).
 template <typename T>
 bool conv2d_winners_weight_images_apply(const WinnersGeometry& geo) {
+    if (!geo.blocked || geo.P == 0) return false;
     const Index* last = geo.origin + 2 * (geo.P - 1);
-    return geo.blocked && geo.P > 0 && geo.origin[0] >= 0 && geo.origin[1] >= 0 && last[0] + geo.K <= geo.H && last[1] + geo.K <= geo.W &&
+    return geo.origin[0] >= 0 && geo.origin[1] >= 0 && last[0] + geo.K <= geo.H && last[1] + geo.K <= geo.W &&
            winners_whole_patch<T>(geo, [](auto, auto) {});
 }
 template <typename T>
@@ -326,6 +333,17 @@ void conv2d_winners_patch_blocks(Index k0, Index m, const T* gs, const Index* wo
         for (Index l = 0; l < kWinnersBlock; ++l) d[off[j] + l] += acc[j * kWinnersBlock + l];
 }
 
+// The index of mask's lowest set bit (mask != 0).
+inline Index lowest_bit(std::uint64_t mask) {
+#if defined(__GNUC__)
+    return __builtin_ctzll(mask);
+#else
+    Index i = 0;
+    for (; !(mask & 1); mask >>= 1) ++i;
+    return i;
+#endif
+}
+
 // Bit i of the result: g[i] != 0 (NaN counts as nonzero), for count <= 64 values.
 template <typename T>
 std::uint64_t nonzero_mask(const T* g, Index count) {
@@ -350,7 +368,9 @@ std::uint64_t nonzero_mask(const T* g, Index count) {
 /// channels that won at p are read off the table a bitmask of 64 at a time (no
 /// sort by position, no branch per entry). Scratch: table [P*OC], gs [OC], woff
 /// [OC] (Index). A channel that wins twice at one position (overlapping pool
-/// windows) gets the sum of its two gradients there.
+/// windows) gets the sum of its two gradients there, (g1 + g2) W[o] where the
+/// sort gave g1 W[o] + g2 W[o]: equal up to rounding, the one case where this
+/// kernel's dx is not bitwise the counting sort's.
 template <typename T>
 void conv2d_winners_input_image(const WinnersGeometry& geo, const T* wt, const std::int32_t* pos, const T* val, T* dxs, T* table,
                                 T* gs, Index* woff) {
@@ -363,7 +383,7 @@ void conv2d_winners_input_image(const WinnersGeometry& geo, const T* wt, const s
         Index m = 0;
         for (Index o0 = 0; o0 < OC; o0 += 64)
             for (std::uint64_t mask = nonzero_mask(gp + o0, std::min<Index>(64, OC - o0)); mask; mask &= mask - 1) {
-                const Index o = o0 + __builtin_ctzll(mask);
+                const Index o = o0 + lowest_bit(mask);
                 gs[m] = gp[o];
                 woff[m++] = o * KKC;
             }

@@ -406,24 +406,27 @@ private:
         grad_input_.resize(want_dx ? in_shape_ : Shape{0});
         const WinnersGeometry geo = winners_geometry(Q);
         const Index E = out_ * Q, P = geo.P;
-        // per thread: a chunk's x_n channel-last [kChunk, HW*C], dx_n channel-last, dx's table by position, a
-        // chunk's val [kChunk, E], gs; a chunk's pos [kChunk, E] and one image's patch offsets at [Q] (int32);
-        // dx's weight offsets woff [OC] and the chunk's patch offsets [kChunk*Q] (Index)
-        const Index table = want_dx ? P * out_ : 0, gs_size = std::max(kChunk * Q, out_);
-        const Index scratch = (kChunk * HW * C + HW * C + table + kChunk * E + gs_size + 15) / 16 * 16;  // whole 64-byte lines
+        // dW of a whole chunk at once where it can (conv2d_winners_weight_images), after every image's entries;
+        // else image by image. Per thread: x_n channel-last (a chunk's: [kChunk, HW*C]), dx_n channel-last, dx's
+        // table by position, val (a chunk's: [kChunk, E]), gs; pos (a chunk's) and one image's patch offsets at
+        // [Q] (int32); dx's weight offsets woff [OC] and the chunk's patch offsets [kChunk*Q] (Index)
+        const bool chunk_dw = conv2d_winners_weight_images_apply<T>(geo);
+        const Index images = chunk_dw ? kChunk : 1;
+        const Index table = want_dx ? P * out_ : 0, gs_size = std::max(images * Q, out_);
+        const Index scratch = (images * HW * C + HW * C + table + images * E + gs_size + 15) / 16 * 16;  // whole 64-byte lines
         col_.resize(Shape{num_threads(), scratch});
-        const Index ints = kChunk * E + Q, longs = out_ + kChunk * Q;
+        const Index ints = images * E + Q, longs = out_ + (chunk_dw ? kChunk * Q : 0);
         positions_.resize(static_cast<std::size_t>(num_threads() * ints));
         offsets_.resize(static_cast<std::size_t>(num_threads() * longs));
         EIGENCNN_OMP(parallel)
         {
             T* xs_chunk = col_.data() + thread_index() * scratch;
-            T* dxs = xs_chunk + kChunk * HW * C;
+            T* dxs = xs_chunk + images * HW * C;
             T* by_position = dxs + HW * C;
             T* val_chunk = by_position + table;
-            T* gs = val_chunk + kChunk * E;
+            T* gs = val_chunk + images * E;
             std::int32_t* pos_chunk = positions_.data() + thread_index() * ints;
-            std::int32_t* at = pos_chunk + kChunk * E;
+            std::int32_t* at = pos_chunk + images * E;
             Index* woff = offsets_.data() + thread_index() * longs;
             Index* at_chunk = woff + out_;
             EIGENCNN_OMP(for schedule(static))
@@ -431,13 +434,11 @@ private:
                 T* part = partial_.data() + ch * stride;
                 std::fill(part, part + stride, T(0));
                 const Index first = ch * kChunk, count = std::min(N, first + kChunk) - first;
-                // dW of the whole chunk at once where it can (conv2d_winners_weight_images), after every image's
-                // entries; else image by image below
-                const bool chunk_dw = conv2d_winners_weight_images_apply<T>(geo);
                 for (Index n = first; n < first + count; ++n) {
-                    std::int32_t* pos = pos_chunk + (n - first) * E;
-                    T* val = val_chunk + (n - first) * E;
-                    T* xs = xs_chunk + (chunk_dw ? (n - first) * HW * C : 0);
+                    const Index slot = chunk_dw ? n - first : 0;
+                    std::int32_t* pos = pos_chunk + slot * E;
+                    T* val = val_chunk + slot * E;
+                    T* xs = xs_chunk + slot * HW * C;
                     entries(n, pos, val);
                     transpose(input_.data() + n * C * HW, C, HW, xs);
                     if (want_dx) std::fill(dxs, dxs + HW * C, T(0));
