@@ -182,6 +182,19 @@ bool winners_whole_patch(const WinnersGeometry& geo, Kernel&& kernel) {
     return false;
 }
 
+// part_db [OC] += sum over q of val[o, q], in q order (zeros change no sum: it is never -0), 64 channels at
+// a time: one chain of adds per channel side by side instead of one channel's after another's.
+template <typename T>
+void conv2d_winners_bias(Index OC, Index Q, const T* val, T* part_db) {
+    for (Index o0 = 0; o0 < OC; o0 += 64) {
+        const Index count = std::min<Index>(64, OC - o0);
+        T db[64] = {};
+        for (Index q = 0; q < Q; ++q)
+            for (Index o = 0; o < count; ++o) db[o] += val[(o0 + o) * Q + q];
+        for (Index o = 0; o < count; ++o) part_db[o0 + o] += db[o];
+    }
+}
+
 /// One image: entries pos [OC, Q] (positions i*OW + j in the output plane) with
 /// gradients val [OC, Q]; adds into part (dW [OC, K, K, C], then db [OC]) and,
 /// unless dxs is null, into dxs [H, W, C]. gs [Q] and at [Q] are scratch.
@@ -190,15 +203,7 @@ template <typename T>
 void conv2d_winners_image(const WinnersGeometry& geo, const T* xs, const T* wt, const std::int32_t* pos, const T* val, T* part, T* dxs,
                           T* gs, std::int32_t* at) {
     const Index C = geo.C, K = geo.K, H = geo.H, W = geo.W, Q = geo.Q, KKC = K * K * C;
-    // db[o] += sum over q of val[o, q], in q order (zeros change no sum: it is never -0), 64 channels at a
-    // time: one chain of adds per channel side by side instead of one channel's after another's
-    for (Index o0 = 0; o0 < geo.OC; o0 += 64) {
-        const Index count = std::min<Index>(64, geo.OC - o0);
-        T db[64] = {};
-        for (Index q = 0; q < Q; ++q)
-            for (Index o = 0; o < count; ++o) db[o] += val[(o0 + o) * Q + q];
-        for (Index o = 0; o < count; ++o) part[geo.OC * KKC + o0 + o] += db[o];
-    }
+    conv2d_winners_bias(geo.OC, Q, val, part + geo.OC * KKC);
     for (Index o = 0; o < geo.OC; ++o) {
         T* dw = part + o * KKC;
         const T* w = wt + o * KKC;
@@ -227,7 +232,8 @@ void conv2d_winners_image(const WinnersGeometry& geo, const T* xs, const T* wt, 
         }
         if (m == 0) continue;
         // dW[o] in blocks of kWinnersBlock values (a block never straddles two kernel rows, as
-        // kWinnersBlock divides K*C), a group of blocks at a time, summed over the patches in registers.
+        // kWinnersBlock divides K*C), summed over the patches in registers: the whole patch at once where
+        // there is a kernel for it, else four blocks at a time.
         if (!winners_whole_patch<T>(geo, [&](auto k, auto kb) {
                 conv2d_winners_patch_dw<decltype(k)::value, decltype(kb)::value>(m, gs, at, xs, W * C, dw);
             })) {
@@ -257,7 +263,7 @@ void conv2d_winners_image(const WinnersGeometry& geo, const T* xs, const T* wt, 
 /// [count*Q]. dW[o] stays in registers over every image's patches, loaded from
 /// part and stored once per chunk instead of once per image: the same FMAs in
 /// the same order as conv2d_winners_image image after image, so bitwise the
-/// same, with a 25th of the traffic to part (51 KB for the seed conv2, more
+/// same, with an eighth of the traffic to part (51 KB for the seed conv2, more
 /// than the L1 cache holds beside the images).
 template <typename T>
 bool conv2d_winners_weight_images_apply(const WinnersGeometry& geo) {
@@ -272,14 +278,7 @@ bool conv2d_winners_weight_images(const WinnersGeometry& geo, Index count, const
     const Index C = geo.C, K = geo.K, H = geo.H, W = geo.W, Q = geo.Q, OC = geo.OC, KKC = K * K * C, E = OC * Q;
     if (!conv2d_winners_weight_images_apply<T>(geo)) return false;
     return winners_whole_patch<T>(geo, [&](auto k, auto kb) {
-        for (Index n = 0; n < count; ++n)  // db, image after image as conv2d_winners_image
-            for (Index o0 = 0; o0 < OC; o0 += 64) {
-                const Index channels = std::min<Index>(64, OC - o0);
-                T db[64] = {};
-                for (Index q = 0; q < Q; ++q)
-                    for (Index o = 0; o < channels; ++o) db[o] += val[n * E + (o0 + o) * Q + q];
-                for (Index o = 0; o < channels; ++o) part[OC * KKC + o0 + o] += db[o];
-            }
+        for (Index n = 0; n < count; ++n) conv2d_winners_bias(OC, Q, val + n * E, part + OC * KKC);  // image after image, as conv2d_winners_image
         for (Index o = 0; o < OC; ++o) {
             Index m = 0;  // the nonzero entries of channel o, image after image, without a branch on the values
             for (Index n = 0; n < count; ++n)
