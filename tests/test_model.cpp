@@ -199,6 +199,78 @@ TEST_CASE("Sequential: fused Conv2d -> MaxPool2d [-> ReLU] steps give bitwise th
     }
 }
 
+// The first conv of a small CNN runs its 2x2 pool in the conv kernel's registers (kernels/conv2d_planar_pool.hpp:
+// up to 27 window values, output channels in 16s, output rows of 8 or 24; AVX-512). Fused against the layers
+// run one by one: bitwise outputs (training and eval), argmax (through the gradients) and gradients, with ties
+// (zero patches: the conv gives its bias there), -0 inputs and a NaN, on 1 to 3 threads.
+TEST_CASE("Sequential: a conv with its 2x2 pool in one kernel gives bitwise the layers' outputs and gradients") {
+    struct Case {
+        Index C, OC, K, pad, H, W;
+        bool relu;
+    };
+    const std::vector<Case> cases{{1, 16, 5, 0, 28, 28, true},    // the seed's conv1: rows of 24
+                                  {1, 32, 3, 0, 10, 10, false},   // rows of 8, two blocks of 16 channels, no ReLU
+                                  {2, 16, 3, 1, 24, 24, true},    // padding 1, two input channels
+                                  {3, 16, 3, 0, 27, 10, true},    // 27 window values; 25 x 8: the last conv row dropped
+                                  {1, 16, 5, 2, 25, 24, false}};  // padding 2, 25 x 24: odd rows again
+    const bool runs = detail::direct_conv_runs(1, 5, 1, 16, true);  // AVX-512: the fused kernel runs
+    CHECK((detail::direct_forward_planar_pool_kernel(1, 5, 1, 16, 24) != nullptr) == runs);
+    CHECK((detail::direct_forward_planar_pool_kernel(3, 3, 1, 32, 8) != nullptr) == runs);
+    CHECK((detail::direct_forward_planar_pool_kernel(1, 5, 1, 16, 16) == nullptr));  // rows in 16s: the planes kernel
+    CHECK((detail::direct_forward_planar_pool_kernel(1, 5, 1, 16, 12) == nullptr));
+    CHECK((detail::direct_forward_planar_pool_kernel(1, 5, 1, 24, 24) == nullptr));  // channels not in 16s
+    CHECK((detail::direct_forward_planar_pool_kernel(1, 5, 2, 16, 24) == nullptr));  // stride 2
+    CHECK((detail::direct_forward_planar_pool_kernel(4, 3, 1, 16, 24) == nullptr));  // 36 window values
+    const auto same = [](const Tensor<float>& a, const Tensor<float>& b) {
+        return a.shape() == b.shape() && std::memcmp(a.data(), b.data(), sizeof(float) * static_cast<std::size_t>(a.size())) == 0;
+    };
+    Rng rng(31);
+    for (const Case& c : cases) {
+        CAPTURE(c.C);
+        CAPTURE(c.K);
+        CAPTURE(c.W);
+        Sequential<float> net(7);
+        net.emplace<Conv2d>(c.C, c.OC, c.K, 1, c.pad);
+        if (c.relu) net.emplace<ReLU>();
+        net.emplace<MaxPool2d>(2).emplace<Flatten>();
+        const Index PH = (c.H + 2 * c.pad - c.K + 1) / 2, PW = (c.W + 2 * c.pad - c.K + 1) / 2;
+        net.emplace<Linear>(c.OC * PH * PW, 3);
+        const Index N = 4;
+        Tensor<float> x(Shape{N, c.C, c.H, c.W});
+        uniform_fill(x, 1.0, rng);
+        for (Index n = 0; n < N; ++n)
+            for (Index h = 0; h < c.H / 2; ++h)
+                for (Index w = 0; w < c.W / 2; ++w) x(n, 0, h, w) = (h + w) % 3 == 0 ? -0.0f : 0.0f;  // ties
+        Tensor<float> x_nan = x;
+        x_nan(2, 0, c.H / 2 + 1, c.W - 2) = std::numeric_limits<float>::quiet_NaN();
+        const std::vector<int> y{0, 2, 1, 1};
+        for (const Tensor<float>* input : {&x, &x_nan})
+            for (int threads : {1, 2, 3}) {
+                CAPTURE(threads);
+                set_num_threads(threads);
+                std::vector<Tensor<float>> outs, grads[2];
+                for (bool fused : {true, false}) {
+                    net.set_fusion(fused);
+                    net.train();
+                    const Tensor<float> out = net.forward(*input);
+                    net.backward(cross_entropy(out, y).grad);
+                    for (auto& p : net.parameters()) grads[fused].push_back(*p.grad);
+                    outs.push_back(out);
+                    net.eval();
+                    outs.push_back(net.forward(*input));
+                }
+                for (const auto& o : outs) CHECK(same(o, outs[0]));
+                REQUIRE(grads[0].size() == 4);
+                for (std::size_t i = 0; i < grads[0].size(); ++i) {
+                    CAPTURE(i);
+                    CHECK(same(grads[0][i], grads[1][i]));
+                }
+                CHECK(outs[0].vector().allFinite() == (input == &x));
+            }
+    }
+    set_num_threads(2);
+}
+
 TEST_CASE("Sequential: a fused step's winners-only backward (>= 8 input channels) matches the dense one") {
     // Conv2d layers with 8 or more input channels take the winners-only backward inside a fused step. Patterns:
     // 16 channels (blocked loops, K*C a multiple of 16) with the seed's Conv -> ReLU -> Pool; 8 channels with

@@ -34,6 +34,25 @@ template <typename T>
 inline bool maxpool_wins(T v, T m) { return !(v <= m) && (m == m); }
 
 #if defined(__AVX512F__)
+/// 16 windows' winners: the first maximum of a, b (top row) and c, d (bottom row), in that order
+/// (maxpool_wins' selects, lane by lane), and its position from a's and c's (b and d one further).
+struct Maxpool2x2Winners {
+    __m512 value;
+    __m512i at;
+};
+inline Maxpool2x2Winners maxpool2x2_winners(__m512 a, __m512 b, __m512 c, __m512 d, __m512i a_at, __m512i c_at) {
+    // wins(v, m): v is not <= m (or is NaN), and m is not NaN
+    const auto wins = [](__m512 v, __m512 m) {
+        return static_cast<__mmask16>(_mm512_cmp_ps_mask(v, m, _CMP_NLE_UQ) & _mm512_cmp_ps_mask(m, m, _CMP_ORD_Q));
+    };
+    const __m512i one = _mm512_set1_epi32(1);
+    const __mmask16 wb = wins(b, a), wd = wins(d, c);
+    const __m512 top = _mm512_mask_blend_ps(wb, a, b), bottom = _mm512_mask_blend_ps(wd, c, d);
+    const __mmask16 wbot = wins(bottom, top);
+    const __m512i top_at = _mm512_mask_add_epi32(a_at, wb, a_at, one), bottom_at = _mm512_mask_add_epi32(c_at, wd, c_at, one);
+    return {_mm512_mask_blend_ps(wbot, top, bottom), _mm512_mask_blend_epi32(wbot, top_at, bottom_at)};
+}
+
 // The same selects, 16 outputs at a time: two masked loads per input row
 // (32 floats) split into even and odd columns, so the window's four
 // candidates a, b / c, d sit in the same lane. The plain loop below reads
@@ -42,10 +61,6 @@ inline void maxpool2x2_plane_avx512(const float* in, Index W, Index OH, Index OW
     const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
     const __m512i one = _mm512_set1_epi32(1);
-    // wins(v, m): v is not <= m (or is NaN), and m is not NaN
-    const auto wins = [](__m512 v, __m512 m) {
-        return static_cast<__mmask16>(_mm512_cmp_ps_mask(v, m, _CMP_NLE_UQ) & _mm512_cmp_ps_mask(m, m, _CMP_ORD_Q));
-    };
     Index i = 0;
     if (W == 8 && OW == 4) {
         // Rows of 8 (the seed model's conv2 output): 16 outputs from four pooled rows at once instead of 4 of
@@ -63,17 +78,10 @@ inline void maxpool2x2_plane_avx512(const float* in, Index W, Index OH, Index OW
             const __m512 a = gather(v0, v1, v2, v3, pick), b = gather(v0, v1, v2, v3, _mm512_add_epi32(pick, one));
             const __m512 c = gather(v0, v1, v2, v3, _mm512_add_epi32(pick, _mm512_set1_epi32(8)));
             const __m512 d = gather(v0, v1, v2, v3, _mm512_add_epi32(pick, _mm512_set1_epi32(9)));
-            const __mmask16 wb = wins(b, a), wd = wins(d, c);
-            const __m512 top = _mm512_mask_blend_ps(wb, a, b), bottom = _mm512_mask_blend_ps(wd, c, d);
-            const __mmask16 wbot = wins(bottom, top);
-            _mm512_storeu_ps(out + i * OW, _mm512_mask_blend_ps(wbot, top, bottom));
-            if (arg) {
-                const __m512i top_at = _mm512_add_epi32(lane_at, _mm512_set1_epi32(static_cast<std::int32_t>(2 * i * W)));
-                const __m512i bottom_at = _mm512_add_epi32(top_at, _mm512_set1_epi32(8));
-                const __m512i itop = _mm512_mask_add_epi32(top_at, wb, top_at, one);
-                const __m512i ibot = _mm512_mask_add_epi32(bottom_at, wd, bottom_at, one);
-                _mm512_storeu_si512(arg + i * OW, _mm512_mask_blend_epi32(wbot, itop, ibot));
-            }
+            const __m512i a_at = _mm512_add_epi32(lane_at, _mm512_set1_epi32(static_cast<std::int32_t>(2 * i * W)));
+            const Maxpool2x2Winners win = maxpool2x2_winners(a, b, c, d, a_at, _mm512_add_epi32(a_at, _mm512_set1_epi32(8)));
+            _mm512_storeu_ps(out + i * OW, win.value);
+            if (arg) _mm512_storeu_si512(arg + i * OW, win.at);
         }
     }
     for (; i < OH; ++i) {
@@ -88,17 +96,13 @@ inline void maxpool2x2_plane_avx512(const float* in, Index W, Index OH, Index OW
             const __m512 b_lo = _mm512_maskz_loadu_ps(m_lo, r1 + 2 * j), b_hi = _mm512_maskz_loadu_ps(m_hi, r1 + 2 * j + 16);
             const __m512 a = _mm512_permutex2var_ps(t_lo, even, t_hi), b = _mm512_permutex2var_ps(t_lo, odd, t_hi);
             const __m512 c = _mm512_permutex2var_ps(b_lo, even, b_hi), d = _mm512_permutex2var_ps(b_lo, odd, b_hi);
-            const __mmask16 wb = wins(b, a), wd = wins(d, c);
-            const __m512 top = _mm512_mask_blend_ps(wb, a, b), bottom = _mm512_mask_blend_ps(wd, c, d);
-            const __mmask16 wbot = wins(bottom, top);
             // positions: row*W + 2*(j + lane) (+1 for the odd column)
             const __m512i col = _mm512_add_epi32(_mm512_set1_epi32(static_cast<std::int32_t>(2 * j)), even);
-            const __m512i top_at = _mm512_add_epi32(col, _mm512_set1_epi32(static_cast<std::int32_t>(2 * i * W)));
-            const __m512i bottom_at = _mm512_add_epi32(col, _mm512_set1_epi32(static_cast<std::int32_t>((2 * i + 1) * W)));
-            const __m512i itop = _mm512_mask_add_epi32(top_at, wb, top_at, one);
-            const __m512i ibot = _mm512_mask_add_epi32(bottom_at, wd, bottom_at, one);
-            _mm512_mask_storeu_ps(out + i * OW + j, m_out, _mm512_mask_blend_ps(wbot, top, bottom));
-            if (arg) _mm512_mask_storeu_epi32(arg + i * OW + j, m_out, _mm512_mask_blend_epi32(wbot, itop, ibot));
+            const __m512i a_at = _mm512_add_epi32(col, _mm512_set1_epi32(static_cast<std::int32_t>(2 * i * W)));
+            const __m512i c_at = _mm512_add_epi32(col, _mm512_set1_epi32(static_cast<std::int32_t>((2 * i + 1) * W)));
+            const Maxpool2x2Winners win = maxpool2x2_winners(a, b, c, d, a_at, c_at);
+            _mm512_mask_storeu_ps(out + i * OW + j, m_out, win.value);
+            if (arg) _mm512_mask_storeu_epi32(arg + i * OW + j, m_out, win.at);
         }
     }
 }
