@@ -13,7 +13,8 @@
 // GEMM per image, images spread over threads); "batched" is the alternative kept here only
 // for comparison: im2col of the whole batch and one GEMM (see docs/performance.md).
 // "pooled_backward" compares the two backward strategies of a fused
-// Conv2d -> ReLU -> MaxPool2d step (model/conv_pool.hpp): "dense" and "winners".
+// Conv2d -> ReLU -> MaxPool2d step (fusion/conv_pool.hpp): "dense" and "winners"; "pooled_forward/fused"
+// times that step's forward (seed shapes, batch 500).
 #include <benchmark/benchmark.h>
 #include <eigencnn/eigencnn.hpp>
 #ifdef EIGENCNN_BENCH_ONEDNN
@@ -191,6 +192,19 @@ void BM_pooled_backward(benchmark::State& state, ConvShape s, PooledBackward how
     set_counters(state, 2 * conv_flop(s));
 }
 
+// The fused Conv2d -> MaxPool2d(2) -> ReLU step's forward (fusion/conv_pool.hpp), keeping the pool's winners for
+// the backward, as training runs it: on the seed conv1 the conv and the pool in one kernel
+// (kernels/conv2d_planar_pool.hpp), on conv2 the conv image by image with the pool on its output in cache.
+// GFLOPS counts the conv's FLOP.
+void BM_pooled_forward(benchmark::State& state, ConvShape s) {
+    Conv2d<float> conv(s.c, s.oc, s.k, s.stride, s.pad);
+    MaxPool2d<float> pool(2);
+    ConvPool<float> step(conv, pool, true);
+    const auto x = random_input(Shape{s.n, s.c, s.h, s.w});
+    for (auto _ : state) benchmark::DoNotOptimize(step.forward(x).data());
+    set_counters(state, conv_flop(s));
+}
+
 // Eigen's large float GEMM: the practical peak the conv kernels are measured against.
 void BM_eigen_gemm(benchmark::State& state) {
     const Index n = state.range(0);
@@ -243,6 +257,7 @@ int register_all() {
 #endif
         if (seed_b500) {  // the strategies compared in docs/performance.md, on the seed model's shapes
             reg("forward_training/batched/" + n, BM_forward_batched, s);
+            reg("pooled_forward/fused/" + n, BM_pooled_forward, s);
             reg("pooled_backward/dense/" + n, BM_pooled_backward, s, PooledBackward::Dense);
             reg("pooled_backward/winners/" + n, BM_pooled_backward, s, PooledBackward::Winners);
         }
