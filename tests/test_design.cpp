@@ -321,7 +321,17 @@ TEST_CASE("the printed plan names the seed model's fused steps, and a pattern th
 
 TEST_CASE("size arithmetic from user input is checked where it is computed") {
     Conv2d<float> conv(1, 1, 1, 1, std::int64_t(1) << 31);
-    CHECK_THROWS_AS(conv.output_shape(Shape{1, 1, 8, 8}), std::invalid_argument);  // a 2^32 x 2^32 output plane
+    CHECK_THROWS_WITH_AS(conv.output_shape(Shape{1, 1, 8, 8}), doctest::Contains("Conv2d(1, 1, kernel_size=1"),  // a 2^32 x 2^32 output plane
+                         std::invalid_argument);
+    // the name is built only when it is needed: the per-forward checks take it as a callable
+    int built = 0;
+    const auto what = [&built] { return ++built, std::string("the plane"); };
+    CHECK(checked_mul(std::int64_t(1) << 31, 4, what) == std::int64_t(1) << 33);
+    CHECK(checked_add(std::int64_t(1) << 62, std::int64_t(1) << 61, what) == std::int64_t(3) << 61);
+    CHECK(built == 0);
+    CHECK_THROWS_WITH_AS(checked_add(std::numeric_limits<std::int64_t>::max(), 1, what), doctest::Contains("the plane: size"), std::invalid_argument);
+    CHECK_THROWS_WITH_AS(checked_mul(-1, 2, what), doctest::Contains("the plane: size -1 x 2"), std::invalid_argument);
+    CHECK(built == 2);
     CHECK_THROWS_AS(Linear<float>(std::int64_t(1) << 33, std::int64_t(1) << 31), std::invalid_argument);
     CHECK_THROWS_WITH_AS(spec_parameter_count<float>({"Conv2d", {std::int64_t(1) << 31, std::int64_t(1) << 31, std::int64_t(1) << 31, 1, 0}}),
                          doctest::Contains("out of range"), std::invalid_argument);

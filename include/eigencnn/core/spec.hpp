@@ -43,6 +43,19 @@ inline std::int64_t checked_add(std::int64_t a, std::int64_t b, const std::strin
     return a + b;
 }
 
+/// The same two, with `what` a callable returning the name, called on the error path only: for the shape checks
+/// every forward runs, where building a layer's name cost more than a small batch's own work.
+template <typename What, std::enable_if_t<std::is_invocable_r_v<std::string, What&>, int> = 0>
+std::int64_t checked_mul(std::int64_t a, std::int64_t b, What&& what) {
+    if (a < 0 || b < 0 || (b != 0 && a > std::numeric_limits<std::int64_t>::max() / b)) return checked_mul(a, b, std::string(what()));
+    return a * b;
+}
+template <typename What, std::enable_if_t<std::is_invocable_r_v<std::string, What&>, int> = 0>
+std::int64_t checked_add(std::int64_t a, std::int64_t b, What&& what) {
+    if (a < 0 || b < 0 || a > std::numeric_limits<std::int64_t>::max() - b) return checked_add(a, b, std::string(what()));
+    return a + b;
+}
+
 /// One constructor argument of a layer: an integer or a real number.
 class SpecArg {
 public:

@@ -52,7 +52,8 @@ public:
 
     Shape output_shape(const Shape& in) const override {
         if (in.rank() != 4) detail::shape_error(name(), "[N, C, H, W]", in);
-        if (checked_add(in[2], 2 * pad_, name()) < k_ || checked_add(in[3], 2 * pad_, name()) < k_)
+        const auto what = [this] { return name(); };  // built on the error path only
+        if (checked_add(in[2], 2 * pad_, what) < k_ || checked_add(in[3], 2 * pad_, what) < k_)
             detail::shape_error(name(), "H and W of at least " + std::to_string(k_ - 2 * pad_), in);
         return Shape{in[0], in[1], (in[2] + 2 * pad_ - k_) / stride_ + 1, (in[3] + 2 * pad_ - k_) / stride_ + 1};
     }

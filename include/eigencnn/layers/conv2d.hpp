@@ -145,16 +145,17 @@ public:
     Shape output_shape(const Shape& in) const override {
         if (in.rank() != 4 || in[1] != in_)
             detail::shape_error(name(), "[N, " + std::to_string(in_) + ", H, W]", in);
-        const Index oh = checked_add(in[2], 2 * pad_, name()) - k_, ow = checked_add(in[3], 2 * pad_, name()) - k_;
+        const auto what = [this] { return name(); };  // built on the error path only
+        const Index oh = checked_add(in[2], 2 * pad_, what) - k_, ow = checked_add(in[3], 2 * pad_, what) - k_;
         if (oh < 0 || ow < 0)
             detail::shape_error(name(), "H and W of at least " + std::to_string(k_ - 2 * pad_), in);
         const Shape out{in[0], out_, oh / stride_ + 1, ow / stride_ + 1};
         // the per-image im2col [C*K*K + 1, OH*OW] and the output must be addressable; winners are int32 positions and offsets into an image
-        const Index plane = checked_mul(out[2], out[3], name());
-        checked_mul(checked_add(weight_count(in_, 1, k_, name()), 1, name()), plane, name() + " im2col");
-        checked_mul(checked_mul(in[0], out_, name()), plane, name() + " output");
+        const Index plane = checked_mul(out[2], out[3], what);
+        checked_mul(checked_add(weight_count(in_, 1, k_, what), 1, what), plane, [this] { return name() + " im2col"; });
+        checked_mul(checked_mul(in[0], out_, what), plane, [this] { return name() + " output"; });
         if (plane > std::numeric_limits<std::int32_t>::max()) detail::shape_error(name(), "an output plane of fewer than 2^31 positions", in);
-        if (checked_mul(checked_mul(in[1], in[2], name()), in[3], name()) > std::numeric_limits<std::int32_t>::max())
+        if (checked_mul(checked_mul(in[1], in[2], what), in[3], what) > std::numeric_limits<std::int32_t>::max())
             detail::shape_error(name(), "an image [C, H, W] of fewer than 2^31 values", in);
         return out;
     }
@@ -267,7 +268,7 @@ private:
 #ifdef EIGENCNN_DIRECT_CONV
         const auto planar = detail::direct_forward_planar_kernel(in_, k_, stride_, out_);  // few input channels
 #endif
-        EIGENCNN_OMP(parallel for schedule(static))
+        EIGENCNN_OMP(parallel for schedule(static) if (N > 1 || !kSerialImage))  // one image: no team to wake
         for (Index n = 0; n < N; ++n) {
             T* col = col_.data() + thread_index() * scratch;
             T* y = dest(n, col + work);
@@ -354,7 +355,7 @@ private:
         col_.resize(Shape{num_threads(), scratch});  // per thread: [col; 1], dcol (planes: the padded dy_n; phases: it, then dx_n in phases), dy_n^T, dy_n
         if (shared) backward_images_shared(N, WT, dx_planes, dx_scratch, source, dy);
         else {
-            EIGENCNN_OMP(parallel)
+            EIGENCNN_OMP(parallel if (chunks > 1 || !kSerialImage))  // one chunk: no team to wake
             {
                 T* col = col_.data() + thread_index() * scratch;
                 T* dcol = col + (R + 1) * P;
@@ -402,7 +403,7 @@ private:
         const Index scratch = dx_scratch + out_ * P;
         col_.resize(Shape{num_threads(), scratch});  // per thread: dcol (planes: the padded dy_n; phases: it, then dx_n in phases), dy_n
         if (shared) return backward_input_images_shared(N, WT, dx_planes, dx_scratch, source);
-        EIGENCNN_OMP(parallel for schedule(static))
+        EIGENCNN_OMP(parallel for schedule(static) if (N > 1 || !kSerialImage))  // one image: no team to wake
         for (Index n = 0; n < N; ++n) {
             T* dcol = col_.data() + thread_index() * scratch;
             const T* g = source(n, dcol + dx_scratch);
@@ -443,7 +444,7 @@ private:
         const Index ints = images * E + Q, longs = out_ + (chunk_dw ? kChunk * Q : 0);
         positions_.resize(static_cast<std::size_t>(num_threads() * ints));
         offsets_.resize(static_cast<std::size_t>(num_threads() * longs));
-        EIGENCNN_OMP(parallel)
+        EIGENCNN_OMP(parallel if (chunks > 1 || !kSerialImage))  // one chunk: no team to wake
         {
             T* xs_chunk = col_.data() + thread_index() * scratch;
             T* dxs = xs_chunk + images * HW * C;
@@ -510,7 +511,7 @@ private:
         col_.resize(Shape{num_threads(), scratch});  // per thread: dx_n channel-last, the table by position, val, gs
         positions_.resize(static_cast<std::size_t>(num_threads() * E));  // per thread: pos
         offsets_.resize(static_cast<std::size_t>(num_threads() * out_));  // per thread: woff
-        EIGENCNN_OMP(parallel)
+        EIGENCNN_OMP(parallel if (N > 1 || !kSerialImage))  // one image: no team to wake
         {
             T* dxs = col_.data() + thread_index() * scratch;
             T* by_position = dxs + HW * C;
@@ -728,7 +729,8 @@ private:
     }
 
     // Number of weights OC * C * K * K, checked.
-    static std::int64_t weight_count(std::int64_t in, std::int64_t out, std::int64_t k, const std::string& what) {
+    template <typename What>  // a name, or a callable that builds it (checked_mul)
+    static std::int64_t weight_count(std::int64_t in, std::int64_t out, std::int64_t k, const What& what) {
         return checked_mul(checked_mul(checked_mul(out, in, what), k, what), k, what);
     }
 
@@ -1054,6 +1056,14 @@ private:
     }
 
     static constexpr Index kChunk = 8;   // images per partial weight gradient
+    // Whether one image (or one chunk) may run outside a parallel region, with no team woken for it: float on
+    // gemm()'s own kernel. Elsewhere gemm() is Eigen's, which threads itself outside a parallel region and then
+    // sums in an order that follows the thread count (test_model checks double at batch 1 on 1-3 threads).
+#ifdef EIGENCNN_GEMM_KERNEL
+    static constexpr bool kSerialImage = std::is_same_v<T, float>;
+#else
+    static constexpr bool kSerialImage = false;
+#endif
     static constexpr Index kSharedWork = Index(1) << 20;  // multiply-adds per image from which small batches share images
     static constexpr Index kPlanesChannelsPerThread = 24;  // output channels per thread from which a shared image is split by channels
 

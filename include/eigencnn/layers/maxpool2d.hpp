@@ -55,7 +55,7 @@ public:
     Shape output_shape(const Shape& in) const override {
         if (in.rank() != 4) detail::shape_error(name(), "[N, C, H, W]", in);
         if (in[2] < k_ || in[3] < k_) detail::shape_error(name(), "H and W of at least " + std::to_string(k_), in);
-        if (checked_mul(in[2], in[3], name()) > std::numeric_limits<std::int32_t>::max())
+        if (checked_mul(in[2], in[3], [this] { return name(); }) > std::numeric_limits<std::int32_t>::max())
             detail::shape_error(name(), "planes of fewer than 2^31 elements", in);
         return Shape{in[0], in[1], (in[2] - k_) / stride_ + 1, (in[3] - k_) / stride_ + 1};
     }
