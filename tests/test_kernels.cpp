@@ -571,11 +571,13 @@ TEST_CASE("Linear: a row's output does not depend on the batch it came in") {
     Tensor<float> big(Shape{100, 70});
     uniform_fill(big, 1.0, rng);
     const Tensor<float> y_big = layer.forward(big);  // 100 rows: the W^T copy
-    for (Index rows : {1, 5, 63}) {
+    for (Index rows : {1, 2, 5, 8, 9, 63}) {
         CAPTURE(rows);
         Tensor<float> small(Shape{rows, 70});
         std::copy(big.data(), big.data() + rows * 70, small.data());
-        const Tensor<float>& y = layer.forward(small);  // under 64 rows: y^T = W x^T
+        // up to 8 rows: W read in place, 16 x 16 blocks transposed in registers (70 inputs: four whole blocks and
+        // 6 columns; 37 outputs: two whole blocks and 5 rows); 9 to 63: y^T = W x^T
+        const Tensor<float>& y = layer.forward(small);
         if (Linear<float>::on_gemm()) {
             CHECK(std::memcmp(y.data(), y_big.data(), sizeof(float) * static_cast<std::size_t>(rows * 37)) == 0);
         } else {

@@ -21,6 +21,7 @@
 
 #include "../core/tensor.hpp"
 #include "gemm.hpp"
+#include "transpose.hpp"
 
 #include <algorithm>
 
@@ -52,5 +53,66 @@ template <typename T>
 void gemm_rows(Index M, Index N, Index K, const T* A, Index lda, const T* B, Index ldb, T* C, Index ldc) {
     for_row_blocks(M, [&](Index r, Index len) { gemm(len, N, K, A + r * lda, lda, B, ldb, C + r * ldc, ldc); });
 }
+
+/// Batches up to this many rows take linear_few_rows (below) where it exists.
+constexpr Index kLinearFewRows = 8;
+
+#if defined(EIGENCNN_GEMM_KERNEL) && defined(__AVX512F__)
+/// Linear's forward for a few rows (N <= kLinearFewRows, float, AVX-512): y [N, out] = x [N, in] W^T, reading
+/// W [out, in] in place. gemm() wants W^T's rows contiguous: for a few rows, copying W (1 MB at 512 x 512) costs
+/// more than the product, and y^T = W x^T instead fills 16 lanes with the N < 16 columns of x^T (batch 1: one
+/// lane of 16). Here each 16 x 16 block of W is transposed in registers (transpose16), and every output's sum
+/// runs over k in order from zero, as gemm()'s: bitwise the other two paths' values.
+///   per block of 16 outputs o0..o0+15:  acc[n] += x[n, k] * W[o0:o0+16, k],  k = 0 .. in-1
+
+template <int NR>
+void linear_few_rows_block(Index in, Index out, const float* x, const float* w, Index o0, float* y) {
+    const Index rows = std::min<Index>(16, out - o0);
+    __m512 acc[NR];
+    for (int n = 0; n < NR; ++n) acc[n] = _mm512_setzero_ps();
+    for (Index k0 = 0; k0 < in; k0 += 16) {
+        const Index kn = std::min<Index>(16, in - k0);
+        const __mmask16 columns = static_cast<__mmask16>(kn == 16 ? 0xffff : (1u << kn) - 1);
+        __m512 wt[16];
+        for (Index i = 0; i < 16; ++i)
+            wt[i] = i < rows ? _mm512_maskz_loadu_ps(columns, w + (o0 + i) * in + k0) : _mm512_setzero_ps();
+        detail::transpose16(wt);  // wt[j] = W[o0:o0+16, k0 + j]
+        if (kn == 16) {
+#pragma GCC unroll 16
+            for (int j = 0; j < 16; ++j)
+#pragma GCC unroll 8
+                for (int n = 0; n < NR; ++n) acc[n] = _mm512_fmadd_ps(_mm512_set1_ps(x[n * in + k0 + j]), wt[j], acc[n]);
+        } else {
+            for (Index j = 0; j < kn; ++j)
+#pragma GCC unroll 8
+                for (int n = 0; n < NR; ++n) acc[n] = _mm512_fmadd_ps(_mm512_set1_ps(x[n * in + k0 + j]), wt[j], acc[n]);
+        }
+    }
+    const __mmask16 outputs = static_cast<__mmask16>(rows == 16 ? 0xffff : (1u << rows) - 1);
+    for (int n = 0; n < NR; ++n) _mm512_mask_storeu_ps(y + n * out + o0, outputs, acc[n]);
+}
+
+template <int NR>
+void linear_few_rows_n(Index in, Index out, const float* x, const float* w, float* y) {
+    const Index blocks = (out + 15) / 16;
+    EIGENCNN_OMP(parallel for schedule(static) if (blocks * in * NR >= (Index{1} << 13)))
+    for (Index b = 0; b < blocks; ++b) linear_few_rows_block<NR>(in, out, x, w, 16 * b, y);
+}
+
+/// y [N, out] = x [N, in] W^T for 1 <= N <= kLinearFewRows (see above), output blocks of 16 shared among threads.
+inline void linear_few_rows(Index N, Index in, Index out, const float* x, const float* w, float* y) {
+    switch (N) {
+        case 1: return linear_few_rows_n<1>(in, out, x, w, y);
+        case 2: return linear_few_rows_n<2>(in, out, x, w, y);
+        case 3: return linear_few_rows_n<3>(in, out, x, w, y);
+        case 4: return linear_few_rows_n<4>(in, out, x, w, y);
+        case 5: return linear_few_rows_n<5>(in, out, x, w, y);
+        case 6: return linear_few_rows_n<6>(in, out, x, w, y);
+        case 7: return linear_few_rows_n<7>(in, out, x, w, y);
+        case 8: return linear_few_rows_n<8>(in, out, x, w, y);
+        default: throw std::logic_error("linear_few_rows: N must be 1 to 8");
+    }
+}
+#endif
 
 }  // namespace eigencnn

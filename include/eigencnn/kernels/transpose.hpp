@@ -40,10 +40,9 @@ void transpose_elements(const T* src, Index r0, Index r1, Index c0, Index c1, In
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
-// The 16 x 16 block at (r0, c0).
-inline void transpose_block16(const float* src, Index r0, Index c0, Index rows, Index cols, float* dst) {
-    __m512 r[16], t[16];
-    for (int k = 0; k < 16; ++k) r[k] = _mm512_loadu_ps(src + (r0 + k) * cols + c0);
+// 16 x 16 in registers: r[k] row k in, r[j] column j out.
+inline void transpose16(__m512 (&r)[16]) {
+    __m512 t[16];
     for (int k = 0; k < 16; k += 2) {  // in each 128-bit lane l: rows k, k+1 interleaved by element
         t[k] = _mm512_unpacklo_ps(r[k], r[k + 1]);
         t[k + 1] = _mm512_unpackhi_ps(r[k], r[k + 1]);
@@ -56,14 +55,23 @@ inline void transpose_block16(const float* src, Index r0, Index c0, Index rows, 
     // r[4q + m] holds, in lane l, rows 4q..4q+3 of column 4l + column[m]: gather the four q's of each lane
     constexpr int column[4] = {0, 2, 1, 3};
     for (int m = 0; m < 4; ++m) {
-        const Index c = c0 + column[m];
+        const int c = column[m];
         const __m512 a = _mm512_shuffle_f32x4(r[m], r[4 + m], 0x88), b = _mm512_shuffle_f32x4(r[m], r[4 + m], 0xdd);
         const __m512 e = _mm512_shuffle_f32x4(r[8 + m], r[12 + m], 0x88), f = _mm512_shuffle_f32x4(r[8 + m], r[12 + m], 0xdd);
-        _mm512_storeu_ps(dst + c * rows + r0, _mm512_shuffle_f32x4(a, e, 0x88));         // lane 0: column c
-        _mm512_storeu_ps(dst + (c + 4) * rows + r0, _mm512_shuffle_f32x4(b, f, 0x88));   // lane 1
-        _mm512_storeu_ps(dst + (c + 8) * rows + r0, _mm512_shuffle_f32x4(a, e, 0xdd));   // lane 2
-        _mm512_storeu_ps(dst + (c + 12) * rows + r0, _mm512_shuffle_f32x4(b, f, 0xdd));  // lane 3
+        t[c] = _mm512_shuffle_f32x4(a, e, 0x88);       // lane 0: column c
+        t[c + 4] = _mm512_shuffle_f32x4(b, f, 0x88);   // lane 1
+        t[c + 8] = _mm512_shuffle_f32x4(a, e, 0xdd);   // lane 2
+        t[c + 12] = _mm512_shuffle_f32x4(b, f, 0xdd);  // lane 3
     }
+    for (int j = 0; j < 16; ++j) r[j] = t[j];
+}
+
+// The 16 x 16 block at (r0, c0).
+inline void transpose_block16(const float* src, Index r0, Index c0, Index rows, Index cols, float* dst) {
+    __m512 r[16];
+    for (int k = 0; k < 16; ++k) r[k] = _mm512_loadu_ps(src + (r0 + k) * cols + c0);
+    transpose16(r);
+    for (int j = 0; j < 16; ++j) _mm512_storeu_ps(dst + (c0 + j) * rows + r0, r[j]);
 }
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop

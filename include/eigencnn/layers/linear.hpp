@@ -12,9 +12,11 @@
 // Each product runs in fixed blocks of rows over the threads (kernels/matmul.hpp), so results do not depend
 // on the thread count. Float with AVX-512: on gemm() (gemm_rows), which wants its right operand's rows
 // contiguous: the forward multiplies by a copy of W^T, or for batches under kCopyWeightRows computes
-// y^T = W x^T from a copy of x^T (copying W for a few rows would cost more than the product); dW is formed from a
-// copy of dy^T (kernels/transpose.hpp). Both forwards are, element by element, the k-ordered sum of the same
-// products, so a row's output does not depend on the batch it came in. Otherwise: Eigen (matmul_rows).
+// y^T = W x^T from a copy of x^T (copying W for a few rows would cost more than the product), or for up to
+// kLinearFewRows rows reads W in place, 16 x 16 blocks transposed in registers (linear_few_rows; y^T = W x^T
+// would fill one lane of 16 at batch 1); dW is formed from a copy of dy^T (kernels/transpose.hpp). The three
+// forwards are, element by element, the k-ordered sum of the same products, so a row's output does not depend on
+// the batch it came in. Otherwise: Eigen (matmul_rows).
 // Output mask (core/output_mask.hpp; inactive by default): y[n, o] = a[o] (W[o] . x[n]) + c[o] b[o];
 // the products then use W' = diag(a) W and b' = c * b, and dW = diag(a) (dy^T x), db = c * sum_n dy[n].
 #pragma once
@@ -104,6 +106,8 @@ public:
                         for (Index o = 0; o < out_; ++o) y_rows[n * out_ + o] += b[o];
             });
             return output_;
+        } else if (kOnGemm && N >= 1 && N <= kLinearFewRows) {
+            forward_few_rows(x, w);
         } else {
             transposed_.resize(Shape{in_ * N + out_ * N});
             T* xt = transposed_.data();
@@ -191,6 +195,14 @@ private:
     static constexpr bool kOnGemm = false;
 #endif
     static constexpr Index kCopyWeightRows = 64;  // forward: from this batch size on, copy W^T rather than x^T
+    // forward (on gemm()'s side): batches of at most kLinearFewRows rows read W in place, 16 x 16 blocks
+    // transposed in registers (linear_few_rows, kernels/matmul.hpp); the same values as the other two paths
+    void forward_few_rows(const Tensor<T>& x, const Tensor<T>& w) {
+#if defined(EIGENCNN_GEMM_KERNEL) && defined(__AVX512F__)
+        if constexpr (std::is_same_v<T, float>) linear_few_rows(x.dim(0), in_, out_, x.data(), w.data(), output_.data());
+#endif
+        (void)x, (void)w;
+    }
 
     Index in_, out_;
     bool has_bias_;
