@@ -12,6 +12,8 @@
 //   forward, per image n:   y_n  = conv(x_n)                  [OC, OH*OW]    (thread scratch)
 //                           z_n  = pool(y_n), winners arg_n   [OC, PH*PW]
 //                           out_n = relu(z_n) (or z_n)        -> out [N, OC, PH, PW]
+//     (few input channels and a 2x2 pool: all three in one kernel, y_n two rows at a time in registers,
+//     Conv2d::forward_pooled and kernels/conv2d_planar_pool.hpp)
 //   backward, per image n:  dz_n = relu'(out_n) * dout_n      (or dout_n)
 //     fewer than 8 input channels:
 //                           dy_n[o, arg_n[o, q]] += dz_n[o, q]   (and the same into dy_n^T)
