@@ -26,6 +26,10 @@ namespace eigencnn {
 
 constexpr Index kFixedChunk = Index{1} << 12;
 
+/// Elements from which a layer's loop over elements, planes or rows wakes the thread team; below it the team's
+/// start and end cost more than the loop (a batch of 1). Each element is computed the same way either way.
+constexpr Index kParallelElements = 4 * kFixedChunk;
+
 template <typename Body>
 void for_each_fixed_chunk(Index size, Body&& body) {
     const Index chunks = (size + kFixedChunk - 1) / kFixedChunk;

@@ -15,6 +15,7 @@
 #include "../core/omp.hpp"
 
 #include "../core/layer.hpp"
+#include "../core/parallel.hpp"
 #include "../core/registry.hpp"
 
 #include <Eigen/Core>
@@ -56,7 +57,7 @@ public:
         const Index planes = x.dim(0) * x.dim(1), H = x.dim(2), W = x.dim(3);
         const T* xs = x.data();
         T* y = output_.data();
-        EIGENCNN_OMP(parallel for schedule(static))
+        EIGENCNN_OMP(parallel for schedule(static) if (planes * H * W >= kParallelElements))
         for (Index pl = 0; pl < planes; ++pl)
             for (Index i = 0; i < s_; ++i)
                 for (Index j = 0; j < s_; ++j) {
@@ -79,7 +80,7 @@ public:
         const Index planes = in_shape_[0] * in_shape_[1], H = in_shape_[2], W = in_shape_[3];
         const T* g = dy.data();
         T* dx = grad_input_.data();
-        EIGENCNN_OMP(parallel for schedule(static))
+        EIGENCNN_OMP(parallel for schedule(static) if (planes * H * W >= kParallelElements))
         for (Index pl = 0; pl < planes; ++pl)
             for (Index i = 0; i < s_; ++i)
                 for (Index j = 0; j < s_; ++j) {

@@ -15,6 +15,7 @@
 #include "../core/omp.hpp"
 
 #include "../core/layer.hpp"
+#include "../core/parallel.hpp"
 #include "../core/registry.hpp"
 
 #include <algorithm>
@@ -66,7 +67,7 @@ public:
         const T scale = T(1) / static_cast<T>(k_ * k_);
         const T* xs = x.data();
         T* y = output_.data();
-        EIGENCNN_OMP(parallel for schedule(static))
+        EIGENCNN_OMP(parallel for schedule(static) if (planes * H * W >= kParallelElements))
         for (Index pl = 0; pl < planes; ++pl)
             for (Index i = 0; i < OH; ++i)
                 for (Index j = 0; j < OW; ++j) {
@@ -88,7 +89,7 @@ public:
         const T scale = T(1) / static_cast<T>(k_ * k_);
         const T* g = dy.data();
         T* dx = grad_input_.data();
-        EIGENCNN_OMP(parallel for schedule(static))
+        EIGENCNN_OMP(parallel for schedule(static) if (planes * H * W >= kParallelElements))
         for (Index pl = 0; pl < planes; ++pl)
             for (Index i = 0; i < OH; ++i)
                 for (Index j = 0; j < OW; ++j) {

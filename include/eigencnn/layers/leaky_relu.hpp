@@ -11,6 +11,7 @@
 #include "../core/omp.hpp"
 
 #include "../core/layer.hpp"
+#include "../core/parallel.hpp"
 #include "../core/registry.hpp"
 
 #include <cmath>
@@ -46,7 +47,7 @@ public:
         const Index n = x.size();
         const T* in = x.data();
         T* y = output_.data();
-        EIGENCNN_OMP(parallel for simd schedule(static))
+        EIGENCNN_OMP(parallel for simd schedule(static) if (n >= kParallelElements))
         for (Index i = 0; i < n; ++i) y[i] = in[i] > T(0) ? in[i] : a * in[i];
         return output_;
     }
@@ -60,7 +61,7 @@ public:
         const T* x = slope_ < 0 ? input_.data() : output_.data();  // only its sign is read
         const T* g = dy.data();
         T* dx = grad_input_.data();
-        EIGENCNN_OMP(parallel for simd schedule(static))
+        EIGENCNN_OMP(parallel for simd schedule(static) if (n >= kParallelElements))
         for (Index i = 0; i < n; ++i) dx[i] = x[i] > T(0) ? g[i] : a * g[i];
         return grad_input_;
     }

@@ -16,6 +16,7 @@
 #include "../core/omp.hpp"
 
 #include "../core/layer.hpp"
+#include "../core/parallel.hpp"
 #include "../core/registry.hpp"
 #include "../kernels/maxpool.hpp"
 
@@ -70,7 +71,7 @@ public:
         const T* xs = x.data();
         T* y = output_.data();
         std::int32_t* am = argmax_.data();
-        EIGENCNN_OMP(parallel for schedule(static))
+        EIGENCNN_OMP(parallel for schedule(static) if (planes * H * W >= kParallelElements))
         for (Index pl = 0; pl < planes; ++pl)
             maxpool_plane(xs + pl * H * W, H, W, k_, stride_, y + pl * OH * OW, has_argmax_ ? am + pl * OH * OW : nullptr);
         return output_;
@@ -85,7 +86,7 @@ public:
         const T* g = dy.data();
         const std::int32_t* am = argmax_.data();
         T* dx = grad_input_.data();
-        EIGENCNN_OMP(parallel for schedule(static))
+        EIGENCNN_OMP(parallel for schedule(static) if (planes * HW >= kParallelElements))
         for (Index pl = 0; pl < planes; ++pl) maxpool_plane_backward(g + pl * OP, am + pl * OP, OP, dx + pl * HW, HW);
         return grad_input_;
     }

@@ -10,6 +10,7 @@
 #include "../core/omp.hpp"
 
 #include "../core/layer.hpp"
+#include "../core/parallel.hpp"
 #include "../core/registry.hpp"
 
 namespace eigencnn {
@@ -43,7 +44,7 @@ public:
         const T* in = x.data();
         T* y = output_.data();
         const Index n = x.size();
-        EIGENCNN_OMP(parallel for simd schedule(static))
+        EIGENCNN_OMP(parallel for simd schedule(static) if (n >= kParallelElements))
         for (Index i = 0; i < n; ++i) y[i] = relu_value(in[i]);
         return output_;
     }
@@ -56,7 +57,7 @@ public:
         const T* g = dy.data();
         T* dx = grad_input_.data();
         const Index n = dy.size();
-        EIGENCNN_OMP(parallel for simd schedule(static))
+        EIGENCNN_OMP(parallel for simd schedule(static) if (n >= kParallelElements))
         for (Index i = 0; i < n; ++i) dx[i] = relu_gradient(y[i], g[i]);
         return grad_input_;
     }

@@ -15,6 +15,7 @@
 #include "../core/omp.hpp"
 
 #include "../core/layer.hpp"
+#include "../core/parallel.hpp"
 #include "../core/registry.hpp"
 
 #include <cmath>
@@ -36,7 +37,7 @@ public:
         const Index N = x.dim(0), C = x.dim(1), inner = C ? x.shape().sample_size() / C : 0;
         const T* xs = x.data();
         T* ys = output_.data();
-        EIGENCNN_OMP(parallel for schedule(static))
+        EIGENCNN_OMP(parallel for schedule(static) if (N * C * inner >= kParallelElements))
         for (Index n = 0; n < N; ++n)
             for (Index i = 0; i < inner; ++i) {
                 const T* in = xs + n * C * inner + i;
@@ -59,7 +60,7 @@ public:
         const T* gs = dy.data();
         const T* ys = output_.data();
         T* dxs = grad_input_.data();
-        EIGENCNN_OMP(parallel for schedule(static))
+        EIGENCNN_OMP(parallel for schedule(static) if (N * C * inner >= kParallelElements))
         for (Index n = 0; n < N; ++n)
             for (Index i = 0; i < inner; ++i) {
                 const Index o = n * C * inner + i;
