@@ -57,6 +57,12 @@ void check_model_gradients(Sequential<double>& net, Tensor<double> x, const std:
     }
 }
 
+// Same shape and the same bits in every element (an empty tensor's data() may be null).
+bool bitwise_same(const Tensor<float>& a, const Tensor<float>& b) {
+    return a.shape() == b.shape() &&
+           (a.empty() || std::memcmp(a.data(), b.data(), sizeof(float) * static_cast<std::size_t>(a.size())) == 0);
+}
+
 }  // namespace
 
 TEST_CASE("Sequential: a shape mismatch names the layer and both shapes") {
@@ -129,15 +135,12 @@ TEST_CASE("Sequential: running a ReLU after the MaxPool2d that follows it change
     const Tensor<float> out_in_order = *h;
     const Tensor<float>* g = &r.grad;
     for (std::size_t i = net.size(); i-- > 0;) g = &net[i].backward(*g);
-    const auto same = [](const Tensor<float>& a, const Tensor<float>& b) {
-        return a.shape() == b.shape() && std::memcmp(a.data(), b.data(), sizeof(float) * static_cast<std::size_t>(a.size())) == 0;
-    };
-    CHECK(same(out, out_in_order));
-    CHECK(same(dx, *g));
+    CHECK(bitwise_same(out, out_in_order));
+    CHECK(bitwise_same(dx, *g));
     auto params = net.parameters();
     for (std::size_t i = 0; i < params.size(); ++i) {
         CAPTURE(params[i].name);
-        CHECK(same(grads[i], *params[i].grad));
+        CHECK(bitwise_same(grads[i], *params[i].grad));
     }
     CHECK(std::isnan(out(2, 0)));  // the NaN still reaches the output
 }
@@ -160,10 +163,6 @@ TEST_CASE("Sequential: fused Conv2d -> MaxPool2d [-> ReLU] steps give bitwise th
     Tensor<float> x_nan = x;
     x_nan(3, 0, 8, 8) = std::numeric_limits<float>::quiet_NaN();
     const std::vector<int> y{0, 2, 1, 1, 0};
-    const auto same = [](const Tensor<float>& a, const Tensor<float>& b) {  // (an empty tensor's data() may be null)
-        return a.shape() == b.shape() &&
-               (a.empty() || std::memcmp(a.data(), b.data(), sizeof(float) * static_cast<std::size_t>(a.size())) == 0);
-    };
     for (const Tensor<float>* input : {&x, &x_nan}) {
         for (bool input_grad : {false, true}) {
             CAPTURE(input_grad);
@@ -181,13 +180,13 @@ TEST_CASE("Sequential: fused Conv2d -> MaxPool2d [-> ReLU] steps give bitwise th
                 net.eval();
                 outs.push_back(net.forward(*input));
             }
-            for (const auto& o : outs) CHECK(same(o, outs[0]));
-            CHECK(same(dxs[0], dxs[1]));
+            for (const auto& o : outs) CHECK(bitwise_same(o, outs[0]));
+            CHECK(bitwise_same(dxs[0], dxs[1]));
             CHECK(dxs[0].size() == (input_grad ? x.size() : 0));
             REQUIRE(grads[0].size() == 8);
             for (std::size_t i = 0; i < grads[0].size(); ++i) {
                 CAPTURE(i);
-                CHECK(same(grads[0][i], grads[1][i]));
+                CHECK(bitwise_same(grads[0][i], grads[1][i]));
             }
             if (input == &x) {
                 CHECK(outs[0].vector().allFinite());
@@ -221,9 +220,6 @@ TEST_CASE("Sequential: a conv with its 2x2 pool in one kernel gives bitwise the 
     CHECK((detail::direct_forward_planar_pool_kernel(1, 5, 1, 24, 24) == nullptr));  // channels not in 16s
     CHECK((detail::direct_forward_planar_pool_kernel(1, 5, 2, 16, 24) == nullptr));  // stride 2
     CHECK((detail::direct_forward_planar_pool_kernel(4, 3, 1, 16, 24) == nullptr));  // 36 window values
-    const auto same = [](const Tensor<float>& a, const Tensor<float>& b) {
-        return a.shape() == b.shape() && std::memcmp(a.data(), b.data(), sizeof(float) * static_cast<std::size_t>(a.size())) == 0;
-    };
     Rng rng(31);
     for (const Case& c : cases) {
         CAPTURE(c.C);
@@ -259,11 +255,11 @@ TEST_CASE("Sequential: a conv with its 2x2 pool in one kernel gives bitwise the 
                     net.eval();
                     outs.push_back(net.forward(*input));
                 }
-                for (const auto& o : outs) CHECK(same(o, outs[0]));
+                for (const auto& o : outs) CHECK(bitwise_same(o, outs[0]));
                 REQUIRE(grads[0].size() == 4);
                 for (std::size_t i = 0; i < grads[0].size(); ++i) {
                     CAPTURE(i);
-                    CHECK(same(grads[0][i], grads[1][i]));
+                    CHECK(bitwise_same(grads[0][i], grads[1][i]));
                 }
                 CHECK(outs[0].vector().allFinite() == (input == &x));
             }
