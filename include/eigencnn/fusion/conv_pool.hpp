@@ -72,7 +72,7 @@ public:
         argmax_.resize(has_argmax_ ? static_cast<std::size_t>(zs.numel()) : 0);
         // a 2x2 pool in the conv kernel's registers where one runs (the first conv of a small CNN)
         if (pool_->kernel_size() == 2 && pool_->stride() == 2 &&
-            conv_->forward_pooled(x, relu_, output_.data(), has_argmax_ ? argmax_.data() : nullptr))
+            conv_->forward_pooled(x, ys, relu_, output_.data(), has_argmax_ ? argmax_.data() : nullptr))
             return output_;
         conv_->forward_images(
             x, [](Index, T* scratch) { return scratch; },

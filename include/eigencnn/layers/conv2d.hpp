@@ -229,7 +229,8 @@ private:
     // own positions of y_n), and the sink runs on one of them.
     template <typename Dest, typename Sink>
     void forward_images(const Tensor<T>& x, Dest&& dest, Sink&& sink) {
-        const Shape ys = start_forward(x);
+        const Shape ys = output_shape(x.shape());
+        start_forward(x, ys);
         const Index N = ys[0], P = ys[2] * ys[3], R = in_ * k_ * k_, image_in = in_ * x.dim(2) * x.dim(3);
         // the direct kernels, if this geometry has one: into planes (output rows in 16s), else channel-last
         const auto planes = direct_forward_planes(ys[3]);
@@ -299,17 +300,17 @@ private:
     }
 
     // forward_pooled: conv -> MaxPool2d(2, 2) [-> ReLU] in one kernel per image (kernels/conv2d_planar_pool.hpp,
-    // the first conv of a small CNN), for ConvPool: out [N, OC, PH, PW] and, unless arg is null, the winners'
+    // the first conv of a small CNN), for ConvPool, which has checked x (ys = output_shape(x.shape())): out
+    // [N, OC, PH, PW] and, unless arg is null, the winners'
     // positions in their conv planes, bitwise what forward_images and the pool give; the forward's state for
     // backward as forward_images keeps it. False, with nothing done, where no such kernel runs: another
     // geometry, no AVX-512, or fewer images than threads (forward_images then shares each image).
-    bool forward_pooled(const Tensor<T>& x, bool relu, T* out, std::int32_t* arg) {
+    bool forward_pooled(const Tensor<T>& x, const Shape& ys, bool relu, T* out, std::int32_t* arg) {
 #ifdef EIGENCNN_DIRECT_CONV
         if constexpr (std::is_same_v<T, float>) {
-            const Shape ys = output_shape(x.shape());
             const auto kernel = detail::direct_forward_planar_pool_kernel(in_, k_, stride_, out_, ys[3]);
             if (!kernel || num_threads() > ys[0]) return false;
-            start_forward(x);
+            start_forward(x, ys);
             const Index N = ys[0], R = in_ * k_ * k_, image_in = in_ * x.dim(2) * x.dim(3), PP = ys[2] / 2 * (ys[3] / 2);
             const Index Hp = x.dim(2) + 2 * pad_, Wp = input_copy_pitch(), scratch = std::max<Index>(1, input_copy_size());
             size_weight_bias_t();
@@ -325,7 +326,7 @@ private:
             return true;
         }
 #endif
-        (void)x, (void)relu, (void)out, (void)arg;
+        (void)x, (void)ys, (void)relu, (void)out, (void)arg;
         return false;
     }
 
@@ -781,15 +782,14 @@ private:
 
     // The forward's state for backward, set by forward_images and forward_pooled: the shapes, and a copy of x
     // (sized here, filled image by image by the thread that reads the image). Backward recomputes each image's
-    // col from it (far smaller than the cols of the whole batch); inference keeps nothing. Returns y's shape.
-    Shape start_forward(const Tensor<T>& x) {
-        const Shape ys = output_shape(x.shape());
+    // col from it (far smaller than the cols of the whole batch); inference keeps nothing. ys: y's shape, from
+    // output_shape(x.shape()), which checks x.
+    void start_forward(const Tensor<T>& x, const Shape& ys) {
         in_shape_ = x.shape();
         out_shape_ = ys;
         has_input_ = this->grad_enabled_;
         if (has_input_) input_.resize(x.shape());
         unfold_.configure(in_, x.dim(2), x.dim(3), k_, stride_, pad_);
-        return ys;
     }
 
     // The padded image [C, H + 2p, W + 2p]'s size, for the direct kernels (0 without padding).
