@@ -401,7 +401,7 @@ TEST_CASE("odd layer sizes train bitwise identically on any thread count (Adam's
 }
 
 TEST_CASE("batches smaller than the thread count share each image among the threads, bitwise as on one thread") {
-    // Conv2d's shared backward (min(C, threads) > N, at least 2^20 multiply-adds per image): each thread unfolds the
+    // Conv2d's shared backward (min(C, threads) > N, at least 2^15 multiply-adds per image): each thread unfolds the
     // rows of a share of the input channels and computes those rows of [dW^T; db^T] and of dcol. On one thread
     // the same batch takes the image-parallel path, so equality with it checks the shared path against the
     // usual one. The shapes: 5x5 without padding; the packed unfold (output rows of 8, two per vector); 3x3

@@ -191,7 +191,7 @@ public:
         if (dy.shape() != out_shape_)
             detail::shape_error(name() + " backward_input", "gradient of shape " + out_shape_.str(), dy.shape());
         const Index P = out_shape_[2] * out_shape_[3];
-        return backward_input_images(dy.dim(0), [&](Index n, T*) { return dy.data() + n * out_ * P; });
+        return backward_input_images(dy.dim(0), [&](Index n, T*) { return dy.data() + n * out_ * P; }, dy.data());
     }
 
     std::vector<Parameter<T>> parameters() override {
@@ -350,7 +350,7 @@ private:
         const auto dx_planes = want_dx ? input_gradient_planes() : nullptr;
         const bool shared = share_images(N) || share_chunks(N);
         choose_input_phases(want_dx);
-        const T* WT = input_gradient_weights(dx_planes, shared);
+        const T* WT = want_dx ? input_gradient_weights(dx_planes, shared) : nullptr;  // not built for dW alone
         const Index dx_scratch = input_gradient_scratch(dx_planes);
         const Index scratch = (R + 1) * P + dx_scratch + 2 * P * out_;
         col_.resize(Shape{num_threads(), scratch});  // per thread: [col; 1], dcol (planes: the padded dy_n; phases: it, then dx_n in phases), dy_n^T, dy_n
@@ -391,8 +391,9 @@ private:
     // backward_input_images: dx alone for N images (the last forward's);
     // source(n, g) returns dy_n [OC, P], its own or written into g (OC*P
     // scratch private to the thread). dx_n = fold(W^T * dy_n) (or by the planes kernel, input_gradient_planes()).
+    // dy: the batch's gradient [N, OC, P] when source returns its images as they are (Conv2d::backward_input).
     template <typename Source>
-    const Tensor<T>& backward_input_images(Index N, Source&& source) {
+    const Tensor<T>& backward_input_images(Index N, Source&& source, const T* dy = nullptr) {
         check_batch(N);
         const Index P = out_shape_[2] * out_shape_[3];
         grad_input_.resize(in_shape_);
@@ -403,7 +404,7 @@ private:
         const Index dx_scratch = input_gradient_scratch(dx_planes);
         const Index scratch = dx_scratch + out_ * P;
         col_.resize(Shape{num_threads(), scratch});  // per thread: dcol (planes: the padded dy_n; phases: it, then dx_n in phases), dy_n
-        if (shared) return backward_input_images_shared(N, WT, dx_planes, dx_scratch, source);
+        if (shared) return backward_input_images_shared(N, WT, dx_planes, dx_scratch, source, dy);
         EIGENCNN_OMP(parallel for schedule(static) if (N > 1 || !kSerialImage))  // one image: no team to wake
         for (Index n = 0; n < N; ++n) {
             T* dcol = col_.data() + thread_index() * scratch;
@@ -568,18 +569,21 @@ private:
     // direct forward is (forward_images_shared): it has no col_n, its rows
     // of y_n^T are whole 64-byte multiples, and its shares of y_n's columns
     // start at whole 16s of positions where that keeps every thread busy.
-    bool share_images(Index N) const { return std::min<Index>(in_, num_threads()) > N && small_batch(N); }
+    bool share_images(Index N) const {
+        return std::min<Index>(in_, num_threads()) > N && num_threads() > N && shares_pay(kSharedBackwardWork);
+    }
 
-    // Fewer images than threads and enough work per image to share (the backward's test without its input
-    // channels, which the forward does not split); float on gemm()'s kernel only.
-    bool small_batch(Index N) const { return num_threads() > N && shares_pay(); }
-    bool shares_pay() const {
+    // The forward's test: fewer images than threads and enough work per image to share; float on gemm()'s
+    // kernel only.
+    bool small_batch(Index N) const { return num_threads() > N && shares_pay(kSharedWork); }
+    bool shares_pay(Index threshold) const {
 #ifdef EIGENCNN_GEMM_KERNEL
         if constexpr (std::is_same_v<T, float>) {
             const Index P = out_shape_[2] * out_shape_[3], R = in_ * k_ * k_;
-            return out_ * P * (R + 1) >= kSharedWork;
+            return out_ * P * (R + 1) >= threshold;
         }
 #endif
+        (void)threshold;
         return false;
     }
 
@@ -589,7 +593,7 @@ private:
     // among the threads too (backward_images_shared, which sums the chunks the same way).
     bool share_chunks(Index N) const {
         const Index chunks = (N + kChunk - 1) / kChunk;
-        return N >= num_threads() && 2 * chunks <= std::min<Index>(in_, num_threads()) && shares_pay();
+        return N >= num_threads() && 2 * chunks <= std::min<Index>(in_, num_threads()) && shares_pay(kSharedBackwardWork);
     }
 
 #ifdef EIGENCNN_DIRECT_CONV
@@ -663,6 +667,7 @@ private:
         const Index P = out_shape_[2] * out_shape_[3], KK = k_ * k_, R = in_ * KK;
         const auto wg = direct_weight_gradient_channels();
         const bool want_dx = this->input_grad_, copies = input_copy_size() > 0;
+        if (dy) return backward_images_apart(N, WT, dx_planes, dx_scratch, dy);
         T* col = col_.data();
         T* dcol = col + (R + 1) * P;
         T* gt = dcol + dx_scratch;
@@ -673,7 +678,7 @@ private:
             const int t = thread_index(), team = num_threads_in_region();
             const ThreadShare channels = thread_share(in_, t, team), positions = thread_share(P, t, team);
             const Index r0 = channels.begin * KK, r1 = channels.end * KK, rows = r1 - r0 + (t == team - 1);  // + the bias row
-            if (dx_planes) flip_weight_rows(channels.begin, channels.end);  // the rows of Wf this thread reads
+            if (want_dx) input_gradient_weight_rows(dx_planes, channels.begin, channels.end);  // the rows this thread reads
             for (Index n = 0; n < N; ++n) {
                 if (dy) transpose_block(dy + n * out_ * P, out_, P, Index(0), out_, positions.begin, positions.end, gt);  // its rows of dy_n^T
                 T* part = partial_.data() + (n / kChunk) * (R + 1) * out_;
@@ -701,17 +706,70 @@ private:
         }
     }
 
+    // backward_images_shared with the whole batch's dy at hand: nothing any thread writes is read by
+    // another, so no barrier. Each thread keeps its own dy_n^T (the whole of it, a transpose per image that
+    // the other threads repeat), its own padded dy_n for dx, and its own rows of col_n (or of the padded
+    // image), and writes only its rows of part and its channels of dx_n. Sharing the transpose and the padded
+    // dy_n (one thread's, or each its part) cost a barrier per image and lines handed from core to core,
+    // which measured up to twice as slow as one thread when the two cores sit far apart (docs/performance.md).
+    // The same kernels on the same rows: bitwise backward_images_shared's results.
+    void backward_images_apart(Index N, const T* WT, detail::DirectForwardPlanes dx_planes, Index dx_scratch, const T* dy) {
+        const Index P = out_shape_[2] * out_shape_[3], KK = k_ * k_, R = in_ * KK;
+        const Index scratch = col_.size() / std::max<Index>(1, col_.dim(0));
+        const auto wg = direct_weight_gradient_channels();
+        const bool want_dx = this->input_grad_, copies = input_copy_size() > 0;
+        EIGENCNN_OMP(parallel)
+        {
+            const int t = thread_index(), team = num_threads_in_region();
+            T* col = col_.data() + t * scratch;
+            T* dcol = col + (R + 1) * P;
+            T* gt = dcol + dx_scratch;
+            const ThreadShare channels = thread_share(in_, t, team);
+            const bool bias = t == team - 1;
+            const Index r0 = channels.begin * KK, r1 = channels.end * KK, rows = r1 - r0 + bias;  // + the bias row
+            if (want_dx) input_gradient_weight_rows(dx_planes, channels.begin, channels.end);  // the rows this thread reads
+            for (Index n = 0; n < N; ++n) {
+                T* part = partial_.data() + (n / kChunk) * (R + 1) * out_;
+                if (n % kChunk == 0) {  // its rows of the chunk's sums
+                    std::fill(part + r0 * out_, part + r1 * out_, T(0));
+                    if (bias) std::fill(part + R * out_, part + (R + 1) * out_, T(0));
+                }
+                const T* g = dy + n * out_ * P;
+                if (rows > 0) transpose(g, out_, P, gt);  // dy_n^T, all of it
+                const T* x_n = input_.data() + n * in_ * in_shape_[2] * in_shape_[3];
+                if (wg) {  // its channels of the padded image (stride 2: in phases), in col
+                    if (copies) copy_input_channels(x_n, col, channels.begin, channels.end);
+                    if (rows > 0) weight_gradient_channels(wg, copies ? static_cast<const T*>(col) : x_n, gt, part, channels.begin, channels.end, bias);
+                } else if (rows > 0) {  // [dW^T; db^T][share] += [col_n; 1][share] * dy_n^T
+                    unfold_.unfold(x_n, col, channels.begin, channels.end);
+                    if (bias) std::fill(col + R * P, col + (R + 1) * P, T(1));
+                    gemm(rows, out_, P, col + r0 * P, P, gt, out_, part + r0 * out_, out_, true);
+                }
+                if (want_dx && channels.end > channels.begin)
+                    input_gradient_channels(dx_planes, WT, prepare_gradient(dx_planes, g, dcol), dcol, n, channels.begin, channels.end);
+            }
+        }
+    }
+
+    // With dy at hand, each thread pads dy_n itself (into its own dcol) and no barrier is needed, as in
+    // backward_images_apart; from source, one thread calls it and the others wait.
     template <typename Source>
     const Tensor<T>& backward_input_images_shared(Index N, const T* WT, detail::DirectForwardPlanes dx_planes, Index dx_scratch,
-                                                  Source& source) {
+                                                  Source& source, const T* dy) {
+        const Index scratch = col_.size() / std::max<Index>(1, col_.dim(0)), dy_image = out_ * out_shape_[2] * out_shape_[3];
         T* dcol = col_.data();
         const T* g = nullptr;
         EIGENCNN_OMP(parallel)
         {
             const int t = thread_index(), team = num_threads_in_region();
             const ThreadShare channels = thread_share(in_, t, team);
-            if (dx_planes) flip_weight_rows(channels.begin, channels.end);  // the rows of Wf this thread reads
-            for (Index n = 0; n < N; ++n) {
+            input_gradient_weight_rows(dx_planes, channels.begin, channels.end);  // the rows this thread reads
+            T* own = col_.data() + t * scratch;
+            for (Index n = 0; n < N && dy; ++n)
+                if (channels.end > channels.begin)
+                    input_gradient_channels(dx_planes, WT, prepare_gradient(dx_planes, dy + n * dy_image, own), own, n, channels.begin,
+                                            channels.end);
+            for (Index n = 0; n < N && !dy; ++n) {
                 EIGENCNN_OMP(single)
                 {
                     g = prepare_gradient(dx_planes, source(n, dcol + dx_scratch), dcol);
@@ -851,13 +909,21 @@ private:
         pad_planes(g, out_shape_[2], out_shape_[3], q, 0, out_, scratch);
         return scratch;
     }
-    // The input gradient's weights: Wf for the planes kernel (when the image is shared, only sized here: each
-    // thread flips the rows of its own channels), the phases' weights at stride 2 (choose_input_phases), else W^T.
-    // Its scratch per image: the padded dy_n (phases: then dx_n's four phases), or dcol.
+    // The input gradient's weights: Wf for the planes kernel, the phases' weights at stride 2
+    // (choose_input_phases), else W^T. When the image is shared, Wf and W^T are only sized here: each thread
+    // builds the rows of its own channels (input_gradient_weight_rows), so that no core reads rows another
+    // one has just written. Its scratch per image: the padded dy_n (phases: then dx_n's four phases), or dcol.
     const T* input_gradient_weights(detail::DirectForwardPlanes planes, bool shared) {
         if (dx_phases_) return phase_weights();
-        if (!planes) return transposed_weight();
+        if (!planes) return shared ? size_transposed_weight() : transposed_weight();
         return shared ? size_flipped_weight() : flipped_weight();
+    }
+    void input_gradient_weight_rows(detail::DirectForwardPlanes planes, Index c0, Index c1) {
+        if (dx_phases_) return;
+        if (planes) return flip_weight_rows(c0, c1);
+        const Index KK = k_ * k_;
+        transpose_block(mask_.active() ? weight_eff_.data() : weight_.data(), out_, in_ * KK, Index(0), out_, c0 * KK, c1 * KK,
+                        weight_t_.data());
     }
     Index input_gradient_scratch(detail::DirectForwardPlanes planes) const {
         if (dx_phases_) return phases_.padded_size() + in_ * in_shape_[2] * in_shape_[3];  // dy padded, then dx's phases
@@ -1019,10 +1085,12 @@ private:
 
     // W^T [R, OC] into weight_t_ (diag(a) W with a mask), for the input gradient's product.
     const T* transposed_weight() {
-        const Index R = in_ * k_ * k_;
-        const T* Wd = effective_weight();
-        weight_t_.resize(Shape{R, out_});
-        transpose(Wd, out_, R, weight_t_.data());
+        transpose(effective_weight(), out_, in_ * k_ * k_, size_transposed_weight());
+        return weight_t_.data();
+    }
+    T* size_transposed_weight() {
+        effective_weight();  // weight_eff_ with a mask
+        weight_t_.resize(Shape{in_ * k_ * k_, out_});
         return weight_t_.data();
     }
 
@@ -1065,6 +1133,7 @@ private:
     static constexpr bool kSerialImage = false;
 #endif
     static constexpr Index kSharedWork = Index(1) << 20;  // multiply-adds per image from which small batches share images
+    static constexpr Index kSharedBackwardWork = Index(1) << 15;  // the same for backward (no barriers with dy at hand)
     static constexpr Index kPlanesChannelsPerThread = 24;  // output channels per thread from which a shared image is split by channels
 
     Index in_, out_, k_, stride_, pad_;
