@@ -225,8 +225,9 @@ private:
     // a batch of at least as many images as threads, scratch is private to
     // the calling thread and the sink runs on it. With fewer
     // (forward_images_shared), every thread calls dest(n, scratch) with the
-    // same shared scratch and must get the same pointer back (each writes its
-    // own positions of y_n), and the sink runs on one of them.
+    // same shared scratch (one of two, in turn) and must get the same pointer
+    // back (each writes its own positions of y_n), and the sink runs on one of
+    // them while the others may write the next image's y_n.
     template <typename Dest, typename Sink>
     void forward_images(const Tensor<T>& x, Dest&& dest, Sink&& sink) {
         const Shape ys = output_shape(x.shape());
@@ -237,7 +238,7 @@ private:
         const auto direct = planes ? nullptr : direct_forward();
         // per thread: [col; 1] (channel-last direct: y_n^T, then the padded image; planes: the padded image), then y_n
         const Index work = planes ? input_copy_size() : direct ? out_ * P + input_copy_size() : (R + 1) * P;
-        const Index scratch = work + out_ * P;
+        const Index scratch = work + 2 * out_ * P;  // y_n twice: forward_images_shared alternates them
         col_.resize(Shape{num_threads(), scratch});
         const T* Wb = nullptr;  // [W | b] (planes: W and b apart, diag(a) W and c * b with a mask)
         const T* bias = nullptr;
@@ -598,26 +599,27 @@ private:
 
 #ifdef EIGENCNN_DIRECT_CONV
     // The forward of a batch smaller than the thread count, direct kernels only: every image shared among the
-    // threads. Per image, each thread keeps (for backward) and pads a share of the input channels; after a
-    // barrier, computes its share of y_n; after another, one thread hands y_n to the sink while the others go
-    // on to the next image's first barrier. The share of y_n:
+    // threads. Per image, each thread keeps (for backward) a share of the input channels, pads the whole image
+    // into its own scratch (a copy the other threads repeat: shared, it cost a barrier per image and lines handed
+    // from core to core), and computes its share of y_n; after a barrier, one thread hands y_n to the sink while
+    // the others go on to the next image, whose y_n is the other of two scratches (thread 0's row of col_:
+    // channel-last y_n^T, y_n, y_n again). The share of y_n:
     // - planes kernel (output rows in 16s): straight into y_n, a share of the output channels where each
     //   thread gets at least kPlanesChannelsPerThread (blocks of 6 for the most part), else of the output rows
     //   (in whole blocks of 4 runs where every thread still gets rows);
     // - channel-last kernel: a share of the output rows, as rows of y_n^T [P, OC], transposed into those
-    //   columns of y_n [OC, P]; the rows of [W | b]^T are transposed by all threads first.
+    //   columns of y_n [OC, P]; the rows of [W | b]^T are transposed by all threads first (then a barrier).
     // The kernels compute every output from its own window as before, so the result is bitwise the
-    // image-parallel one (test_model, test_kernels). Scratch: thread 0's row of col_, shared (y_n^T for the
-    // channel-last kernel, the padded image, y_n). Few-channel geometries with other row widths take the channel-last kernel here, not the
-    // planar one (whose rows of a share would need the whole plane's stride).
+    // image-parallel one (test_model, test_kernels). Few-channel geometries with other row widths take the
+    // channel-last kernel here, not the planar one (whose rows of a share would need the whole plane's stride).
     template <typename Dest, typename Sink>
     void forward_images_shared(const Tensor<T>& x, detail::DirectForward direct, detail::DirectForwardPlanes planes, const T* w,
                                const T* bias, Dest& dest, Sink& sink) {
         const Index N = out_shape_[0], OH = out_shape_[2], OW = out_shape_[3], P = OH * OW;
         const Index H = x.dim(2), W = x.dim(3), plane = H * W, image_in = in_ * plane, Wp = input_copy_pitch();
-        T* padded_image = col_.data() + (planes ? 0 : out_ * P);
+        const Index scratch = col_.size() / std::max<Index>(1, col_.dim(0)), image_at = planes ? 0 : out_ * P;
         T* yT = col_.data();  // channel-last only
-        T* y_scratch = padded_image + input_copy_size();
+        T* y_scratch = col_.data() + image_at + input_copy_size();
         const bool copies = input_copy_size() > 0;
         // Row shares start at whole 16s of positions where that lines up with 64 bytes (P a multiple of 16) and
         // leaves every thread some rows; else at any row (the threads' columns of y_n then meet in a line or
@@ -632,17 +634,17 @@ private:
             const int t = thread_index(), team = num_threads_in_region();
             const ThreadShare inputs = thread_share(in_, t, team), rows = thread_share(OH, t, team, row_align),
                               channels = thread_share(out_, t, team);
+            T* padded_image = col_.data() + t * scratch + image_at;  // this thread's
             if (!planes) {
                 const ThreadShare weights = thread_share(in_ * k_ * k_ + 1, t, team);
                 transpose_weight_bias_rows(weights.begin, weights.end);
+                EIGENCNN_OMP(barrier)
             }
             for (Index n = 0; n < N; ++n) {
                 const T* x_n = x.data() + n * image_in;
                 if (has_input_) std::copy(x_n + inputs.begin * plane, x_n + inputs.end * plane, input_.data() + n * image_in + inputs.begin * plane);
-                if (copies) copy_input_channels(x_n, padded_image, inputs.begin, inputs.end);
-                EIGENCNN_OMP(barrier)
-                const T* xp = copies ? padded_image : x_n;
-                T* y = dest(n, y_scratch);
+                const T* xp = copies ? input_copy(x_n, padded_image) : x_n;
+                T* y = dest(n, y_scratch + (n % 2) * out_ * P);
                 if (planes) {
                     if (by_channels)
                         planes(in_, OH, OW, 0, OH, H + 2 * pad_, Wp, xp, w, in_ * k_ * k_, bias, channels.begin, channels.end, y);
@@ -654,7 +656,7 @@ private:
                     transpose_block(yT, P, out_, rows.begin * OW, rows.end * OW, Index(0), out_, y);
                 }
                 EIGENCNN_OMP(barrier)
-                EIGENCNN_OMP(single nowait)  // before that barrier, the next image writes only input_ and the padded image
+                EIGENCNN_OMP(single nowait)  // the others write the next image's y_n, the other scratch, meanwhile
                 sink(n, static_cast<const T*>(y));
             }
         }
