@@ -406,12 +406,14 @@ TEST_CASE("batches smaller than the thread count share each image among the thre
     // the same batch takes the image-parallel path, so equality with it checks the shared path against the
     // usual one. The shapes: 5x5 without padding; the packed unfold (output rows of 8, two per vector); 3x3
     // pad 1 on an odd width with 3 channels (shares of 1 and 2); stride 2 on an odd width (forward and weight
-    // gradient from the image in phases, the input gradient by im2col's fold); 1x1; and one below the threshold.
+    // gradient from the image in phases, the input gradient by im2col's fold); 1x1; one input channel (its 5
+    // window rows shared: the direct weight kernel takes any window rows) and two (shares that split a
+    // channel's rows); and one below the threshold.
     struct Case {
         Index in, out, k, stride, pad, h;
     };
-    const Case cases[] = {{16, 32, 5, 1, 0, 28}, {16, 128, 5, 1, 0, 12}, {3, 64, 3, 1, 1, 33},
-                          {5, 96, 3, 2, 1, 31},  {64, 64, 1, 1, 0, 16},  {3, 8, 3, 1, 1, 9}};
+    const Case cases[] = {{16, 32, 5, 1, 0, 28}, {16, 128, 5, 1, 0, 12}, {3, 64, 3, 1, 1, 33}, {5, 96, 3, 2, 1, 31},
+                          {64, 64, 1, 1, 0, 16}, {1, 32, 5, 1, 0, 28},   {2, 16, 3, 1, 1, 20},  {3, 8, 3, 1, 1, 9}};
     for (const Case& c : cases)
         for (Index N : {1, 3})
             for (bool input_grad : {true, false}) {

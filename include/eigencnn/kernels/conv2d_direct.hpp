@@ -120,28 +120,36 @@ inline void direct_weight_grad_tile(Index OH, Index OW, Index Wp, const float* x
         for (int v = 0; v < NV; ++v) gemm_store(part + r * OC + v * kGemmLanes, acc[r][v]);
 }
 
-// The tiles of one channel's K window rows: RA rows at a time, then one.
+// Window rows a0..a0+rows-1 of one channel (rows <= RA, all K columns each) as one tile.
 template <int K, int S, int RA, int NV>
-inline void direct_weight_grad_channel(Index OH, Index OW, Index Wp, const float* xc, const float* gt, Index OC, float* part) {
-    Index a = 0;
-    for (; a + RA <= K; a += RA) direct_weight_grad_tile<K, S, RA, NV>(OH, OW, Wp, xc, a, gt, OC, part + a * K * OC);
-    for (; a < K; ++a) direct_weight_grad_tile<K, S, 1, NV>(OH, OW, Wp, xc, a, gt, OC, part + a * K * OC);
+inline void direct_weight_grad_rows_tile(int rows, Index OH, Index OW, Index Wp, const float* xc, Index a0, const float* gt, Index OC,
+                                         float* part) {
+    if constexpr (RA > 1)
+        if (rows < RA) return direct_weight_grad_rows_tile<K, S, RA - 1, NV>(rows, OH, OW, Wp, xc, a0, gt, OC, part);
+    direct_weight_grad_tile<K, S, RA, NV>(OH, OW, Wp, xc, a0, gt, OC, part);
 }
 
-/// Rows [c0 K K, c1 K K) of part[R + 1, OC] (input channels [c0, c1)), and its bias row R when `bias`, += the
-/// gradients of one image (see above): 32 output channels at a time (18 accumulators for 3x3, 20 for 5x5 two
-/// window rows at a time), then 16; the bias row as gemm's row of ones. x [C, Hp, Wp] (stride 2: in phases).
+/// Window rows [u0, u1) of part[R + 1, OC] (window row u = c K + a: rows r = u K + b of input channel c, for
+/// every b), and its bias row R when `bias`, += the gradients of one image (see above): 32 output channels at a
+/// time (18 accumulators for 3x3, 20 for 5x5 two window rows at a time), then 16; each channel's window rows in
+/// the share RA at a time; the bias row as gemm's row of ones. x [C, Hp, Wp] (stride 2: in phases); only the
+/// channels of the share are read. Threads that share an image each take some window rows (input channels
+/// [c0, c1) are rows [c0 K, c1 K)): every element is summed over the positions in order whatever the share,
+/// so the result is bitwise direct_weight_grad's and im2col + gemm's.
 template <int K, int S = 1>
-void direct_weight_grad_channels(Index C, Index c0, Index c1, bool bias, Index OH, Index OW, Index Hp, Index Wp, const float* x,
-                                 const float* gt, Index OC, float* part) {
+void direct_weight_grad_rows(Index C, Index u0, Index u1, bool bias, Index OH, Index OW, Index Hp, Index Wp, const float* x,
+                             const float* gt, Index OC, float* part) {
     constexpr int RA = K == 3 ? 3 : 2;
     const Index plane = Hp * Wp, R = C * K * K, P = OH * OW;
     for (Index o0 = 0; o0 < OC;) {
         const int vectors = OC - o0 >= 2 * kGemmLanes ? 2 : 1;
-        for (Index c = c0; c < c1; ++c) {
-            float* part_c = part + c * K * K * OC + o0;
-            if (vectors == 2) direct_weight_grad_channel<K, S, RA, 2>(OH, OW, Wp, x + c * plane, gt + o0, OC, part_c);
-            else direct_weight_grad_channel<K, S, RA, 1>(OH, OW, Wp, x + c * plane, gt + o0, OC, part_c);
+        for (Index u = u0; u < u1;) {
+            const Index c = u / K, a = u % K;
+            const int rows = static_cast<int>(std::min<Index>({RA, K - a, u1 - u}));
+            float* part_u = part + u * K * OC + o0;
+            if (vectors == 2) direct_weight_grad_rows_tile<K, S, RA, 2>(rows, OH, OW, Wp, x + c * plane, a, gt + o0, OC, part_u);
+            else direct_weight_grad_rows_tile<K, S, RA, 1>(rows, OH, OW, Wp, x + c * plane, a, gt + o0, OC, part_u);
+            u += rows;
         }
         for (int v = 0; v < vectors && bias; ++v) {  // db: gemm's fma(1, g, acc) is acc + g
             float* db = part + R * OC + o0 + v * kGemmLanes;
@@ -156,7 +164,7 @@ void direct_weight_grad_channels(Index C, Index c0, Index c1, bool bias, Index O
 /// part[R + 1, OC] += the weight and bias gradients of one image, any C.
 template <int K, int S = 1>
 void direct_weight_grad_streamed(Index C, Index OH, Index OW, Index Hp, Index Wp, const float* x, const float* gt, Index OC, float* part) {
-    direct_weight_grad_channels<K, S>(C, 0, C, true, OH, OW, Hp, Wp, x, gt, OC, part);
+    direct_weight_grad_rows<K, S>(C, 0, C * K, true, OH, OW, Hp, Wp, x, gt, OC, part);
 }
 
 // NP consecutive output positions of one output row, 16 channels: row points
@@ -314,7 +322,7 @@ void direct_forward_streamed(Index C, Index OH, Index OW, Index Hp, Index Wp, co
 }
 
 using DirectWeightGrad = void (*)(Index, Index, Index, Index, Index, const float*, const float*, Index, float*);
-using DirectWeightGradChannels = void (*)(Index, Index, Index, bool, Index, Index, Index, Index, const float*, const float*, Index,
+using DirectWeightGradRows = void (*)(Index, Index, Index, bool, Index, Index, Index, Index, const float*, const float*, Index,
                                           float*);
 using DirectForward = void (*)(Index, Index, Index, Index, Index, const float*, const float*, Index, float*);
 using DirectForwardPlanar = void (*)(Index, Index, Index, Index, const float*, const float*, Index, float*);
@@ -338,17 +346,17 @@ inline DirectWeightGrad direct_weight_grad_kernel(Index C, Index K, Index stride
     return nullptr;
 }
 
-/// The weight-gradient kernel by input channels for this geometry (any C), or null: for images shared among threads.
-inline DirectWeightGradChannels direct_weight_grad_channels_kernel(Index K, Index stride, Index OC) {
+/// The weight-gradient kernel by window rows for this geometry (any C), or null: for images shared among threads.
+inline DirectWeightGradRows direct_weight_grad_rows_kernel(Index K, Index stride, Index OC) {
     if (OC % kGemmLanes != 0) return nullptr;
     if (stride == 2) {
-        if (K == 3) return &direct_weight_grad_channels<3, 2>;
-        if (K == 5) return &direct_weight_grad_channels<5, 2>;
+        if (K == 3) return &direct_weight_grad_rows<3, 2>;
+        if (K == 5) return &direct_weight_grad_rows<5, 2>;
         return nullptr;
     }
     if (stride != 1) return nullptr;
-    if (K == 3) return &direct_weight_grad_channels<3>;
-    if (K == 5) return &direct_weight_grad_channels<5>;
+    if (K == 3) return &direct_weight_grad_rows<3>;
+    if (K == 5) return &direct_weight_grad_rows<5>;
     return nullptr;
 }
 

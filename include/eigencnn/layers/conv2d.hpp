@@ -349,7 +349,7 @@ private:
         const bool want_dx = this->input_grad_;
         grad_input_.resize(want_dx ? in_shape_ : Shape{0});
         const auto dx_planes = want_dx ? input_gradient_planes() : nullptr;
-        const bool shared = share_images(N) || share_chunks(N);
+        const bool shared = share_weight_images(N) || share_chunks(N);
         choose_input_phases(want_dx);
         const T* WT = want_dx ? input_gradient_weights(dx_planes, shared) : nullptr;  // not built for dW alone
         const Index dx_scratch = input_gradient_scratch(dx_planes);
@@ -541,37 +541,37 @@ private:
         return s;
     }
 
-    // Backward for batches smaller than the thread count (batch 1 above all), or
-    // of too few chunks (share_chunks): the images in turn, each one's work shared by all threads, so that none
-    // sits idle. Each thread unfolds the rows of col_n of a share of the input
-    // channels (with the direct weight kernel, direct_weight_grad_channels: pads those channels of x_n instead),
-    // then computes the same rows of [dW^T; db^T] (the last thread
-    // also the bias row) and of dcol, which it folds into those channels of
-    // dx_n: it reads only the rows of col_n and dcol it wrote itself (by the planes kernel instead: the
-    // dy_n that thread 0 padded before the barrier, and the rows of Wf it flipped itself; by phases: that
-    // padded dy_n and the phase weights built before the parallel region, writing its own channels of the
-    // phases and of dx_n). gemm()
-    // computes every element as the same k-ordered sum however its operands
-    // are split, and the chunk sums run as in the image-parallel path, so
-    // results are bitwise those of that path on any number of threads. That
-    // holds for gemm()'s float kernel only (Eigen's GEMM, for double or other
-    // compilers, sums its leftover rows in another order depending on M), so
-    // other types keep the image-parallel path. The callback (source) runs on
-    // one thread at a time with the scratch of col_'s first row (backward: on
-    // thread 0; backward_input: on whichever thread enters the single).
-    // Only where more threads get work than images there are (min(C, threads)
-    // > N), and for products of at least kSharedWork multiply-adds per image:
-    // below that, the barriers cost more than the second thread saves (seed
-    // conv1 and conv2 measured). The im2col forward is not shared: split by output
+    // Backward for batches smaller than the thread count (batch 1 above all), or of too few chunks
+    // (share_chunks): the images in turn, each one's work shared by all threads, so that none sits idle.
+    // The weight gradient by rows of [dW^T; db^T]: with the direct kernel (direct_weight_grad_rows), a share of
+    // the window rows (c, a), from the padded channels they read, so that even one input channel has K rows to
+    // share; with im2col, a share of the input channels, whose rows of col_n the thread unfolds itself; the
+    // last thread also the bias row. The input gradient by input channels: those rows of dcol = W^T dy_n, folded
+    // into those channels of dx_n (or the planes kernel on the padded dy_n with those rows of Wf; or by phases,
+    // with the phase weights built before the parallel region), from rows of W^T or Wf each thread builds itself.
+    // With the batch's dy at hand (Conv2d::backward, backward_input) no thread reads what another wrote:
+    // each transposes (and pads) dy_n itself, and there is no barrier (backward_images_apart). From a source
+    // callback (the fused step's dense backward), thread 0 calls it, pads dy_n once, and two barriers per image
+    // hand its results to the others (backward_images_shared; backward_input: whichever thread enters the single).
+    // gemm() and the direct kernels compute every element as the same position-ordered sum however the rows
+    // are split, and the chunk sums run as in the image-parallel path, so results are bitwise those of that
+    // path on any number of threads. That holds for gemm()'s float kernel only (Eigen's GEMM, for double or
+    // other compilers, sums its leftover rows in another order depending on M), so other types keep the
+    // image-parallel path. Only where more threads get work than there are images (min(units, threads) > N:
+    // input channels, or window rows with the direct kernel), and for products of at least kSharedBackwardWork
+    // multiply-adds per image (measured paying from 44k on a Zen 4; the barrier version cost more per image,
+    // and the threshold was 2^20). The im2col forward is not shared: split by output
     // rows, the threads' columns of col_n and y_n meet inside cache lines on
     // every row (false sharing; the buffers are not 64-byte aligned), and split
     // by output channels, each thread reads the half of col_n the other one
     // unfolded; both measured slower than one thread on several shapes. The
-    // direct forward is (forward_images_shared): it has no col_n, its rows
-    // of y_n^T are whole 64-byte multiples, and its shares of y_n's columns
-    // start at whole 16s of positions where that keeps every thread busy.
-    bool share_images(Index N) const {
-        return std::min<Index>(in_, num_threads()) > N && num_threads() > N && shares_pay(kSharedBackwardWork);
+    // direct forward is (forward_images_shared, from kSharedWork multiply-adds per image): it has no col_n,
+    // its rows of y_n^T are whole 64-byte multiples, and its shares of y_n's columns start at whole 16s of
+    // positions where that keeps every thread busy.
+    bool share_images(Index N) const { return shares_among(in_, N); }
+    bool share_weight_images(Index N) const { return shares_among(weight_share_units(direct_weight_gradient_rows() != nullptr), N); }
+    bool shares_among(Index units, Index N) const {
+        return std::min<Index>(units, num_threads()) > N && shares_pay(kSharedBackwardWork);
     }
 
     // The forward's test: fewer images than threads and enough work per image to share; float on gemm()'s
@@ -589,12 +589,13 @@ private:
     }
 
     // A batch of at least as many images as threads but of so few chunks (kChunk images each, the unit of the
-    // image-parallel backward) that half the threads that could take a share of the input channels or more
+    // image-parallel backward) that half the threads that could take a share of the weight gradient or more
     // would sit idle: batch 8 on 2 threads is one chunk, one thread busy. backward then shares each image
     // among the threads too (backward_images_shared, which sums the chunks the same way).
     bool share_chunks(Index N) const {
         const Index chunks = (N + kChunk - 1) / kChunk;
-        return N >= num_threads() && 2 * chunks <= std::min<Index>(in_, num_threads()) && shares_pay(kSharedBackwardWork);
+        const Index units = weight_share_units(direct_weight_gradient_rows() != nullptr);
+        return N >= num_threads() && 2 * chunks <= std::min<Index>(units, num_threads()) && shares_pay(kSharedBackwardWork);
     }
 
 #ifdef EIGENCNN_DIRECT_CONV
@@ -666,10 +667,10 @@ private:
     template <typename Source>
     void backward_images_shared(Index N, const T* WT, detail::DirectForwardPlanes dx_planes, Index dx_scratch, Source& source,
                                 const T* dy) {
-        const Index P = out_shape_[2] * out_shape_[3], KK = k_ * k_, R = in_ * KK;
-        const auto wg = direct_weight_gradient_channels();
-        const bool want_dx = this->input_grad_, copies = input_copy_size() > 0;
         if (dy) return backward_images_apart(N, WT, dx_planes, dx_scratch, dy);
+        const Index P = out_shape_[2] * out_shape_[3], R = in_ * k_ * k_;
+        const auto wg = direct_weight_gradient_rows();
+        const bool want_dx = this->input_grad_, copies = input_copy_size() > 0;
         T* col = col_.data();
         T* dcol = col + (R + 1) * P;
         T* gt = dcol + dx_scratch;
@@ -678,27 +679,27 @@ private:
         EIGENCNN_OMP(parallel)
         {
             const int t = thread_index(), team = num_threads_in_region();
-            const ThreadShare channels = thread_share(in_, t, team), positions = thread_share(P, t, team);
-            const Index r0 = channels.begin * KK, r1 = channels.end * KK, rows = r1 - r0 + (t == team - 1);  // + the bias row
+            const ThreadShare channels = thread_share(in_, t, team);
+            const WeightShare w = weight_share(wg != nullptr, t, team);
+            const Index r0 = w.begin * k_, rows = w.rows(k_);
             if (want_dx) input_gradient_weight_rows(dx_planes, channels.begin, channels.end);  // the rows this thread reads
             for (Index n = 0; n < N; ++n) {
-                if (dy) transpose_block(dy + n * out_ * P, out_, P, Index(0), out_, positions.begin, positions.end, gt);  // its rows of dy_n^T
                 T* part = partial_.data() + (n / kChunk) * (R + 1) * out_;
                 const T* x_n = input_.data() + n * in_ * in_shape_[2] * in_shape_[3];
-                if (wg) {  // its channels of the padded image (stride 2: in phases), in col
+                if (wg) {  // its channels of the padded image (stride 2: in phases), in col; read by all after the barrier
                     if (copies) copy_input_channels(x_n, col, channels.begin, channels.end);
                 } else {
                     unfold_.unfold(x_n, col, channels.begin, channels.end);
-                    if (t == team - 1) std::fill(col + R * P, col + (R + 1) * P, T(1));
+                    if (w.bias) std::fill(col + R * P, col + (R + 1) * P, T(1));
                 }
                 if (t == 0) {
                     if (n % kChunk == 0) std::fill(part, part + (R + 1) * out_, T(0));
-                    g = dy ? dy + n * out_ * P : source(n, gs, gt);
+                    g = source(n, gs, gt);
                     if (want_dx) g = prepare_gradient(dx_planes, g, dcol);
                 }
                 EIGENCNN_OMP(barrier)
-                if (wg) {  // the same rows by the direct kernel, from its channels of the padded image
-                    if (rows > 0) weight_gradient_channels(wg, copies ? static_cast<const T*>(col) : x_n, gt, part, channels.begin, channels.end, t == team - 1);
+                if (wg) {  // the same rows by the direct kernel, from the padded image
+                    if (rows > 0) weight_gradient_rows(wg, copies ? static_cast<const T*>(col) : x_n, gt, part, w);
                 } else if (rows > 0) {  // [dW^T; db^T][share] += [col_n; 1][share] * dy_n^T
                     gemm(rows, out_, P, col + r0 * P, P, gt, out_, part + r0 * out_, out_, true);
                 }
@@ -716,9 +717,9 @@ private:
     // which measured up to twice as slow as one thread when the two cores sit far apart (docs/performance.md).
     // The same kernels on the same rows: bitwise backward_images_shared's results.
     void backward_images_apart(Index N, const T* WT, detail::DirectForwardPlanes dx_planes, Index dx_scratch, const T* dy) {
-        const Index P = out_shape_[2] * out_shape_[3], KK = k_ * k_, R = in_ * KK;
+        const Index P = out_shape_[2] * out_shape_[3], R = in_ * k_ * k_;
         const Index scratch = col_.size() / std::max<Index>(1, col_.dim(0));
-        const auto wg = direct_weight_gradient_channels();
+        const auto wg = direct_weight_gradient_rows();
         const bool want_dx = this->input_grad_, copies = input_copy_size() > 0;
         EIGENCNN_OMP(parallel)
         {
@@ -727,24 +728,24 @@ private:
             T* dcol = col + (R + 1) * P;
             T* gt = dcol + dx_scratch;
             const ThreadShare channels = thread_share(in_, t, team);
-            const bool bias = t == team - 1;
-            const Index r0 = channels.begin * KK, r1 = channels.end * KK, rows = r1 - r0 + bias;  // + the bias row
+            const WeightShare w = weight_share(wg != nullptr, t, team);
+            const Index r0 = w.begin * k_, r1 = w.end * k_, rows = w.rows(k_);
             if (want_dx) input_gradient_weight_rows(dx_planes, channels.begin, channels.end);  // the rows this thread reads
             for (Index n = 0; n < N; ++n) {
                 T* part = partial_.data() + (n / kChunk) * (R + 1) * out_;
                 if (n % kChunk == 0) {  // its rows of the chunk's sums
                     std::fill(part + r0 * out_, part + r1 * out_, T(0));
-                    if (bias) std::fill(part + R * out_, part + (R + 1) * out_, T(0));
+                    if (w.bias) std::fill(part + R * out_, part + (R + 1) * out_, T(0));
                 }
                 const T* g = dy + n * out_ * P;
                 if (rows > 0) transpose(g, out_, P, gt);  // dy_n^T, all of it
                 const T* x_n = input_.data() + n * in_ * in_shape_[2] * in_shape_[3];
-                if (wg) {  // its channels of the padded image (stride 2: in phases), in col
-                    if (copies) copy_input_channels(x_n, col, channels.begin, channels.end);
-                    if (rows > 0) weight_gradient_channels(wg, copies ? static_cast<const T*>(col) : x_n, gt, part, channels.begin, channels.end, bias);
+                if (wg) {  // the channels of its window rows of the padded image (stride 2: in phases), in col
+                    if (copies) copy_input_channels(x_n, col, w.first_channel(k_), w.end_channel(k_));
+                    if (rows > 0) weight_gradient_rows(wg, copies ? static_cast<const T*>(col) : x_n, gt, part, w);
                 } else if (rows > 0) {  // [dW^T; db^T][share] += [col_n; 1][share] * dy_n^T
                     unfold_.unfold(x_n, col, channels.begin, channels.end);
-                    if (bias) std::fill(col + R * P, col + (R + 1) * P, T(1));
+                    if (w.bias) std::fill(col + R * P, col + (R + 1) * P, T(1));
                     gemm(rows, out_, P, col + r0 * P, P, gt, out_, part + r0 * out_, out_, true);
                 }
                 if (want_dx && channels.end > channels.begin)
@@ -981,24 +982,44 @@ private:
         return false;
     }
 
-    // The weight-gradient kernel by input channels (kernels/conv2d_direct.hpp) for a shared image, or null; it
+    // The weight-gradient kernel by window rows (kernels/conv2d_direct.hpp) for a shared image, or null; it
     // reads the image (stride 2: in phases) from col, which must hold it (see direct_weight_gradient).
-    auto direct_weight_gradient_channels() const {
+    auto direct_weight_gradient_rows() const {
 #ifdef EIGENCNN_DIRECT_CONV
         if constexpr (std::is_same_v<T, float>)
             if (input_copy_size() <= (in_ * k_ * k_ + 1) * out_shape_[2] * out_shape_[3])
-                return detail::direct_weight_grad_channels_kernel(k_, stride_, out_);
+                return detail::direct_weight_grad_rows_kernel(k_, stride_, out_);
 #endif
         return static_cast<void (*)(Index, Index, Index, bool, Index, Index, Index, Index, const float*, const float*, Index, float*)>(nullptr);
     }
-    // Rows of input channels [c0, c1) of part [R + 1, OC] (and the bias row when `bias`) += one image's, from its
-    // padded copy xp.
+
+    // A thread's share of the weight gradient when an image is shared: window rows [begin, end) (window row
+    // u = c K + a is rows u K .. u K + K - 1 of [dW^T; db^T]), and the bias row on the last thread. The direct
+    // kernel takes any window rows, so a conv of one input channel still has K to share (the bias row counts
+    // as one more); im2col unfolds by channel, so there the shares are whole channels.
+    struct WeightShare {
+        Index begin, end;
+        bool bias;
+        Index rows(Index K) const { return (end - begin) * K + bias; }
+        Index first_channel(Index K) const { return begin / K; }
+        Index end_channel(Index K) const { return (end + K - 1) / K; }
+    };
+    WeightShare weight_share(bool direct, int t, int team) const {
+        const Index units = weight_share_units(direct);
+        const ThreadShare s = thread_share(units + direct, t, team);
+        const Index per_unit = direct ? 1 : k_;  // window rows per unit
+        return WeightShare{std::min(s.begin, units) * per_unit, std::min(s.end, units) * per_unit, t == team - 1};
+    }
+    Index weight_share_units(bool direct) const { return direct ? in_ * k_ : in_; }
+
+    // Window rows [w.begin, w.end) of part [R + 1, OC] (and the bias row with w.bias) += one image's, from
+    // its padded copy xp.
     template <typename Kernel>
-    void weight_gradient_channels(Kernel kernel, const T* xp, const T* gt, T* part, Index c0, Index c1, bool bias) const {
+    void weight_gradient_rows(Kernel kernel, const T* xp, const T* gt, T* part, const WeightShare& w) const {
         if constexpr (std::is_same_v<T, float>)
-            kernel(in_, c0, c1, bias, out_shape_[2], out_shape_[3], in_shape_[2] + 2 * pad_, input_copy_pitch(), xp, gt, out_, part);
+            kernel(in_, w.begin, w.end, w.bias, out_shape_[2], out_shape_[3], in_shape_[2] + 2 * pad_, input_copy_pitch(), xp, gt, out_, part);
         else
-            (void)kernel, (void)xp, (void)gt, (void)part, (void)c0, (void)c1, (void)bias;
+            (void)kernel, (void)xp, (void)gt, (void)part, (void)w;
     }
 
     // partial_ [chunks, size]: chunk 0 += chunk 1, then += chunk 2, ... (the same order whatever the thread
