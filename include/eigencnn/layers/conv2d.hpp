@@ -255,7 +255,7 @@ private:
             if constexpr (std::is_same_v<T, float>)
                 if (small_batch(N)) return forward_images_shared(x, direct, planes, Wb, bias, dest, sink);
 #endif
-            transpose_weight_bias_rows(0, R + 1);  // [W | b]^T, the direct kernels' weights
+            transpose_weight_bias_rows(0, R + 1, weight_bias_t_.data());  // [W | b]^T, the direct kernels' weights
         } else {
             weight_bias_.resize(Shape{out_, R + 1});
             weight_bias_.matrix(out_, R + 1) << weight_.matrix(out_, R), bias_.vector();
@@ -315,7 +315,7 @@ private:
             const Index N = ys[0], R = in_ * k_ * k_, image_in = in_ * x.dim(2) * x.dim(3), PP = ys[2] / 2 * (ys[3] / 2);
             const Index Hp = x.dim(2) + 2 * pad_, Wp = input_copy_pitch(), scratch = std::max<Index>(1, input_copy_size());
             size_weight_bias_t();
-            transpose_weight_bias_rows(0, R + 1);  // [W | b]^T
+            transpose_weight_bias_rows(0, R + 1, weight_bias_t_.data());  // [W | b]^T
             col_.resize(Shape{num_threads(), scratch});  // per thread: the padded image, if any
             EIGENCNN_OMP(parallel for schedule(static))
             for (Index n = 0; n < N; ++n) {
@@ -609,7 +609,8 @@ private:
     //   thread gets at least kPlanesChannelsPerThread (blocks of 6 for the most part), else of the output rows
     //   (in whole blocks of 4 runs where every thread still gets rows);
     // - channel-last kernel: a share of the output rows, as rows of y_n^T [P, OC], transposed into those
-    //   columns of y_n [OC, P]; the rows of [W | b]^T are transposed by all threads first (then a barrier).
+    //   columns of y_n [OC, P]; each thread transposes [W | b]^T for itself first (shared, half of it came
+    //   from the other core: seed conv2's 51 KB cost more than a thread's own transpose).
     // The kernels compute every output from its own window as before, so the result is bitwise the
     // image-parallel one (test_model, test_kernels). Few-channel geometries with other row widths take the
     // channel-last kernel here, not the planar one (whose rows of a share would need the whole plane's stride).
@@ -630,17 +631,15 @@ private:
         if (OH / row_align < num_threads()) row_align = 1;
         // the planes kernel: shares of the output channels where each thread gets blocks of 6 for the most part, else of the rows
         const bool by_channels = out_ >= kPlanesChannelsPerThread * num_threads();
+        if (!planes) weight_bias_t_.resize(Shape{num_threads(), in_ * k_ * k_ + 1, out_});  // one [W | b]^T per thread
         EIGENCNN_OMP(parallel)
         {
             const int t = thread_index(), team = num_threads_in_region();
             const ThreadShare inputs = thread_share(in_, t, team), rows = thread_share(OH, t, team, row_align),
                               channels = thread_share(out_, t, team);
             T* padded_image = col_.data() + t * scratch + image_at;  // this thread's
-            if (!planes) {
-                const ThreadShare weights = thread_share(in_ * k_ * k_ + 1, t, team);
-                transpose_weight_bias_rows(weights.begin, weights.end);
-                EIGENCNN_OMP(barrier)
-            }
+            T* wbt = weight_bias_t_.data() + (planes ? 0 : t * (in_ * k_ * k_ + 1) * out_);  // this thread's [W | b]^T
+            if (!planes) transpose_weight_bias_rows(0, in_ * k_ * k_ + 1, wbt);
             for (Index n = 0; n < N; ++n) {
                 const T* x_n = x.data() + n * image_in;
                 if (has_input_) std::copy(x_n + inputs.begin * plane, x_n + inputs.end * plane, input_.data() + n * image_in + inputs.begin * plane);
@@ -652,8 +651,7 @@ private:
                     else
                         planes(in_, OH, OW, rows.begin, rows.end, H + 2 * pad_, Wp, xp, w, in_ * k_ * k_, bias, 0, out_, y);
                 } else {
-                    direct(in_, rows.end - rows.begin, OW, H + 2 * pad_, Wp, xp + rows.begin * Wp, weight_bias_t_.data(), out_,
-                           yT + rows.begin * OW * out_);
+                    direct(in_, rows.end - rows.begin, OW, H + 2 * pad_, Wp, xp + rows.begin * Wp, wbt, out_, yT + rows.begin * OW * out_);
                     transpose_block(yT, P, out_, rows.begin * OW, rows.end * OW, Index(0), out_, y);
                 }
                 EIGENCNN_OMP(barrier)
@@ -1046,9 +1044,8 @@ private:
         weight_bias_t_.resize(Shape{in_ * k_ * k_ + 1, out_});
         effective_weight();  // weight_eff_ with a mask
     }
-    void transpose_weight_bias_rows(Index r0, Index r1) {
+    void transpose_weight_bias_rows(Index r0, Index r1, T* wbt) {
         const Index R = in_ * k_ * k_;
-        T* wbt = weight_bias_t_.data();
         transpose_block(mask_.active() ? weight_eff_.data() : weight_.data(), out_, R, Index(0), out_, std::min(r0, R), std::min(r1, R), wbt);
         if (r0 <= R && r1 > R)
             for (Index o = 0; o < out_; ++o) wbt[R * out_ + o] = mask_.bias_factor(o) * bias_.data()[o];
@@ -1155,7 +1152,7 @@ private:
 #else
     static constexpr bool kSerialImage = false;
 #endif
-    static constexpr Index kSharedWork = Index(1) << 20;  // multiply-adds per image from which small batches share images
+    static constexpr Index kSharedWork = Index(1) << 19;  // multiply-adds per image from which the forward shares images (seed conv2, 821k: yes; 3x3 3->16 32x32, 442k: no)
     static constexpr Index kSharedBackwardWork = Index(1) << 15;  // the same for backward (no barriers with dy at hand)
     static constexpr Index kPlanesChannelsPerThread = 24;  // output channels per thread from which a shared image is split by channels
 
