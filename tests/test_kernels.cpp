@@ -13,6 +13,7 @@
 
 #include <eigencnn/core/threads.hpp>
 #include <eigencnn/kernels/conv2d_direct.hpp>
+#include <eigencnn/kernels/conv2d_input_rows.hpp>
 #include <eigencnn/kernels/conv2d_winners.hpp>
 #include <eigencnn/kernels/gemm.hpp>
 #include <eigencnn/kernels/im2col.hpp>
@@ -405,7 +406,9 @@ TEST_CASE("Conv2d's direct small-window kernels give bitwise the im2col + gemm r
 // the planes kernel computes it as the forward of the padded dy with W flipped and transposed (float, AVX-512),
 // summing in another order than im2col's gemm + col2im, so it is checked against that reference within rounding
 // and bitwise against the kernel run here on the padded dy and the flipped W; elsewhere the layer runs the
-// im2col reference itself. At stride 2, where dx has an even number of rows of whole 32s, it runs by phases
+// im2col reference itself, but on small planes (stride 1, K 3 or 5, output rows of 4 to 12, input channels in 16s),
+// where it runs by rows (kernels/conv2d_input_rows.hpp; checked the same two ways, against that kernel run here
+// with W channel-last). At stride 2, where dx has an even number of rows of whole 32s, it runs by phases
 // (kernels/conv2d_input_phases.hpp; checked the same two ways, against the phases run here). Either way: bitwise
 // the same on 1, 2 and 3 threads, from backward and from
 // backward_input, for one image alone (shared among the threads where it has the work), and with an output mask.
@@ -417,7 +420,12 @@ TEST_CASE("Conv2d's input gradient: the im2col result within rounding, bitwise t
                                       {4, 16, 3, 0, 6, 16},    // planes, dy padded by 2 (no forward padding)
                                       {64, 64, 1, 0, 16, 16},  // planes, 1x1, batch 1 shared: dy itself
                                       {2, 64, 5, 0, 32, 32},   // planes, dy padded by 4, batch 1 shared (3 threads: one without channels)
-                                      {16, 32, 5, 0, 12, 12},  // rows of 12: im2col (the seed's conv2)
+                                      {16, 32, 5, 0, 12, 12},  // rows of 12: by rows (the seed's conv2), batch 1 shared by rows
+                                      {32, 16, 3, 1, 8, 8},    // by rows, 3x3 pad 1 on 8x8: 32 channels at a time
+                                      {48, 24, 5, 0, 14, 14},  // by rows, outputs of 10: 16 channels at a time, three blocks
+                                      {16, 8, 3, 2, 6, 6},     // by rows, padding 2: two positions a side dropped
+                                      {16, 16, 3, 1, 7, 4},    // by rows, 7 rows of 4: shares of 2, 2 and 3 rows on 3 threads
+                                      {8, 16, 5, 0, 12, 12},   // 8 input channels: im2col
                                       {8, 16, 3, 3, 8, 16},    // padding 3 > K - 1: im2col
                                       // stride 2, dx in an even number of rows of whole 32s: by phases
                                       {32, 64, 3, 1, 32, 32, 2},  // 1 or 2 taps a side, dy padded by 1; batch 1 shared
@@ -446,6 +454,9 @@ TEST_CASE("Conv2d's input gradient: the im2col result within rounding, bitwise t
         const bool planes = g.stride == 1 && kernel && g.pad <= g.K - 1;
         const detail::InputPhases plan = detail::input_phases(g.C, g.OC, g.K, g.pad, g.H, g.W, OH, OW);
         const bool phases = g.stride == 2 && plan.applies;
+        const auto rows_kernel = g.stride == 1 && !planes ? detail::input_grad_rows_kernel(g.C, g.K, g.stride, g.pad, OW) : nullptr;
+        const bool rows = rows_kernel != nullptr;
+        CHECK(rows == (g.stride == 1 && !planes && g.C % 16 == 0 && (g.K == 3 || g.K == 5) && g.pad < g.K && OW >= 4 && OW <= 12 && OW % 2 == 0));
         if (g.stride == 2) CHECK(phases == (g.H % 2 == 0 && g.W % 32 == 0 && detail::direct_forward_planes_kernel(3, 1, 16) != nullptr));
         // the references for weights W [OC, R]: fold(W^T dy_n) per image; and, where the planes kernel runs, that
         // kernel on dy_n padded by q = K - 1 - pad with Wf [C, OC*K*K], W flipped
@@ -470,6 +481,16 @@ TEST_CASE("Conv2d's input gradient: the im2col result within rounding, bitwise t
                             for (Index j = 0; j < OW; ++j) dyQ[static_cast<std::size_t>((o * Hq + i + Q) * Wq + j + Q)] = dys[((n * g.OC + o) * OH + i) * OW + j];
                     detail::input_gradient_by_phases(plan, Wph.data(), dyQ.data(), zeros.data(), Index(0), g.C, scratch.data(), dx_planes->data() + n * image);
                 }
+                return;
+            }
+            if (rows && dx_planes) {  // the rows kernel with W channel-last [OC, K, K, C]
+                const Index KK = g.K * g.K;
+                std::vector<float> wt(static_cast<std::size_t>(R * g.OC));
+                for (Index o = 0; o < g.OC; ++o)
+                    for (Index ch = 0; ch < g.C; ++ch)
+                        for (Index k = 0; k < KK; ++k) wt[static_cast<std::size_t>((o * KK + k) * g.C + ch)] = W[(o * g.C + ch) * KK + k];
+                dx_planes->assign(static_cast<std::size_t>(N * image), 0.0f);
+                for (Index n = 0; n < N; ++n) rows_kernel(g.C, g.OC, OH, g.pad, dys + n * g.OC * P, wt.data(), 0, g.H, dx_planes->data() + n * image);
                 return;
             }
             if (!planes || !dx_planes) return;
@@ -513,7 +534,7 @@ TEST_CASE("Conv2d's input gradient: the im2col result within rounding, bitwise t
             const Tensor<float>& dx = conv.backward(dy);
             REQUIRE(dx.size() == N * image);
             CHECK(close(dx.data(), dx_want) <= 1.0);
-            if (planes || phases) CHECK(std::memcmp(dx.data(), dx_planes.data(), sizeof(float) * dx_planes.size()) == 0);
+            if (planes || phases || rows) CHECK(std::memcmp(dx.data(), dx_planes.data(), sizeof(float) * dx_planes.size()) == 0);
             if (dx_first.empty()) dx_first.assign(dx.data(), dx.data() + dx.size());
             CHECK(std::memcmp(dx.data(), dx_first.data(), sizeof(float) * dx_first.size()) == 0);
             CHECK(std::memcmp(conv.backward_input(dy).data(), dx_first.data(), sizeof(float) * dx_first.size()) == 0);
@@ -554,7 +575,7 @@ TEST_CASE("Conv2d's input gradient: the im2col result within rounding, bitwise t
             conv.forward(x);
             const Tensor<float>& dx = conv.backward(dy);
             CHECK(close(dx.data(), dx_want) <= 1.0);
-            if (planes || phases) CHECK(std::memcmp(dx.data(), dx_planes.data(), sizeof(float) * dx_planes.size()) == 0);
+            if (planes || phases || rows) CHECK(std::memcmp(dx.data(), dx_planes.data(), sizeof(float) * dx_planes.size()) == 0);
         }
     }
     set_num_threads(threads_before);

@@ -65,6 +65,7 @@
 #include "../kernels/conv2d_direct_planes.hpp"
 #include "../kernels/conv2d_planar_pool.hpp"
 #include "../kernels/conv2d_input_phases.hpp"
+#include "../kernels/conv2d_input_rows.hpp"
 #include "../kernels/conv2d_winners.hpp"
 #include "../kernels/gemm.hpp"
 #include "../kernels/im2col.hpp"
@@ -804,9 +805,7 @@ private:
     // [OC, K, K, C] (diag(a) W with a mask), block_offset_ and origin_, which the result points into.
     WinnersGeometry winners_geometry(Index Q) {
         const Index C = in_, K = k_, W = in_shape_[3], OW = out_shape_[3], KKC = K * K * C;
-        weight_t_.resize(Shape{out_, K, K, C});
-        const T* Wd = effective_weight();
-        for (Index o = 0; o < out_; ++o) transpose(Wd + o * KKC, C, K * K, weight_t_.data() + o * KKC);  // W[o] [C, KK] -> [KK, C]
+        channel_last_weight();
         const bool blocked = (K * C) % kWinnersBlock == 0;
         block_offset_.resize(blocked ? static_cast<std::size_t>(KKC / kWinnersBlock) : 0);  // (a, b, c) -> (a*W + b)*C
         for (std::size_t j = 0; j < block_offset_.size(); ++j) {
@@ -916,11 +915,12 @@ private:
     // one has just written. Its scratch per image: the padded dy_n (phases: then dx_n's four phases), or dcol.
     const T* input_gradient_weights(detail::DirectForwardPlanes planes, bool shared) {
         if (dx_phases_) return phase_weights();
+        if (dx_rows_) return channel_last_weight();
         if (!planes) return shared ? size_transposed_weight() : transposed_weight();
         return shared ? size_flipped_weight() : flipped_weight();
     }
     void input_gradient_weight_rows(detail::DirectForwardPlanes planes, Index c0, Index c1) {
-        if (dx_phases_) return;
+        if (dx_phases_ || dx_rows_) return;  // built whole before the parallel region
         if (planes) return flip_weight_rows(c0, c1);
         const Index KK = k_ * k_;
         transpose_block(mask_.active() ? weight_eff_.data() : weight_.data(), out_, in_ * KK, Index(0), out_, c0 * KK, c1 * KK,
@@ -928,6 +928,7 @@ private:
     }
     Index input_gradient_scratch(detail::DirectForwardPlanes planes) const {
         if (dx_phases_) return phases_.padded_size() + in_ * in_shape_[2] * in_shape_[3];  // dy padded, then dx's phases
+        if (dx_rows_) return 0;
         return planes ? padded_gradient_size() : in_ * k_ * k_ * out_shape_[2] * out_shape_[3];
     }
     // dy_n as input_gradient_channels reads it: padded into scratch for the planes kernel (phases: by their Q), else itself.
@@ -940,14 +941,18 @@ private:
         return planes ? pad_gradient(g, scratch) : g;
     }
     // Channels [c0, c1) of dx_n from dy_n as prepare_gradient left it: by the planes kernel with Wf, or
-    // dcol[their rows] = W^T[their rows] * dy_n folded into them.
+    // dcol[their rows] = W^T[their rows] * dy_n folded into them; by rows, all channels of rows
+    // [c0 H / C, c1 H / C) with W channel-last (so that shares of the channels give shares of the rows).
     void input_gradient_channels(detail::DirectForwardPlanes planes, const T* WT, const T* g, T* dcol, Index n, Index c0, Index c1) {
         if (c1 <= c0) return;
         const Index H = in_shape_[2], W = in_shape_[3], P = out_shape_[2] * out_shape_[3];
         T* dx = grad_input_.data() + n * in_ * H * W;
 #ifdef EIGENCNN_DIRECT_CONV
-        if constexpr (std::is_same_v<T, float>)  // stride 2 by phases: scratch after the padded dy
-            if (dx_phases_) return detail::input_gradient_by_phases(phases_, WT, g, zeros_.data(), c0, c1, dcol + phases_.padded_size(), dx);
+        if constexpr (std::is_same_v<T, float>) {
+            if (dx_phases_)  // stride 2 by phases: scratch after the padded dy
+                return detail::input_gradient_by_phases(phases_, WT, g, zeros_.data(), c0, c1, dcol + phases_.padded_size(), dx);
+            if (dx_rows_) return input_rows_kernel()(in_, out_, out_shape_[2], pad_, g, WT, c0 * H / in_, c1 * H / in_, dx);
+        }
 #endif
         if (planes) {
             if constexpr (std::is_same_v<T, float>) {  // the kernel is float's
@@ -1054,17 +1059,24 @@ private:
     // Whether this backward's input gradient runs by phases (stride 2, kernels/conv2d_input_phases.hpp): float on
     // AVX-512, dx in an even number of rows of whole 32s, and an input gradient wanted (`allowed`). The shared
     // paths too (each thread its channels of each phase): the same result on any thread count.
+    // Else, on small planes the planes kernel does not take (input rows not in 16s), by rows
+    // (kernels/conv2d_input_rows.hpp: stride 1, K 3 or 5, output rows of 4 to 12, input channels in 16s); the
+    // shared paths give each thread the rows of dx in proportion to its share of the input channels.
     void choose_input_phases(bool allowed) {
         dx_phases_ = false;
+        dx_rows_ = false;
 #ifdef EIGENCNN_DIRECT_CONV
-        if constexpr (std::is_same_v<T, float>)
+        if constexpr (std::is_same_v<T, float>) {
             if (allowed && stride_ == 2) {
                 phases_ = detail::input_phases(in_, out_, k_, pad_, in_shape_[2], in_shape_[3], out_shape_[2], out_shape_[3]);
                 dx_phases_ = phases_.applies;
             }
+            dx_rows_ = allowed && !dx_phases_ && !input_gradient_planes() && input_rows_kernel() != nullptr;
+        }
 #endif
         (void)allowed;
     }
+    detail::InputGradRows input_rows_kernel() const { return detail::input_grad_rows_kernel(in_, k_, stride_, pad_, out_shape_[3]); }
     // The four phases' weights (detail::input_phase_weights; diag(a) W with a mask) into weight_t_, zeros_ [C].
     const T* phase_weights() {
         effective_weight();  // weight_eff_ with a mask
@@ -1104,6 +1116,14 @@ private:
     }
 
     // W^T [R, OC] into weight_t_ (diag(a) W with a mask), for the input gradient's product.
+    // W channel-last, [OC, K, K, C] (diag(a) W with a mask), into weight_t_: W[o] [C, KK] -> [KK, C].
+    const T* channel_last_weight() {
+        const Index KKC = k_ * k_ * in_;
+        weight_t_.resize(Shape{out_, k_, k_, in_});
+        const T* Wd = effective_weight();
+        for (Index o = 0; o < out_; ++o) transpose(Wd + o * KKC, in_, k_ * k_, weight_t_.data() + o * KKC);
+        return weight_t_.data();
+    }
     const T* transposed_weight() {
         transpose(effective_weight(), out_, in_ * k_ * k_, size_transposed_weight());
         return weight_t_.data();
@@ -1167,6 +1187,7 @@ private:
     Tensor<T> zeros_;                       // [C]: the bias of the input gradient by the planes kernel (stride 1 or by phases)
     detail::InputPhases phases_;            // the stride-2 input gradient by phases: its plan, and whether this backward uses it
     bool dx_phases_ = false;
+    bool dx_rows_ = false;                  // this backward's input gradient by rows (kernels/conv2d_input_rows.hpp)
     Tensor<T> weight_bias_t_;               // [W | b]^T [R + 1, OC], for the direct forward kernel
     Tensor<T> partial_;                     // per-chunk gradients [dW^T; db^T], [chunks, R + 1, OC] (or backward_winners')
     std::vector<std::int32_t> positions_;   // winners paths: per thread, the entries' positions [OC, Q], then (backward_winners) patch offsets [Q]
