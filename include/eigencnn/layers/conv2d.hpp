@@ -681,7 +681,7 @@ private:
             const ThreadShare channels = thread_share(in_, t, team);
             const WeightShare w = weight_share(wg != nullptr, t, team);
             const Index r0 = w.begin * k_, rows = w.rows(k_);
-            if (want_dx) input_gradient_weight_rows(dx_planes, channels.begin, channels.end);  // the rows this thread reads
+            const T* WTt = want_dx ? input_gradient_weight_rows(dx_planes, WT, t, channels.begin, channels.end) : WT;
             for (Index n = 0; n < N; ++n) {
                 T* part = partial_.data() + (n / kChunk) * (R + 1) * out_;
                 const T* x_n = input_.data() + n * in_ * in_shape_[2] * in_shape_[3];
@@ -702,7 +702,7 @@ private:
                 } else if (rows > 0) {  // [dW^T; db^T][share] += [col_n; 1][share] * dy_n^T
                     gemm(rows, out_, P, col + r0 * P, P, gt, out_, part + r0 * out_, out_, true);
                 }
-                if (want_dx) input_gradient_channels(dx_planes, WT, g, dcol, n, channels.begin, channels.end);
+                if (want_dx) input_gradient_channels(dx_planes, WTt, g, dcol, n, channels.begin, channels.end);
                 EIGENCNN_OMP(barrier)
             }
         }
@@ -729,7 +729,7 @@ private:
             const ThreadShare channels = thread_share(in_, t, team);
             const WeightShare w = weight_share(wg != nullptr, t, team);
             const Index r0 = w.begin * k_, r1 = w.end * k_, rows = w.rows(k_);
-            if (want_dx) input_gradient_weight_rows(dx_planes, channels.begin, channels.end);  // the rows this thread reads
+            const T* WTt = want_dx ? input_gradient_weight_rows(dx_planes, WT, t, channels.begin, channels.end) : WT;
             for (Index n = 0; n < N; ++n) {
                 T* part = partial_.data() + (n / kChunk) * (R + 1) * out_;
                 if (n % kChunk == 0) {  // its rows of the chunk's sums
@@ -748,7 +748,7 @@ private:
                     gemm(rows, out_, P, col + r0 * P, P, gt, out_, part + r0 * out_, out_, true);
                 }
                 if (want_dx && channels.end > channels.begin)
-                    input_gradient_channels(dx_planes, WT, prepare_gradient(dx_planes, g, dcol), dcol, n, channels.begin, channels.end);
+                    input_gradient_channels(dx_planes, WTt, prepare_gradient(dx_planes, g, dcol), dcol, n, channels.begin, channels.end);
             }
         }
     }
@@ -765,18 +765,18 @@ private:
         {
             const int t = thread_index(), team = num_threads_in_region();
             const ThreadShare channels = thread_share(in_, t, team);
-            input_gradient_weight_rows(dx_planes, channels.begin, channels.end);  // the rows this thread reads
+            const T* WTt = input_gradient_weight_rows(dx_planes, WT, t, channels.begin, channels.end);
             T* own = col_.data() + t * scratch;
             for (Index n = 0; n < N && dy; ++n)
                 if (channels.end > channels.begin)
-                    input_gradient_channels(dx_planes, WT, prepare_gradient(dx_planes, dy + n * dy_image, own), own, n, channels.begin,
+                    input_gradient_channels(dx_planes, WTt, prepare_gradient(dx_planes, dy + n * dy_image, own), own, n, channels.begin,
                                             channels.end);
             for (Index n = 0; n < N && !dy; ++n) {
                 EIGENCNN_OMP(single)
                 {
                     g = prepare_gradient(dx_planes, source(n, dcol + dx_scratch), dcol);
                 }
-                input_gradient_channels(dx_planes, WT, g, dcol, n, channels.begin, channels.end);
+                input_gradient_channels(dx_planes, WTt, g, dcol, n, channels.begin, channels.end);
                 EIGENCNN_OMP(barrier)
             }
         }
@@ -805,7 +805,9 @@ private:
     // [OC, K, K, C] (diag(a) W with a mask), block_offset_ and origin_, which the result points into.
     WinnersGeometry winners_geometry(Index Q) {
         const Index C = in_, K = k_, W = in_shape_[3], OW = out_shape_[3], KKC = K * K * C;
-        channel_last_weight();
+        effective_weight();  // weight_eff_ with a mask
+        weight_t_.resize(Shape{out_, K, K, C});
+        channel_last_weight(weight_t_.data());
         const bool blocked = (K * C) % kWinnersBlock == 0;
         block_offset_.resize(blocked ? static_cast<std::size_t>(KKC / kWinnersBlock) : 0);  // (a, b, c) -> (a*W + b)*C
         for (std::size_t j = 0; j < block_offset_.size(); ++j) {
@@ -910,21 +912,33 @@ private:
         return scratch;
     }
     // The input gradient's weights: Wf for the planes kernel, the phases' weights at stride 2
-    // (choose_input_phases), else W^T. When the image is shared, Wf and W^T are only sized here: each thread
-    // builds the rows of its own channels (input_gradient_weight_rows), so that no core reads rows another
-    // one has just written. Its scratch per image: the padded dy_n (phases: then dx_n's four phases), or dcol.
+    // (choose_input_phases), W channel-last by rows, else W^T. When the image is shared, Wf, W^T and W
+    // channel-last are only sized here: each thread builds the rows of its own channels of Wf or W^T, or a
+    // whole W channel-last of its own (the rows kernel's threads each read all of it), in
+    // input_gradient_weight_rows, so that no core reads what another one has just written. Its scratch per
+    // image: the padded dy_n (phases: then dx_n's four phases), or dcol (none by rows).
     const T* input_gradient_weights(detail::DirectForwardPlanes planes, bool shared) {
         if (dx_phases_) return phase_weights();
-        if (dx_rows_) return channel_last_weight();
+        if (dx_rows_) {
+            effective_weight();  // weight_eff_ with a mask
+            weight_t_.resize(Shape{shared ? num_threads() : 1, out_, k_ * k_, in_});
+            return shared ? weight_t_.data() : channel_last_weight(weight_t_.data());
+        }
         if (!planes) return shared ? size_transposed_weight() : transposed_weight();
         return shared ? size_flipped_weight() : flipped_weight();
     }
-    void input_gradient_weight_rows(detail::DirectForwardPlanes planes, Index c0, Index c1) {
-        if (dx_phases_ || dx_rows_) return;  // built whole before the parallel region
-        if (planes) return flip_weight_rows(c0, c1);
+    // Thread t's part of them (channels [c0, c1)); returns the weights it reads.
+    const T* input_gradient_weight_rows(detail::DirectForwardPlanes planes, const T* WT, int t, Index c0, Index c1) {
+        if (dx_phases_) return WT;  // built whole before the parallel region
+        if (dx_rows_) return channel_last_weight(weight_t_.data() + t * out_ * k_ * k_ * in_);
+        if (planes) {
+            flip_weight_rows(c0, c1);
+            return WT;
+        }
         const Index KK = k_ * k_;
         transpose_block(mask_.active() ? weight_eff_.data() : weight_.data(), out_, in_ * KK, Index(0), out_, c0 * KK, c1 * KK,
                         weight_t_.data());
+        return WT;
     }
     Index input_gradient_scratch(detail::DirectForwardPlanes planes) const {
         if (dx_phases_) return phases_.padded_size() + in_ * in_shape_[2] * in_shape_[3];  // dy padded, then dx's phases
@@ -1116,13 +1130,12 @@ private:
     }
 
     // W^T [R, OC] into weight_t_ (diag(a) W with a mask), for the input gradient's product.
-    // W channel-last, [OC, K, K, C] (diag(a) W with a mask), into weight_t_: W[o] [C, KK] -> [KK, C].
-    const T* channel_last_weight() {
+    // W channel-last, [OC, K, K, C] (diag(a) W with a mask: effective_weight() made it), into dst: W[o] [C, KK] -> [KK, C].
+    const T* channel_last_weight(T* dst) const {
         const Index KKC = k_ * k_ * in_;
-        weight_t_.resize(Shape{out_, k_, k_, in_});
-        const T* Wd = effective_weight();
-        for (Index o = 0; o < out_; ++o) transpose(Wd + o * KKC, in_, k_ * k_, weight_t_.data() + o * KKC);
-        return weight_t_.data();
+        const T* Wd = mask_.active() ? weight_eff_.data() : weight_.data();
+        for (Index o = 0; o < out_; ++o) transpose(Wd + o * KKC, in_, k_ * k_, dst + o * KKC);
+        return dst;
     }
     const T* transposed_weight() {
         transpose(effective_weight(), out_, in_ * k_ * k_, size_transposed_weight());
