@@ -244,13 +244,19 @@ inline void direct_forward_planar_run(const float* x, Index plane, Index Wp, Ind
     for (int o = 0; o < kGemmLanes; ++o) _mm512_mask_storeu_ps(y + o * P, lanes, acc[o] + _mm512_set1_ps(bias[o]));
 }
 
+/// The units of work of direct_forward_planar (see below): runs of 16 positions, or rows when they are narrower.
+inline Index direct_forward_planar_units(Index OH, Index OW) { return OW >= kGemmLanes ? (OH * OW + kGemmLanes - 1) / kGemmLanes : OH; }
+
+/// y [OC, OH * OW] (units [u0, u1) of it: threads that share an image each take some) = the forward of one
+/// image, few input channels.
 template <int C, int K>
-void direct_forward_planar(Index OH, Index OW, Index Hp, Index Wp, const float* x, const float* wb, Index OC, float* y) {
+void direct_forward_planar(Index OH, Index OW, Index Hp, Index Wp, const float* x, const float* wb, Index OC, float* y, Index u0,
+                           Index u1) {
     const Index plane = Hp * Wp, P = OH * OW;
     auto mask = [](Index lanes) { return lanes >= kGemmLanes ? __mmask16(0xffff) : __mmask16((1u << lanes) - 1); };
     for (Index o0 = 0; o0 < OC; o0 += kGemmLanes) {
         if (OW >= kGemmLanes)  // a run covers the rest of its row and the start of the next
-            for (Index p = 0; p < P; p += kGemmLanes) {
+            for (Index p = u0 * kGemmLanes; p < std::min(P, u1 * kGemmLanes); p += kGemmLanes) {
                 const Index i = p / OW, j = p % OW, in_row = std::min<Index>(OW - j, kGemmLanes), in_plane = std::min<Index>(P - p, kGemmLanes);
                 const __mmask16 first = mask(std::min(in_row, in_plane)), all = mask(in_plane);
                 // lane l >= in_row is position (i + 1, l - in_row): its window starts (i + 1) * Wp + l - in_row
@@ -258,7 +264,7 @@ void direct_forward_planar(Index OH, Index OW, Index Hp, Index Wp, const float* 
                                                 wb + o0, OC, y + o0 * P + p, P);
             }
         else  // narrow rows: one run per row, masked
-            for (Index i = 0; i < OH; ++i)
+            for (Index i = u0; i < u1; ++i)
                 direct_forward_planar_run<C, K>(x, plane, Wp, i * Wp, mask(OW), 0, 0, wb + o0, OC, y + o0 * P + i * OW, P);
     }
 }
@@ -325,7 +331,7 @@ using DirectWeightGrad = void (*)(Index, Index, Index, Index, Index, const float
 using DirectWeightGradRows = void (*)(Index, Index, Index, bool, Index, Index, Index, Index, const float*, const float*, Index,
                                           float*);
 using DirectForward = void (*)(Index, Index, Index, Index, Index, const float*, const float*, Index, float*);
-using DirectForwardPlanar = void (*)(Index, Index, Index, Index, const float*, const float*, Index, float*);
+using DirectForwardPlanar = void (*)(Index, Index, Index, Index, const float*, const float*, Index, float*, Index, Index);
 
 /// The weight-gradient kernel for this geometry, or null (then: im2col + gemm). Stride 2 reads the image in
 /// phases (pad_phases).

@@ -285,7 +285,7 @@ private:
                     } else {  // y_n^T = [col_n; 1]^T [W | b]^T, then y_n
                         const T* xp = input_copy(x.data() + n * image_in, col + out_ * P);
                         if (planar) {
-                            planar(OH, OW, Hp, Wp, xp, weight_bias_t_.data(), out_, y);  // y_n itself
+                            planar(OH, OW, Hp, Wp, xp, weight_bias_t_.data(), out_, y, 0, detail::direct_forward_planar_units(OH, OW));  // y_n itself
                         } else {
                             direct(in_, OH, OW, Hp, Wp, xp, weight_bias_t_.data(), out_, col);
                             transpose(col, P, out_, y);
@@ -609,12 +609,14 @@ private:
     // - planes kernel (output rows in 16s): straight into y_n, a share of the output channels where each
     //   thread gets at least kPlanesChannelsPerThread (blocks of 6 for the most part), else of the output rows
     //   (in whole blocks of 4 runs where every thread still gets rows);
+    // - planar kernel (few input channels, other row widths): straight into y_n, a share of its runs of 16
+    //   positions (or of its rows, when narrower);
     // - channel-last kernel: a share of the output rows, as rows of y_n^T [P, OC], transposed into those
-    //   columns of y_n [OC, P]; each thread transposes [W | b]^T for itself first (shared, half of it came
-    //   from the other core: seed conv2's 51 KB cost more than a thread's own transpose).
+    //   columns of y_n [OC, P].
+    // Those two read [W | b]^T, which each thread transposes for itself first (shared, half of it came from
+    // the other core: seed conv2's 51 KB cost more than a thread's own transpose).
     // The kernels compute every output from its own window as before, so the result is bitwise the
-    // image-parallel one (test_model, test_kernels). Few-channel geometries with other row widths take the
-    // channel-last kernel here, not the planar one (whose rows of a share would need the whole plane's stride).
+    // image-parallel one (test_model, test_kernels).
     template <typename Dest, typename Sink>
     void forward_images_shared(const Tensor<T>& x, detail::DirectForward direct, detail::DirectForwardPlanes planes, const T* w,
                                const T* bias, Dest& dest, Sink& sink) {
@@ -633,6 +635,8 @@ private:
         // the planes kernel: shares of the output channels where each thread gets blocks of 6 for the most part, else of the rows
         const bool by_channels = out_ >= kPlanesChannelsPerThread * num_threads();
         if (!planes) weight_bias_t_.resize(Shape{num_threads(), in_ * k_ * k_ + 1, out_});  // one [W | b]^T per thread
+        const auto planar = planes ? nullptr : detail::direct_forward_planar_kernel(in_, k_, stride_, out_);
+        const Index planar_units = detail::direct_forward_planar_units(OH, OW);
         EIGENCNN_OMP(parallel)
         {
             const int t = thread_index(), team = num_threads_in_region();
@@ -651,6 +655,9 @@ private:
                         planes(in_, OH, OW, 0, OH, H + 2 * pad_, Wp, xp, w, in_ * k_ * k_, bias, channels.begin, channels.end, y);
                     else
                         planes(in_, OH, OW, rows.begin, rows.end, H + 2 * pad_, Wp, xp, w, in_ * k_ * k_, bias, 0, out_, y);
+                } else if (planar) {
+                    const ThreadShare units = thread_share(planar_units, t, team);
+                    planar(OH, OW, H + 2 * pad_, Wp, xp, wbt, out_, y, units.begin, units.end);
                 } else {
                     direct(in_, rows.end - rows.begin, OW, H + 2 * pad_, Wp, xp + rows.begin * Wp, wbt, out_, yT + rows.begin * OW * out_);
                     transpose_block(yT, P, out_, rows.begin * OW, rows.end * OW, Index(0), out_, y);
@@ -1185,7 +1192,7 @@ private:
 #else
     static constexpr bool kSerialImage = false;
 #endif
-    static constexpr Index kSharedWork = Index(1) << 19;  // multiply-adds per image from which the forward shares images (seed conv2, 821k: yes; 3x3 3->16 32x32, 442k: no)
+    static constexpr Index kSharedWork = Index(1) << 17;  // multiply-adds per image from which the forward shares images (seed conv1, 240k: 5.3 -> 4.2 us)
     static constexpr Index kSharedBackwardWork = Index(1) << 15;  // the same for backward (no barriers with dy at hand)
     static constexpr Index kPlanesChannelsPerThread = 24;  // output channels per thread from which a shared image is split by channels
 
