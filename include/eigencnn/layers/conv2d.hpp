@@ -634,8 +634,10 @@ private:
         if (OH / row_align < num_threads()) row_align = 1;
         // the planes kernel: shares of the output channels where each thread gets blocks of 6 for the most part, else of the rows
         const bool by_channels = out_ >= kPlanesChannelsPerThread * num_threads();
+        // few input channels: the planar kernel, whatever the rows (planes would split 16 output channels 6 + 2)
+        const auto planar = detail::direct_forward_planar_kernel(in_, k_, stride_, out_);
+        if (planar) planes = nullptr;
         if (!planes) weight_bias_t_.resize(Shape{num_threads(), in_ * k_ * k_ + 1, out_});  // one [W | b]^T per thread
-        const auto planar = planes ? nullptr : detail::direct_forward_planar_kernel(in_, k_, stride_, out_);
         const Index planar_units = detail::direct_forward_planar_units(OH, OW);
         EIGENCNN_OMP(parallel)
         {
