@@ -235,9 +235,9 @@ TEST_CASE("transpose_block writes exactly its block of the transpose, for any ro
 // Conv2d<float> forward and weight gradient against im2col + gemm done here, image by image, with the layer's
 // own order of sums (chunks of 8 images, then the chunks in order): bitwise. On AVX-512 the geometries below
 // run the direct kernels, which must be the same FMAs in the same order; elsewhere the layer runs im2col + gemm
-// itself. Forward: the first seven straight into planes in runs of 16 positions (direct_forward_planar; rows of
+// itself. Forward: the first eight straight into planes in runs of 16 positions (direct_forward_planar; rows of
 // 24 and 19: runs that cross into the next row, and a last partial run for 19; rows of 9, 12, 15, 5 and 12: one
-// masked run each; one image of the first and the last shared among threads by runs or rows), the next three channel-last with the weights streamed, those with output rows in 16s (any
+// masked run each; one image of the last two shared among threads by rows or runs), the next three channel-last with the weights streamed, those with output rows in 16s (any
 // channel counts, 1x1 too) into planes from W itself (kernels/conv2d_direct_planes.hpp), the stride-2 ones the
 // same from the padded image stored in two phases per row (but two, im2col). Weight gradient (stride 1 or 2, 3x3
 // or 5x5, output channels in 16s): windows of up to 27 values with all their accumulators in registers
@@ -253,6 +253,7 @@ TEST_CASE("Conv2d's direct small-window kernels give bitwise the im2col + gemm r
                                       {1, 16, 5, 2, 11, 15},   // padding 2; rows of 15: two blocks of 6 and a remainder
                                       {2, 48, 3, 0, 7, 7},     // three blocks of 16 channels
                                       {3, 64, 3, 1, 30, 12},   // rows of 12, one masked run each; one image shared by rows
+                                      {1, 48, 5, 0, 28, 28},   // rows of 24, 48 channels; one image shared by runs
                                       // wider windows: the forward streams the weights (two vectors of channels, then one)
                                       {16, 32, 5, 0, 12, 12},  // the seed's conv2
                                       {8, 48, 3, 1, 9, 11},    // 32 + 16 channels, rows of 11: 8 positions and 3

@@ -1194,7 +1194,7 @@ private:
 #else
     static constexpr bool kSerialImage = false;
 #endif
-    static constexpr Index kSharedWork = Index(1) << 17;  // multiply-adds per image from which the forward shares images (seed conv1, 240k: 5.3 -> 4.2 us)
+    static constexpr Index kSharedWork = Index(1) << 18;  // multiply-adds per image from which the forward shares images (seed conv1, 240k: 5.3 -> 4.2 us at one time, 5.2 -> 12.3 at another: not shared)
     static constexpr Index kSharedBackwardWork = Index(1) << 15;  // the same for backward (no barriers with dy at hand)
     static constexpr Index kPlanesChannelsPerThread = 24;  // output channels per thread from which a shared image is split by channels
 
