@@ -310,6 +310,54 @@ TEST_CASE("Sequential: a fused step's winners-only backward (>= 8 input channels
     }
 }
 
+TEST_CASE("a fused step's dense backward on images shared among threads (input gradient by rows) is bitwise the same on any thread count") {
+    // PooledBackward::Dense on the seed's conv2 (16 -> 32, 5x5 on 12 x 12): the conv's backward gets dy_n from the
+    // step's callback, on one thread then handed to the others at a barrier (backward_images_shared), and its
+    // input gradient runs by rows (kernels/conv2d_input_rows.hpp); 1 and 3 images on 1-4 threads, against the
+    // winners-only backward within rounding.
+    for (Index N : {1, 3}) {
+        CAPTURE(N);
+        Tensor<float> x(Shape{N, 16, 12, 12}), dout(Shape{N, 32, 4, 4});
+        Rng rng(41);
+        uniform_fill(x, 1.0, rng);
+        uniform_fill(dout, 1.0, rng);
+        auto run = [&](int threads, PooledBackward how) {
+            set_num_threads(threads);
+            Conv2d<float> conv(16, 32, 5, 1, 0, 9);
+            MaxPool2d<float> pool(2);
+            ConvPool<float> step(conv, pool, true, how);
+            conv.set_input_grad(true);
+            std::vector<std::vector<float>> out;
+            const Tensor<float>& y = step.forward(x);
+            out.emplace_back(y.data(), y.data() + y.size());
+            const Tensor<float>& dx = step.backward(dout);
+            out.emplace_back(dx.data(), dx.data() + dx.size());
+            out.emplace_back(conv.grad_weight().data(), conv.grad_weight().data() + conv.grad_weight().size());
+            out.emplace_back(conv.grad_bias().data(), conv.grad_bias().data() + conv.grad_bias().size());
+            const Tensor<float>& dxi = step.backward_input(dout);
+            out.emplace_back(dxi.data(), dxi.data() + dxi.size());
+            return out;
+        };
+        const auto one = run(1, PooledBackward::Dense);
+        REQUIRE(one[1].size() == static_cast<std::size_t>(N * 16 * 144));
+        for (int threads : {2, 3, 4}) {
+            CAPTURE(threads);
+            CHECK(run(threads, PooledBackward::Dense) == one);
+        }
+        const auto winners = run(2, PooledBackward::Winners);
+        for (std::size_t k = 1; k < one.size(); ++k) {
+            CAPTURE(k);
+            double worst = 0, scale = 1e-30;
+            for (std::size_t i = 0; i < one[k].size(); ++i) {
+                worst = std::max(worst, std::abs(static_cast<double>(one[k][i]) - winners[k][i]));
+                scale = std::max(scale, std::abs(static_cast<double>(winners[k][i])));
+            }
+            CHECK(worst / scale < 1e-5);
+        }
+    }
+    set_num_threads(2);
+}
+
 TEST_CASE("Sequential: the winners-only backward matches finite differences (double)") {
     Sequential<double> net(7);
     net.emplace<Conv2d>(8, 6, 3, 1, 1).emplace<ReLU>().emplace<MaxPool2d>(2)             // per-row loops, padding
