@@ -42,10 +42,15 @@
 // columns (input_copy()). The input gradient uses that kernel at stride 1 where
 // the input rows come in 16s, and at stride 2 where dx has an even number of
 // rows of whole 32s, as four products, one per phase of dx's rows and columns,
-// interleaved (kernels/conv2d_input_phases.hpp); either way a different order of
-// sums: the same gradient within rounding. With fewer images than threads (or so few chunks of images
-// that half of them would sit idle), backward shares each image among the threads by input channels instead (backward_images_shared,
-// below), and the direct forward by output rows or channels (forward_images_shared).
+// interleaved (kernels/conv2d_input_phases.hpp); on small planes whose rows are
+// not in 16s (stride 1, K 3 or 5, output rows of 4 to 12, input channels in 16s),
+// a dx row at a time in registers (kernels/conv2d_input_rows.hpp); each a different
+// order of sums: the same gradient within rounding. With fewer images than threads
+// (or so few chunks of images that half of them would sit idle), backward shares
+// each image among the threads instead, the weight gradient by window rows or input
+// channels and dx by input channels or rows (backward_images_apart and
+// backward_images_shared, below), and the direct forward by output rows, channels or
+// runs of positions (forward_images_shared).
 // Output mask (core/output_mask.hpp; inactive by default): y[n, o] = a[o] (W[o] (*) x_n) + c[o] b[o].
 // Every path (forward, backward, backward_input, the fused step's) then uses
 // [diag(a) W | c * b], and the weight gradients are scaled by a and c after.
