@@ -237,9 +237,10 @@ TEST_CASE("transpose_block writes exactly its block of the transpose, for any ro
 // run the direct kernels, which must be the same FMAs in the same order; elsewhere the layer runs im2col + gemm
 // itself. Forward: the first eight straight into planes in runs of 16 positions (direct_forward_planar; rows of
 // 24 and 19: runs that cross into the next row, and a last partial run for 19; rows of 9, 12, 15, 5 and 12: one
-// masked run each; one image of the last two shared among threads by rows or runs), the next three channel-last with the weights streamed, those with output rows in 16s (any
-// channel counts, 1x1 too) into planes from W itself (kernels/conv2d_direct_planes.hpp), the stride-2 ones the
-// same from the padded image stored in two phases per row (but two, im2col). Weight gradient (stride 1 or 2, 3x3
+// masked run each; one image of the last two shared among threads by rows or runs), the next three
+// channel-last with the weights streamed, those with output rows in 16s (any channel counts, 1x1 too) into
+// planes from W itself (kernels/conv2d_direct_planes.hpp), the stride-2 ones the same from the padded image
+// stored in two phases per row (but two, im2col). Weight gradient (stride 1 or 2, 3x3
 // or 5x5, output channels in 16s): windows of up to 27 values with all their accumulators in registers
 // (direct_weight_grad, stride 1), wider ones and stride 2 a tile of window rows at a time
 // (direct_weight_grad_streamed; stride 2 from the image in phases, where it fits in the cols' space).
@@ -458,7 +459,9 @@ TEST_CASE("Conv2d's input gradient: the im2col result within rounding, bitwise t
         const bool phases = g.stride == 2 && plan.applies;
         const auto rows_kernel = g.stride == 1 && !planes ? detail::input_grad_rows_kernel(g.C, g.K, g.stride, g.pad, OW) : nullptr;
         const bool rows = rows_kernel != nullptr;
-        CHECK(rows == (g.stride == 1 && !planes && g.C % 16 == 0 && (g.K == 3 || g.K == 5) && g.pad < g.K && OW >= 4 && OW <= 12 && OW % 2 == 0));
+        const bool avx512 = detail::direct_forward_planes_kernel(3, 1, 16) != nullptr;  // the direct kernels' targets
+        CHECK(rows == (avx512 && g.stride == 1 && !planes && g.C % 16 == 0 && (g.K == 3 || g.K == 5) && g.pad < g.K && OW >= 4 &&
+                       OW <= 12 && OW % 2 == 0));
         if (g.stride == 2) CHECK(phases == (g.H % 2 == 0 && g.W % 32 == 0 && detail::direct_forward_planes_kernel(3, 1, 16) != nullptr));
         // the references for weights W [OC, R]: fold(W^T dy_n) per image; and, where the planes kernel runs, that
         // kernel on dy_n padded by q = K - 1 - pad with Wf [C, OC*K*K], W flipped
