@@ -95,26 +95,25 @@ void input_grad_rows_all(Index C, Index OC, Index OH, Index pad, const float* dy
     for (; c0 < C; c0 += kGemmLanes) input_grad_rows<K, OW, 1>(C, OC, OH, pad, dy, wt, c0, h0, h1, dx);
 }
 
+/// input_grad_rows_all<K, OW> for this row width, or null.
+template <int K>
+inline InputGradRows input_grad_rows_for_width(Index OW) {
+    switch (OW) {
+        case 4: return &input_grad_rows_all<K, 4>;
+        case 6: return &input_grad_rows_all<K, 6>;
+        case 8: return &input_grad_rows_all<K, 8>;
+        case 10: return &input_grad_rows_all<K, 10>;
+        case 12: return &input_grad_rows_all<K, 12>;
+        default: return nullptr;
+    }
+}
+
 /// The kernel for this geometry, or null: stride 1, K of 3 or 5, padding below K, output rows of 4 to 12,
 /// input channels in 16s.
 inline InputGradRows input_grad_rows_kernel(Index C, Index K, Index stride, Index pad, Index OW) {
     if (stride != 1 || C % kGemmLanes != 0 || pad >= K) return nullptr;
-    if (K == 3) switch (OW) {
-            case 4: return &input_grad_rows_all<3, 4>;
-            case 6: return &input_grad_rows_all<3, 6>;
-            case 8: return &input_grad_rows_all<3, 8>;
-            case 10: return &input_grad_rows_all<3, 10>;
-            case 12: return &input_grad_rows_all<3, 12>;
-            default: return nullptr;
-        }
-    if (K == 5) switch (OW) {
-            case 4: return &input_grad_rows_all<5, 4>;
-            case 6: return &input_grad_rows_all<5, 6>;
-            case 8: return &input_grad_rows_all<5, 8>;
-            case 10: return &input_grad_rows_all<5, 10>;
-            case 12: return &input_grad_rows_all<5, 12>;
-            default: return nullptr;
-        }
+    if (K == 3) return input_grad_rows_for_width<3>(OW);
+    if (K == 5) return input_grad_rows_for_width<5>(OW);
     return nullptr;
 }
 
