@@ -244,7 +244,7 @@ private:
         const auto direct = planes ? nullptr : direct_forward();
         // per thread: [col; 1] (channel-last direct: y_n^T, then the padded image; planes: the padded image), then y_n
         const Index work = planes ? input_copy_size() : direct ? out_ * P + input_copy_size() : (R + 1) * P;
-        const Index scratch = work + 2 * out_ * P;  // y_n twice: forward_images_shared alternates them
+        const Index scratch = work + (small_batch(N) ? 2 : 1) * out_ * P;  // y_n (twice where forward_images_shared alternates them)
         col_.resize(Shape{num_threads(), scratch});
         const T* Wb = nullptr;  // [W | b] (planes: W and b apart, diag(a) W and c * b with a mask)
         const T* bias = nullptr;
@@ -361,7 +361,8 @@ private:
         const Index dx_scratch = input_gradient_scratch(dx_planes);
         const Index scratch = (R + 1) * P + dx_scratch + 2 * P * out_;
         col_.resize(Shape{num_threads(), scratch});  // per thread: [col; 1], dcol (planes: the padded dy_n; phases: it, then dx_n in phases), dy_n^T, dy_n
-        if (shared) backward_images_shared(N, WT, dx_planes, dx_scratch, source, dy);
+        if (shared && dy) backward_images_apart(N, WT, dx_planes, dx_scratch, dy);
+        else if (shared) backward_images_shared(N, WT, dx_planes, dx_scratch, source);
         else {
             EIGENCNN_OMP(parallel if (chunks > 1 || !kSerialImage))  // one chunk: no team to wake
             {
@@ -678,9 +679,7 @@ private:
 #endif
 
     template <typename Source>
-    void backward_images_shared(Index N, const T* WT, detail::DirectForwardPlanes dx_planes, Index dx_scratch, Source& source,
-                                const T* dy) {
-        if (dy) return backward_images_apart(N, WT, dx_planes, dx_scratch, dy);
+    void backward_images_shared(Index N, const T* WT, detail::DirectForwardPlanes dx_planes, Index dx_scratch, Source& source) {
         const Index P = out_shape_[2] * out_shape_[3], R = in_ * k_ * k_;
         const auto wg = direct_weight_gradient_rows();
         const bool want_dx = this->input_grad_, copies = input_copy_size() > 0;
@@ -781,17 +780,19 @@ private:
             const ThreadShare channels = thread_share(in_, t, team);
             const T* WTt = input_gradient_weight_rows(dx_planes, WT, t, channels.begin, channels.end);
             T* own = col_.data() + t * scratch;
-            for (Index n = 0; n < N && dy; ++n)
-                if (channels.end > channels.begin)
+            if (dy) {  // the same on every thread: all take this branch or the other
+                for (Index n = 0; n < N && channels.end > channels.begin; ++n)
                     input_gradient_channels(dx_planes, WTt, prepare_gradient(dx_planes, dy + n * dy_image, own), own, n, channels.begin,
                                             channels.end);
-            for (Index n = 0; n < N && !dy; ++n) {
-                EIGENCNN_OMP(single)
-                {
-                    g = prepare_gradient(dx_planes, source(n, dcol + dx_scratch), dcol);
+            } else {
+                for (Index n = 0; n < N; ++n) {
+                    EIGENCNN_OMP(single)
+                    {
+                        g = prepare_gradient(dx_planes, source(n, dcol + dx_scratch), dcol);
+                    }
+                    input_gradient_channels(dx_planes, WTt, g, dcol, n, channels.begin, channels.end);
+                    EIGENCNN_OMP(barrier)
                 }
-                input_gradient_channels(dx_planes, WTt, g, dcol, n, channels.begin, channels.end);
-                EIGENCNN_OMP(barrier)
             }
         }
         return grad_input_;
