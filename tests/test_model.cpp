@@ -57,6 +57,9 @@ void check_model_gradients(Sequential<double>& net, Tensor<double> x, const std:
     }
 }
 
+// A tensor's elements, to compare runs with ==.
+std::vector<float> values(const Tensor<float>& t) { return std::vector<float>(t.data(), t.data() + t.size()); }
+
 // Same shape and the same bits in every element (an empty tensor's data() may be null).
 bool bitwise_same(const Tensor<float>& a, const Tensor<float>& b) {
     return a.shape() == b.shape() &&
@@ -329,13 +332,13 @@ TEST_CASE("a fused step's dense backward on images shared among threads (input g
             conv.set_input_grad(true);
             std::vector<std::vector<float>> out;
             const Tensor<float>& y = step.forward(x);
-            out.emplace_back(y.data(), y.data() + y.size());
+            out.push_back(values(y));
             const Tensor<float>& dx = step.backward(dout);
-            out.emplace_back(dx.data(), dx.data() + dx.size());
-            out.emplace_back(conv.grad_weight().data(), conv.grad_weight().data() + conv.grad_weight().size());
-            out.emplace_back(conv.grad_bias().data(), conv.grad_bias().data() + conv.grad_bias().size());
+            out.push_back(values(dx));
+            out.push_back(values(conv.grad_weight()));
+            out.push_back(values(conv.grad_bias()));
             const Tensor<float>& dxi = step.backward_input(dout);
-            out.emplace_back(dxi.data(), dxi.data() + dxi.size());
+            out.push_back(values(dxi));
             return out;
         };
         const auto one = run(1, PooledBackward::Dense);
@@ -478,16 +481,16 @@ TEST_CASE("batches smaller than the thread count share each image among the thre
                     conv.set_input_grad(input_grad);
                     std::vector<std::vector<float>> out;
                     const Tensor<float>& y = conv.forward(x);
-                    out.emplace_back(y.data(), y.data() + y.size());
+                    out.push_back(values(y));
                     Tensor<float> dy(y.shape());
                     Rng g(3);
                     uniform_fill(dy, 1.0, g);
                     const Tensor<float>& dx = conv.backward(dy);
-                    out.emplace_back(dx.data(), dx.data() + dx.size());
-                    out.emplace_back(conv.grad_weight().data(), conv.grad_weight().data() + conv.grad_weight().size());
-                    out.emplace_back(conv.grad_bias().data(), conv.grad_bias().data() + conv.grad_bias().size());
+                    out.push_back(values(dx));
+                    out.push_back(values(conv.grad_weight()));
+                    out.push_back(values(conv.grad_bias()));
                     const Tensor<float>& dxi = conv.backward_input(dy);
-                    out.emplace_back(dxi.data(), dxi.data() + dxi.size());
+                    out.push_back(values(dxi));
                     return out;
                 };
                 const auto one = run(1);
@@ -542,14 +545,14 @@ TEST_CASE("batches smaller than the thread count share each image among the thre
             }
             std::vector<std::vector<float>> out;
             const Tensor<float> logits = net.forward(x);
-            out.emplace_back(logits.data(), logits.data() + logits.size());
+            out.push_back(values(logits));
             const Tensor<float>& dx = net.backward(cross_entropy(logits, labels).grad);
-            out.emplace_back(dx.data(), dx.data() + dx.size());
-            for (auto& p : net.parameters()) out.emplace_back(p.grad->data(), p.grad->data() + p.grad->size());
+            out.push_back(values(dx));
+            for (auto& p : net.parameters()) out.push_back(values(*p.grad));
             net.eval();
             const Tensor<float> logits_eval = net.forward(x);
             const Tensor<float>& dxi = net.backward_input(cross_entropy(logits_eval, labels).grad);
-            out.emplace_back(dxi.data(), dxi.data() + dxi.size());
+            out.push_back(values(dxi));
             return out;
         };
         const auto one = run_model(1);
