@@ -53,6 +53,7 @@ struct ConvCase {
 };
 ConvCase conv_case(const Geometry& g, Index N, Rng& rng, bool random_bias) {
     ConvCase c{Conv2d<float>(g.C, g.OC, g.K, g.stride, g.pad), Tensor<float>(Shape{N, g.C, g.H, g.W}), Tensor<float>(Shape{N, g.OC, g.OH(), g.OW()})};
+    c.conv.set_winograd(false);  // the direct kernels' tests; Winograd has its own below
     uniform_fill(c.conv.weight(), 1.0, rng);
     if (random_bias) uniform_fill(c.conv.bias(), 1.0, rng);
     uniform_fill(c.x, 1.0, rng);
@@ -383,6 +384,7 @@ TEST_CASE("Conv2d's direct small-window kernels give bitwise the im2col + gemm r
         }
         // an output mask: bitwise the forward of a layer whose weights are diag(a) W and bias c * b
         Conv2d<float> scaled(g.C, g.OC, g.K, g.stride, g.pad);
+        scaled.set_winograd(false);
         Tensor<float> a(Shape{g.OC}), c(Shape{g.OC});
         uniform_fill(a, 1.0, rng);
         uniform_fill(c, 1.0, rng);
@@ -581,6 +583,93 @@ TEST_CASE("Conv2d's input gradient: the im2col result within rounding, bitwise t
             const Tensor<float>& dx = conv.backward(dy);
             CHECK(close(dx.data(), dx_want) <= 1.0);
             if (planes || phases || rows) CHECK(std::memcmp(dx.data(), dx_planes.data(), sizeof(float) * dx_planes.size()) == 0);
+        }
+    }
+    set_num_threads(threads_before);
+}
+
+// Winograd F(2x2, 3x3) (kernels/conv2d_winograd.hpp) for the forward and the input gradient of stride-1 3x3
+// convs with channels in 16s: against the direct path (set_winograd(false), bitwise im2col + gemm above) within
+// rounding, scaled by the terms' count; the weight gradient untouched (bitwise); bitwise the same on 1-3 threads,
+// alone (batch 1: each image shared by output channels) or in a batch; with an output mask, bitwise a layer with
+// diag(a) W and c * b.
+TEST_CASE("Conv2d by Winograd F(2x2, 3x3): the direct results within rounding, the same on any thread count and batch") {
+    if (!detail::winograd_applies(16, 16, 3, 1, 1)) {
+        MESSAGE("no gemm() vectors here: Winograd does not run");
+        return;
+    }
+    CHECK_FALSE(detail::winograd_applies(8, 16, 3, 1, 1));    // fewer than 16 input channels
+    CHECK_FALSE(detail::winograd_applies(16, 24, 3, 1, 1));   // output channels not in whole vectors
+    CHECK_FALSE(detail::winograd_applies(16, 16, 3, 2, 1));   // stride 2
+    CHECK_FALSE(detail::winograd_applies(16, 16, 5, 1, 2));   // 5x5
+    CHECK_FALSE(detail::winograd_applies(16, 16, 3, 1, 3));   // padding 3: the input gradient's 2 - p < 0
+    const std::vector<Geometry> cases{{16, 16, 3, 1, 16, 16},  // whole tiles, 64 of them: two groups
+                                      {32, 48, 3, 1, 9, 7},    // odd outputs: the last tile row and column cut; 3 blocks of 16
+                                      {16, 32, 3, 0, 10, 11},  // no padding: the input gradient's padding 2
+                                      {48, 16, 3, 2, 5, 6},    // padding 2: the input gradient's 0
+                                      {64, 64, 3, 1, 8, 8},    // batch 1 on 3 threads: 4 blocks of channels, 2 + 1 + 1
+                                      {16, 16, 3, 1, 1, 1}};   // one output, one tile
+    Rng rng(31);
+    const int threads_before = num_threads();
+    for (const Geometry& g : cases) {
+        CAPTURE(g.C);
+        CAPTURE(g.OC);
+        CAPTURE(g.pad);
+        CAPTURE(g.H);
+        const Index N = 5, image_in = g.C * g.H * g.W, image_out = g.OC * g.OH() * g.OW();
+        ConvCase setup = conv_case(g, N, rng, true);
+        Conv2d<float>& direct = setup.conv;  // set_winograd(false)
+        Conv2d<float> wino(g.C, g.OC, 3, 1, g.pad);
+        wino.weight() = direct.weight();
+        wino.bias() = direct.bias();
+        CHECK(wino.winograd());
+        const Tensor<float>& x = setup.x;
+        const Tensor<float>& dy = setup.dy;
+        auto worst = [](const Tensor<float>& got, const Tensor<float>& want, double terms) {  // in units of 1e-6 * terms
+            double w = 0;
+            for (Index i = 0; i < want.size(); ++i) w = std::max(w, std::abs(double(got.data()[i]) - want.data()[i]));
+            return w / (1e-6 * terms);
+        };
+        set_num_threads(2);
+        const Tensor<float> y_want = direct.forward(x), dx_want = direct.backward(dy), dw_want = direct.grad_weight();
+        const Tensor<float> y = wino.forward(x), dx = wino.backward(dy);
+        CHECK(worst(y, y_want, g.C * 9.0) <= 1.0);
+        CHECK(worst(dx, dx_want, g.OC * 9.0) <= 1.0);
+        CHECK(std::memcmp(wino.grad_weight().data(), dw_want.data(), sizeof(float) * dw_want.size()) == 0);
+        CHECK(std::memcmp(wino.backward_input(dy).data(), dx.data(), sizeof(float) * dx.size()) == 0);
+        CHECK(std::memcmp(y.data(), y_want.data(), sizeof(float) * y.size()) != 0);  // Winograd did run: another rounding
+        // image 1 alone and in the batch, on 1-3 threads
+        Tensor<float> x1(Shape{1, g.C, g.H, g.W}), dy1(Shape{1, g.OC, g.OH(), g.OW()});
+        std::copy(x.data() + image_in, x.data() + 2 * image_in, x1.data());
+        std::copy(dy.data() + image_out, dy.data() + 2 * image_out, dy1.data());
+        for (int threads : {1, 2, 3}) {
+            CAPTURE(threads);
+            set_num_threads(threads);
+            CHECK(std::memcmp(wino.forward(x).data(), y.data(), sizeof(float) * y.size()) == 0);
+            CHECK(std::memcmp(wino.backward(dy).data(), dx.data(), sizeof(float) * dx.size()) == 0);
+            CHECK(std::memcmp(wino.backward_input(dy).data(), dx.data(), sizeof(float) * dx.size()) == 0);
+            CHECK(std::memcmp(wino.forward(x1).data(), y.data() + image_out, sizeof(float) * static_cast<std::size_t>(image_out)) == 0);
+            CHECK(std::memcmp(wino.backward(dy1).data(), dx.data() + image_in, sizeof(float) * static_cast<std::size_t>(image_in)) == 0);
+            CHECK(std::memcmp(wino.backward_input(dy1).data(), dx.data() + image_in, sizeof(float) * static_cast<std::size_t>(image_in)) == 0);
+        }
+        // an output mask: bitwise a layer whose weights are diag(a) W and bias c * b
+        Tensor<float> a(Shape{g.OC}), c(Shape{g.OC});
+        uniform_fill(a, 1.0, rng);
+        uniform_fill(c, 1.0, rng);
+        wino.output_mask()->set_weight_mask(a);
+        wino.output_mask()->set_bias_mask(c);
+        Conv2d<float> scaled(g.C, g.OC, 3, 1, g.pad);
+        const Index R = g.C * 9;
+        for (Index o = 0; o < g.OC; ++o) {
+            for (Index r = 0; r < R; ++r) scaled.weight().data()[o * R + r] = direct.weight().data()[o * R + r] * a[o];
+            scaled.bias().data()[o] = direct.bias().data()[o] * c[o];
+        }
+        for (int threads : {1, 2}) {
+            CAPTURE(threads);
+            set_num_threads(threads);
+            const Tensor<float> y_scaled = scaled.forward(x), dx_scaled = scaled.backward(dy);
+            CHECK(std::memcmp(wino.forward(x).data(), y_scaled.data(), sizeof(float) * y_scaled.size()) == 0);
+            CHECK(std::memcmp(wino.backward(dy).data(), dx_scaled.data(), sizeof(float) * dx_scaled.size()) == 0);
         }
     }
     set_num_threads(threads_before);

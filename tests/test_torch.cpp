@@ -97,6 +97,9 @@ std::vector<Case> cases() {
     c.push_back(make_case("softmax", false, one(Softmax<float>()), Shape{2, 3, 4, 4}));
     c.push_back(make_case("log_softmax", false, one(LogSoftmax<float>()), Shape{5, 7}));
     c.push_back(make_case("conv_no_bias", true, one(Conv2d<float>(3, 4, 3, 2, 1, no_bias)), Shape{2, 3, 7, 7}));
+    // 3x3 stride 1, channels in 16s: forward and input gradient by Winograd F(2x2, 3x3); odd planes cut the last tiles
+    c.push_back(make_case("conv3x3_winograd", true, one(Conv2d<float>(16, 32, 3, 1, 1)), Shape{2, 16, 9, 7}));
+    c.push_back(make_case("conv3x3_winograd_pad2", true, one(Conv2d<float>(32, 16, 3, 1, 2)), Shape{1, 32, 6, 5}));
     Sequential<float> lin(7);
     lin.emplace<Flatten>().emplace<Linear>(12, 5, false);
     c.push_back(make_case("linear_no_bias", true, std::move(lin), Shape{3, 3, 2, 2}));

@@ -51,6 +51,11 @@
 // channels and dx by input channels or rows (backward_images_apart and
 // backward_images_shared, below), and the direct forward by output rows, channels or
 // runs of positions (forward_images_shared).
+// Stride-1 3x3 convs with input and output channels in 16s (at least 16 in) run
+// forward and input gradient by Winograd's F(2x2, 3x3) instead
+// (kernels/conv2d_winograd.hpp: 4 multiply-adds per output and input channel
+// where the direct kernels do 9; another rounding, within a few units in the last
+// place of im2col's); set_winograd(false) keeps them on the direct kernels.
 // Output mask (core/output_mask.hpp; inactive by default): y[n, o] = a[o] (W[o] (*) x_n) + c[o] b[o].
 // Every path (forward, backward, backward_input, the fused step's) then uses
 // [diag(a) W | c * b], and the weight gradients are scaled by a and c after.
@@ -72,6 +77,7 @@
 #include "../kernels/conv2d_input_phases.hpp"
 #include "../kernels/conv2d_input_rows.hpp"
 #include "../kernels/conv2d_winners.hpp"
+#include "../kernels/conv2d_winograd.hpp"
 #include "../kernels/gemm.hpp"
 #include "../kernels/im2col.hpp"
 
@@ -217,6 +223,10 @@ public:
     Index stride() const { return stride_; }
     Index padding() const { return pad_; }
     bool has_bias() const { return has_bias_; }
+    /// Winograd F(2x2, 3x3) for the forward and the input gradient where it applies (on by default; see the
+    /// top of this file). Off: the direct kernels, whose sums are bitwise im2col + gemm's.
+    void set_winograd(bool on) { winograd_ = on; }
+    bool winograd() const { return winograd_; }
 
 private:
     friend class ConvPool<T>;
@@ -238,6 +248,10 @@ private:
     void forward_images(const Tensor<T>& x, Dest&& dest, Sink&& sink) {
         const Shape ys = output_shape(x.shape());
         start_forward(x, ys);
+#ifdef EIGENCNN_WINOGRAD
+        if constexpr (std::is_same_v<T, float>)
+            if (winograd_applies()) return forward_images_winograd(x, dest, sink);
+#endif
         const Index N = ys[0], P = ys[2] * ys[3], R = in_ * k_ * k_, image_in = in_ * x.dim(2) * x.dim(3);
         // the direct kernels, if this geometry has one: into planes (output rows in 16s), else channel-last
         const auto planes = direct_forward_planes(ys[3]);
@@ -304,6 +318,68 @@ private:
             gemm(out_, P, R + 1, Wb, R + 1, col, P, y, P);  // y_n = [W | b] * [col_n; 1]
             sink(n, static_cast<const T*>(y));
         }
+    }
+
+#ifdef EIGENCNN_WINOGRAD
+    // The forward by Winograd F(2x2, 3x3). Images at least as many as threads: one thread builds U, then each
+    // image runs on one thread, all output channels. Fewer (small_batch): every image on all threads, each its
+    // own output channels (a share in 16s) from the block of U it built itself (so no barrier before), each
+    // transforming the whole image (a repeat of
+    // about a tenth of the work, where sharing V cost a barrier and lines handed between cores); y_n
+    // alternates between two scratches, one barrier per image, as forward_images_shared. Each output is
+    // computed the same way on any number of threads.
+    template <typename Dest, typename Sink>
+    void forward_images_winograd(const Tensor<T>& x, Dest& dest, Sink& sink) {
+        const Index N = out_shape_[0], P = out_shape_[2] * out_shape_[3], H = x.dim(2), W = x.dim(3), image_in = in_ * H * W;
+        const bool shared = small_batch(N);
+        const Index work = std::max(detail::winograd_image_scratch(in_, out_, H, W, pad_), detail::winograd_weights_scratch(in_, out_));
+        const Index per_thread = work + (shared ? 2 : 1) * out_ * P;
+        winograd_scratch_.resize(Shape{num_threads(), per_thread});
+        winograd_u_.resize(Shape{16, in_, out_});
+        const T* w = effective_weight();
+        const T* bias = effective_bias();
+        T* U = winograd_u_.data();
+        EIGENCNN_OMP(parallel)
+        {
+            const int t = thread_index(), team = num_threads_in_region();
+            T* scratch = winograd_scratch_.data() + t * per_thread;
+            if (!shared) {
+                EIGENCNN_OMP(single)
+                detail::winograd_weights(w, out_, in_, false, 0, out_, U, scratch);  // all of U, one block
+                EIGENCNN_OMP(for schedule(static))
+                for (Index n = 0; n < N; ++n) {
+                    const T* x_n = x.data() + n * image_in;
+                    if (has_input_) std::copy(x_n, x_n + image_in, input_.data() + n * image_in);
+                    T* y = dest(n, scratch + work);
+                    detail::winograd_image(x_n, in_, H, W, pad_, U, bias, out_, 0, out_, y, scratch);
+                    sink(n, static_cast<const T*>(y));
+                }
+            } else {
+                const ThreadShare outputs = thread_share(out_, t, team, detail::kGemmLanes), inputs = thread_share(in_, t, team);
+                T* Ut = U + 16 * in_ * outputs.begin;  // its own block of U
+                if (outputs.end > outputs.begin) detail::winograd_weights(w, out_, in_, false, outputs.begin, outputs.end, Ut, scratch);
+                T* y_scratch = winograd_scratch_.data() + work;  // thread 0's two
+                for (Index n = 0; n < N; ++n) {
+                    const T* x_n = x.data() + n * image_in;
+                    if (has_input_)
+                        std::copy(x_n + inputs.begin * H * W, x_n + inputs.end * H * W, input_.data() + n * image_in + inputs.begin * H * W);
+                    T* y = dest(n, y_scratch + (n % 2) * out_ * P);
+                    if (outputs.end > outputs.begin)
+                        detail::winograd_image(x_n, in_, H, W, pad_, Ut, bias, out_, outputs.begin, outputs.end, y, scratch);
+                    EIGENCNN_OMP(barrier)
+                    EIGENCNN_OMP(single nowait)  // the others write the next image's y_n, the other scratch, meanwhile
+                    sink(n, static_cast<const T*>(y));
+                }
+            }
+        }
+    }
+#endif
+    // Whether the forward runs by Winograd (the input gradient: dx_winograd_, choose_input_phases).
+    bool winograd_applies() const {
+#ifdef EIGENCNN_WINOGRAD
+        if constexpr (std::is_same_v<T, float>) return winograd_ && detail::winograd_applies(in_, out_, k_, stride_, pad_);
+#endif
+        return false;
     }
 
     // forward_pooled: conv -> MaxPool2d(2, 2) [-> ReLU] in one kernel per image (kernels/conv2d_planar_pool.hpp,
@@ -691,10 +767,10 @@ private:
         EIGENCNN_OMP(parallel)
         {
             const int t = thread_index(), team = num_threads_in_region();
-            const ThreadShare channels = thread_share(in_, t, team);
+            const ThreadShare channels = thread_share(in_, t, team), dx_channels = input_gradient_share(t, team);
             const WeightShare w = weight_share(wg != nullptr, t, team);
             const Index r0 = w.begin * k_, rows = w.rows(k_);
-            const T* WTt = want_dx ? input_gradient_weight_rows(dx_planes, WT, t, channels.begin, channels.end) : WT;
+            const T* WTt = want_dx ? input_gradient_weight_rows(dx_planes, WT, t, dx_channels.begin, dx_channels.end) : WT;
             for (Index n = 0; n < N; ++n) {
                 T* part = partial_.data() + (n / kChunk) * (R + 1) * out_;
                 const T* x_n = input_.data() + n * in_ * in_shape_[2] * in_shape_[3];
@@ -715,7 +791,7 @@ private:
                 } else if (rows > 0) {  // [dW^T; db^T][share] += [col_n; 1][share] * dy_n^T
                     gemm(rows, out_, P, col + r0 * P, P, gt, out_, part + r0 * out_, out_, true);
                 }
-                if (want_dx) input_gradient_channels(dx_planes, WTt, g, dcol, n, channels.begin, channels.end);
+                if (want_dx) input_gradient_channels(dx_planes, WTt, g, dcol, n, dx_channels.begin, dx_channels.end);
                 EIGENCNN_OMP(barrier)
             }
         }
@@ -739,10 +815,10 @@ private:
             T* col = col_.data() + t * scratch;
             T* dcol = col + (R + 1) * P;
             T* gt = dcol + dx_scratch;
-            const ThreadShare channels = thread_share(in_, t, team);
+            const ThreadShare channels = thread_share(in_, t, team), dx_channels = input_gradient_share(t, team);
             const WeightShare w = weight_share(wg != nullptr, t, team);
             const Index r0 = w.begin * k_, r1 = w.end * k_, rows = w.rows(k_);
-            const T* WTt = want_dx ? input_gradient_weight_rows(dx_planes, WT, t, channels.begin, channels.end) : WT;
+            const T* WTt = want_dx ? input_gradient_weight_rows(dx_planes, WT, t, dx_channels.begin, dx_channels.end) : WT;
             for (Index n = 0; n < N; ++n) {
                 T* part = partial_.data() + (n / kChunk) * (R + 1) * out_;
                 if (n % kChunk == 0) {  // its rows of the chunk's sums
@@ -760,8 +836,8 @@ private:
                     if (w.bias) std::fill(col + R * P, col + (R + 1) * P, T(1));
                     gemm(rows, out_, P, col + r0 * P, P, gt, out_, part + r0 * out_, out_, true);
                 }
-                if (want_dx && channels.end > channels.begin)
-                    input_gradient_channels(dx_planes, WTt, prepare_gradient(dx_planes, g, dcol), dcol, n, channels.begin, channels.end);
+                if (want_dx && dx_channels.end > dx_channels.begin)
+                    input_gradient_channels(dx_planes, WTt, prepare_gradient(dx_planes, g, dcol), dcol, n, dx_channels.begin, dx_channels.end);
             }
         }
     }
@@ -777,7 +853,7 @@ private:
         EIGENCNN_OMP(parallel)
         {
             const int t = thread_index(), team = num_threads_in_region();
-            const ThreadShare channels = thread_share(in_, t, team);
+            const ThreadShare channels = input_gradient_share(t, team);
             const T* WTt = input_gradient_weight_rows(dx_planes, WT, t, channels.begin, channels.end);
             T* own = col_.data() + t * scratch;
             if (dy) {  // the same on every thread: all take this branch or the other
@@ -933,6 +1009,10 @@ private:
     // input_gradient_weight_rows, so that no core reads what another one has just written. Its scratch per
     // image: the padded dy_n (phases: then dx_n's four phases), or dcol (none by rows).
     const T* input_gradient_weights(detail::DirectForwardPlanes planes, bool shared) {
+#ifdef EIGENCNN_WINOGRAD
+        if constexpr (std::is_same_v<T, float>)
+            if (dx_winograd_) return winograd_input_gradient_weights(shared);
+#endif
         if (dx_phases_) return phase_weights();
         if (dx_rows_) {
             effective_weight();  // weight_eff_ with a mask
@@ -944,6 +1024,14 @@ private:
     }
     // Thread t's part of them (channels [c0, c1)); returns the weights it reads.
     const T* input_gradient_weight_rows(detail::DirectForwardPlanes planes, const T* WT, int t, Index c0, Index c1) {
+#ifdef EIGENCNN_WINOGRAD
+        if constexpr (std::is_same_v<T, float>)
+            if (dx_winograd_) {  // its own block of U
+                T* Ut = winograd_u_.data() + 16 * out_ * c0;
+                if (c1 > c0) detail::winograd_weights(effective_weight_data(), out_, in_, true, c0, c1, Ut, winograd_scratch(t));
+                return Ut;
+            }
+#endif
         if (dx_phases_) return WT;  // built whole before the parallel region
         if (dx_rows_) return channel_last_weight(weight_t_.data() + t * out_ * k_ * k_ * in_);
         if (planes) {
@@ -957,11 +1045,37 @@ private:
     }
     Index input_gradient_scratch(detail::DirectForwardPlanes planes) const {
         if (dx_phases_) return phases_.padded_size() + in_ * in_shape_[2] * in_shape_[3];  // dy padded, then dx's phases
-        if (dx_rows_) return 0;
+        if (dx_rows_ || dx_winograd_) return 0;
         return planes ? padded_gradient_size() : in_ * k_ * k_ * out_shape_[2] * out_shape_[3];
     }
+#ifdef EIGENCNN_WINOGRAD
+    // U [16, OC, C] of the input gradient by Winograd into winograd_u_ (the kernel reads it whole, or each
+    // thread its block, input_gradient_weight_rows), and the per-thread scratch. Shared images: only sized
+    // here, each thread builds the block of its own channels; else built here.
+    const T* winograd_input_gradient_weights(bool shared) {
+        const Index q = 2 - pad_;
+        winograd_scratch_.resize(Shape{num_threads(), std::max(detail::winograd_image_scratch(out_, in_, out_shape_[2], out_shape_[3], q),
+                                                               detail::winograd_weights_scratch(in_, out_))});
+        winograd_u_.resize(Shape{16, out_, in_});
+        const T* w = effective_weight();
+        if constexpr (std::is_same_v<T, float>)  // dx_winograd_ is float's only
+            if (!shared) detail::winograd_weights(w, out_, in_, true, 0, in_, winograd_u_.data(), winograd_scratch(0));
+        return winograd_u_.data();
+    }
+    T* winograd_scratch(int t) { return winograd_scratch_.data() + t * winograd_scratch_.dim(1); }
+    const T* effective_weight_data() const { return mask_.active() ? weight_eff_.data() : weight_.data(); }
+#endif
+    // A thread's share of dx's input channels when an image is shared: in whole vectors for Winograd.
+    ThreadShare input_gradient_share(int t, int team) const {
+#ifdef EIGENCNN_WINOGRAD
+        if (dx_winograd_) return thread_share(in_, t, team, detail::kGemmLanes);
+#endif
+        return thread_share(in_, t, team);
+    }
+
     // dy_n as input_gradient_channels reads it: padded into scratch for the planes kernel (phases: by their Q), else itself.
     const T* prepare_gradient(detail::DirectForwardPlanes planes, const T* g, T* scratch) const {
+        if (dx_winograd_) return g;
         if (dx_phases_) {
             if (phases_.Q == 0) return g;
             pad_planes(g, out_shape_[2], out_shape_[3], phases_.Q, 0, out_, scratch);
@@ -976,6 +1090,12 @@ private:
         if (c1 <= c0) return;
         const Index H = in_shape_[2], W = in_shape_[3], P = out_shape_[2] * out_shape_[3];
         T* dx = grad_input_.data() + n * in_ * H * W;
+#ifdef EIGENCNN_WINOGRAD
+        if constexpr (std::is_same_v<T, float>)
+            if (dx_winograd_)
+                return detail::winograd_image(g, out_, out_shape_[2], out_shape_[3], 2 - pad_, WT, nullptr, in_, c0, c1, dx,
+                                              winograd_scratch(thread_index()));
+#endif
 #ifdef EIGENCNN_DIRECT_CONV
         if constexpr (std::is_same_v<T, float>) {
             if (dx_phases_)  // stride 2 by phases: scratch after the padded dy
@@ -1094,6 +1214,12 @@ private:
     void choose_input_phases(bool allowed) {
         dx_phases_ = false;
         dx_rows_ = false;
+        dx_winograd_ = false;
+#ifdef EIGENCNN_WINOGRAD
+        if constexpr (std::is_same_v<T, float>)  // dx as the Winograd forward of dy: OC -> C channels, padding 2 - p
+            dx_winograd_ = allowed && winograd_ && pad_ <= 2 && detail::winograd_applies(out_, in_, k_, stride_, 2 - pad_);
+        if (dx_winograd_) return;
+#endif
 #ifdef EIGENCNN_DIRECT_CONV
         if constexpr (std::is_same_v<T, float>) {
             if (allowed && stride_ == 2) {
@@ -1216,6 +1342,10 @@ private:
     detail::InputPhases phases_;            // the stride-2 input gradient by phases: its plan, and whether this backward uses it
     bool dx_phases_ = false;
     bool dx_rows_ = false;                  // this backward's input gradient by rows (kernels/conv2d_input_rows.hpp)
+    bool dx_winograd_ = false;              // this backward's input gradient by Winograd F(2x2, 3x3)
+    bool winograd_ = true;                  // set_winograd
+    Tensor<T> winograd_u_;                  // Winograd's U: [16, C, OC] (forward) or [16, OC, C] (input gradient)
+    Tensor<T> winograd_scratch_;            // Winograd's per-thread scratch
     Tensor<T> weight_bias_t_;               // [W | b]^T [R + 1, OC], for the direct forward kernel
     Tensor<T> partial_;                     // per-chunk gradients [dW^T; db^T], [chunks, R + 1, OC] (or backward_winners')
     std::vector<std::int32_t> positions_;   // winners paths: per thread, the entries' positions [OC, Q], then (backward_winners) patch offsets [Q]
