@@ -7,7 +7,7 @@
 // FLOP); bench/fma_peak gives the machine's peak to read them against, and bench/conv_table.py turns
 // a JSON run into the table of ratios (docs/performance.md).
 //
-//   build/bench/conv_bench [--benchmark_filter=seed] [--threads N]   (default: all cores)
+//   build/bench/conv_bench [--benchmark_filter=seed] [--threads N] [--no-winograd]   (default: all cores, Winograd on)
 //
 // Benchmark names: PASS/IMPLEMENTATION/SHAPE_bBATCH. "eigencnn" is the library's Conv2d (im2col +
 // GEMM per image, images spread over threads); "batched" is the alternative kept here only
@@ -76,6 +76,16 @@ Tensor<float> random_input(const Shape& shape) {
     return t;
 }
 
+// --no-winograd: every eigencnn Conv2d here on the direct kernels (Conv2d::set_winograd(false)), for the
+// stride-1 3x3 shapes that otherwise run by Winograd F(2x2, 3x3). GFLOPS counts the direct convolution's
+// multiply-adds either way, so a Winograd cell's figure is an effective rate (it may exceed bench/fma_peak).
+bool g_winograd = true;
+Conv2d<float> bench_conv(const ConvShape& s) {
+    Conv2d<float> conv(s.c, s.oc, s.k, s.stride, s.pad);
+    conv.set_winograd(g_winograd);
+    return conv;
+}
+
 // The batched alternative: col [R, N*P] for the whole batch, one GEMM, then a
 // scatter of Y [OC, N*P] into NCHW order.
 struct BatchedConv {
@@ -117,7 +127,7 @@ void set_counters(benchmark::State& state, double flop) {
 }
 
 void BM_forward_per_image(benchmark::State& state, ConvShape s) {
-    Conv2d<float> conv(s.c, s.oc, s.k, s.stride, s.pad);
+    Conv2d<float> conv = bench_conv(s);
     const auto x = random_input(Shape{s.n, s.c, s.h, s.w});
     for (auto _ : state) benchmark::DoNotOptimize(conv.forward(x).data());
     set_counters(state, conv_flop(s));
@@ -125,7 +135,7 @@ void BM_forward_per_image(benchmark::State& state, ConvShape s) {
 
 // Inference: gradients disabled, so the conv keeps nothing for a backward (what evaluate/predict run).
 void BM_forward_inference_per_image(benchmark::State& state, ConvShape s) {
-    Conv2d<float> conv(s.c, s.oc, s.k, s.stride, s.pad);
+    Conv2d<float> conv = bench_conv(s);
     conv.set_mode(Mode::Eval);
     conv.set_grad_enabled(false);
     const auto x = random_input(Shape{s.n, s.c, s.h, s.w});
@@ -147,7 +157,7 @@ void BM_forward_batched(benchmark::State& state, ConvShape s) {
 struct AfterForward {
     Conv2d<float> conv;
     Tensor<float> g;
-    explicit AfterForward(const ConvShape& s) : conv(s.c, s.oc, s.k, s.stride, s.pad) {
+    explicit AfterForward(const ConvShape& s) : conv(bench_conv(s)) {
         const auto x = random_input(Shape{s.n, s.c, s.h, s.w});
         g = random_input(conv.output_shape(x.shape()));
         conv.forward(x);
@@ -182,7 +192,7 @@ void BM_backward_weights_and_data(benchmark::State& state, ConvShape s) {
 // winners). GFLOPS counts the dense FLOP (twice the forward's) for both, so the figures compare
 // directly; for "winners" it is an effective rate, not arithmetic done.
 void BM_pooled_backward(benchmark::State& state, ConvShape s, PooledBackward how) {
-    Conv2d<float> conv(s.c, s.oc, s.k, s.stride, s.pad);
+    Conv2d<float> conv = bench_conv(s);
     MaxPool2d<float> pool(2);
     ConvPool<float> step(conv, pool, true, how);
     const auto x = random_input(Shape{s.n, s.c, s.h, s.w});
@@ -197,7 +207,7 @@ void BM_pooled_backward(benchmark::State& state, ConvShape s, PooledBackward how
 // (kernels/conv2d_planar_pool.hpp), on conv2 the conv image by image with the pool on its output in cache.
 // GFLOPS counts the conv's FLOP.
 void BM_pooled_forward(benchmark::State& state, ConvShape s) {
-    Conv2d<float> conv(s.c, s.oc, s.k, s.stride, s.pad);
+    Conv2d<float> conv = bench_conv(s);
     MaxPool2d<float> pool(2);
     ConvPool<float> step(conv, pool, true);
     const auto x = random_input(Shape{s.n, s.c, s.h, s.w});
@@ -220,7 +230,7 @@ void BM_eigen_gemm(benchmark::State& state) {
 // oneDNN on the same shape and pass, its layout its own, reorders outside the timed region
 // (onednn_conv.hpp). The first run of each forward is checked against eigencnn's output.
 void BM_onednn(benchmark::State& state, ConvShape s, onednn_bench::Pass pass) {
-    Conv2d<float> conv(s.c, s.oc, s.k, s.stride, s.pad);
+    Conv2d<float> conv = bench_conv(s);
     const auto x = random_input(Shape{s.n, s.c, s.h, s.w});
     const auto dy = random_input(conv.output_shape(x.shape()));
     const onednn_bench::ConvDims d{s.n, s.c, s.h, s.w, s.oc, s.k, s.stride, s.pad};
@@ -285,8 +295,16 @@ int main(int argc, char** argv) {
             argc -= 2;
             break;
         }
+    for (int i = 1; i < argc; ++i)
+        if (std::strcmp(argv[i], "--no-winograd") == 0) {
+            g_winograd = false;
+            for (int j = i; j + 1 <= argc; ++j) argv[j] = argv[j + 1];
+            argc -= 1;
+            break;
+        }
     set_num_threads(threads);
     benchmark::AddCustomContext("threads", std::to_string(threads));
+    benchmark::AddCustomContext("winograd", g_winograd ? "on" : "off");
     register_all();
     benchmark::Initialize(&argc, argv);
     if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
