@@ -588,11 +588,11 @@ TEST_CASE("Conv2d's input gradient: the im2col result within rounding, bitwise t
     set_num_threads(threads_before);
 }
 
-// Winograd F(2x2, 3x3) (kernels/conv2d_winograd.hpp) for the forward and the input gradient of stride-1 3x3
-// convs with channels in 16s: against the direct path (set_winograd(false), bitwise im2col + gemm above) within
-// rounding, scaled by the terms' count; the weight gradient untouched (bitwise); bitwise the same on 1-3 threads,
-// alone (batch 1: each image shared by output channels) or in a batch; with an output mask, bitwise a layer with
-// diag(a) W and c * b.
+// Winograd F(2x2, 3x3) (kernels/conv2d_winograd.hpp) for the forward, input gradient and weight gradient of
+// stride-1 3x3 convs with channels in 16s: against the direct path (set_winograd(false), bitwise im2col + gemm
+// above) within rounding, scaled by the terms' count; the bias gradient bitwise the direct one; bitwise the same
+// on 1-3 threads (a batch of 5 is one chunk: on 2 and 3 threads each image is shared, the weight gradient by
+// output channels), alone (batch 1) or in a batch; with an output mask, bitwise a layer with diag(a) W and c * b.
 TEST_CASE("Conv2d by Winograd F(2x2, 3x3): the direct results within rounding, the same on any thread count and batch") {
     if (!detail::winograd_applies(16, 16, 3, 1, 1)) {
         MESSAGE("no gemm() vectors here: Winograd does not run");
@@ -635,7 +635,9 @@ TEST_CASE("Conv2d by Winograd F(2x2, 3x3): the direct results within rounding, t
         const Tensor<float> y = wino.forward(x), dx = wino.backward(dy);
         CHECK(worst(y, y_want, g.C * 9.0) <= 1.0);
         CHECK(worst(dx, dx_want, g.OC * 9.0) <= 1.0);
-        CHECK(std::memcmp(wino.grad_weight().data(), dw_want.data(), sizeof(float) * dw_want.size()) == 0);
+        const Tensor<float> dw = wino.grad_weight(), db = wino.grad_bias();
+        CHECK(worst(dw, dw_want, double(N * g.OH() * g.OW())) <= 1.0);
+        CHECK(std::memcmp(db.data(), direct.grad_bias().data(), sizeof(float) * db.size()) == 0);
         CHECK(std::memcmp(wino.backward_input(dy).data(), dx.data(), sizeof(float) * dx.size()) == 0);
         CHECK(std::memcmp(y.data(), y_want.data(), sizeof(float) * y.size()) != 0);  // Winograd did run: another rounding
         // image 1 alone and in the batch, on 1-3 threads
@@ -647,6 +649,8 @@ TEST_CASE("Conv2d by Winograd F(2x2, 3x3): the direct results within rounding, t
             set_num_threads(threads);
             CHECK(std::memcmp(wino.forward(x).data(), y.data(), sizeof(float) * y.size()) == 0);
             CHECK(std::memcmp(wino.backward(dy).data(), dx.data(), sizeof(float) * dx.size()) == 0);
+            CHECK(std::memcmp(wino.grad_weight().data(), dw.data(), sizeof(float) * dw.size()) == 0);
+            CHECK(std::memcmp(wino.grad_bias().data(), db.data(), sizeof(float) * db.size()) == 0);
             CHECK(std::memcmp(wino.backward_input(dy).data(), dx.data(), sizeof(float) * dx.size()) == 0);
             CHECK(std::memcmp(wino.forward(x1).data(), y.data() + image_out, sizeof(float) * static_cast<std::size_t>(image_out)) == 0);
             CHECK(std::memcmp(wino.backward(dy1).data(), dx.data() + image_in, sizeof(float) * static_cast<std::size_t>(image_in)) == 0);

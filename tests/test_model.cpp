@@ -313,20 +313,25 @@ TEST_CASE("Sequential: a fused step's winners-only backward (>= 8 input channels
     }
 }
 
-TEST_CASE("a fused step's dense backward on images shared among threads (input gradient by rows) is bitwise the same on any thread count") {
+TEST_CASE("a fused step's dense backward on images shared among threads (input gradient by rows; Winograd) is bitwise the same on any thread count") {
     // PooledBackward::Dense on the seed's conv2 (16 -> 32, 5x5 on 12 x 12): the conv's backward gets dy_n from the
     // step's callback, on one thread then handed to the others at a barrier (backward_images_shared), and its
     // input gradient runs by rows (kernels/conv2d_input_rows.hpp); 1 and 3 images on 1-4 threads, against the
-    // winners-only backward within rounding.
+    // winners-only backward within rounding. Then a 3x3 conv with padding 1 (16 -> 32 on 12 x 12), whose forward,
+    // input gradient and weight gradient run by Winograd F(2x2, 3x3) (kernels/conv2d_winograd.hpp), the weight
+    // gradient shared by output channels.
+    for (Index K : {5, 3})
     for (Index N : {1, 3}) {
+        CAPTURE(K);
         CAPTURE(N);
-        Tensor<float> x(Shape{N, 16, 12, 12}), dout(Shape{N, 32, 4, 4});
+        const Index pad = K == 3 ? 1 : 0, pooled = (12 + 2 * pad - K + 1) / 2;
+        Tensor<float> x(Shape{N, 16, 12, 12}), dout(Shape{N, 32, pooled, pooled});
         Rng rng(41);
         uniform_fill(x, 1.0, rng);
         uniform_fill(dout, 1.0, rng);
         auto run = [&](int threads, PooledBackward how) {
             set_num_threads(threads);
-            Conv2d<float> conv(16, 32, 5, 1, 0, 9);
+            Conv2d<float> conv(16, 32, K, 1, pad, 9);
             MaxPool2d<float> pool(2);
             ConvPool<float> step(conv, pool, true, how);
             conv.set_input_grad(true);

@@ -26,7 +26,8 @@
 // The multiply-adds fall from 9 to 4 per output and input channel (2.25x);
 // the transforms are adds. The input gradient of a stride-1 3x3 conv is the
 // same operation on dy with the window flipped and W transposed (padding
-// 2 - p), winograd_weights(..., flipped = true). The sums are in another order
+// 2 - p), winograd_weights(..., flipped = true); the weight gradient sums
+// V^T dM over the tiles in the transformed domain (below). The sums are in another order
 // than the direct kernels' and the transforms round too: the results agree
 // with im2col's to a few units in the last place of the largest terms, not
 // bitwise (tests/test_kernels.cpp). Each output is computed the same way
@@ -192,6 +193,115 @@ inline void winograd_image(const float* x, Index Cin, Index H, Index W, Index pa
         winograd_output_tiles(M, width, count, t0, tw, OH, OW, bias ? bias + o0 : nullptr, Index(0), width, yT, width);
     }
     transpose(yT, OH * OW, width, y + o0 * OH * OW);
+}
+
+// The weight gradient. With M = V U (above) and y = A^T m A per tile, dL/dM[xi] = (A g A^T)[xi] for the
+// output gradient's 2x2 tile g, so
+//   dU[xi] [C, OC] = sum over images and tiles of V[xi]^T dM[xi]        dM [16, T, OC]
+//   dW[o, c] = G^T dU[., c, o] G                                         (once per chunk of images)
+//        | 1  0 |          | 1  1/2  1/2  0 |
+//   A =  | 1  1 |   G^T =  | 0  1/2 -1/2  0 |
+//        | 1 -1 |          | 0  1/2  1/2  1 |
+//        | 0 -1 |
+// The products over the tiles want V[xi] as [C, count]: transposed per group (48 tiles: whole 16 x 16
+// blocks). Output channels [o0, o1) only (a block [16, C, o1 - o0] of dU): threads sharing an image each take
+// some; each element is summed over the tiles and images in the same order whatever the share.
+constexpr Index kWinogradWeightGroup = 48;
+
+/// dM [16, count, o1 - o0] for tiles [t0, t0 + count) from gt = dy_n^T [OH*OW, OC] (positions past OH, OW: 0).
+inline void winograd_gradient_tiles(const float* gt, Index OC, Index OH, Index OW, Index tw, Index t0, Index count, Index o0,
+                                    Index o1, float* dM) {
+    constexpr Index L = kGemmLanes;
+    const Index width = o1 - o0, xi_stride = count * width;
+    for (Index t = 0; t < count; ++t) {
+        const Index ti = (t0 + t) / tw, tj = (t0 + t) % tw;
+        for (Index o = o0; o < o1; o += L) {
+            gemm_vec g[2][2];
+            for (int u = 0; u < 2; ++u)
+                for (int v = 0; v < 2; ++v) {
+                    const Index i = 2 * ti + u, j = 2 * tj + v;
+                    g[u][v] = i < OH && j < OW ? gemm_load(gt + (i * OW + j) * OC + o) : gemm_vec{};
+                }
+            gemm_vec r[4][2];  // (A g)[k][v]
+            for (int v = 0; v < 2; ++v) {
+                r[0][v] = g[0][v];
+                r[1][v] = g[0][v] + g[1][v];
+                r[2][v] = g[0][v] - g[1][v];
+                r[3][v] = gemm_vec{} - g[1][v];
+            }
+            float* m = dM + t * width + (o - o0);
+            for (int k = 0; k < 4; ++k) {  // (A g A^T)[k][.]
+                gemm_store(m + (4 * k + 0) * xi_stride, r[k][0]);
+                gemm_store(m + (4 * k + 1) * xi_stride, r[k][0] + r[k][1]);
+                gemm_store(m + (4 * k + 2) * xi_stride, r[k][0] - r[k][1]);
+                gemm_store(m + (4 * k + 3) * xi_stride, gemm_vec{} - r[k][1]);
+            }
+        }
+    }
+}
+
+/// The scratch winograd_weight_grad_image needs.
+inline Index winograd_weight_grad_scratch(Index C, Index OC, Index H, Index W, Index pad) {
+    const Index OH = H + 2 * pad - 2, OW = W + 2 * pad - 2, th = (OH + 1) / 2, tw = (OW + 1) / 2;
+    return (2 * th + 2) * (2 * tw + 2) * C + H * W * C + 16 * kWinogradWeightGroup * (2 * C + OC);
+}
+
+/// dU [16, C, o1 - o0] += one image's (above): x [C, H, W] padded by pad, gt = dy_n^T [OH*OW, OC].
+inline void winograd_weight_grad_image(const float* x, Index C, Index H, Index W, Index pad, const float* gt, Index OC, Index o0,
+                                       Index o1, float* dU, float* scratch) {
+    const Index OH = H + 2 * pad - 2, OW = W + 2 * pad - 2, th = (OH + 1) / 2, tw = (OW + 1) / 2, T = th * tw;
+    const Index Hq = 2 * th + 2, Wq = 2 * tw + 2, width = o1 - o0;
+    float* xT = scratch;
+    float* tmp = xT + Hq * Wq * C;
+    float* V = tmp + H * W * C;
+    float* VT = V + 16 * kWinogradWeightGroup * C;
+    float* dM = VT + 16 * kWinogradWeightGroup * C;
+    winograd_input_layout(x, C, H, W, pad, Hq, Wq, tmp, xT);
+    for (Index t0 = 0; t0 < T; t0 += kWinogradWeightGroup) {
+        const Index count = std::min(kWinogradWeightGroup, T - t0);
+        winograd_input_tiles(xT, Wq, C, tw, t0, count, V);
+        winograd_gradient_tiles(gt, OC, OH, OW, tw, t0, count, o0, o1, dM);
+        for (int xi = 0; xi < 16; ++xi) {
+            transpose(V + xi * count * C, count, C, VT + xi * count * C);  // [C, count]
+            gemm(C, width, count, VT + xi * count * C, count, dM + xi * count * width, width, dU + xi * C * width, width, true);
+        }
+    }
+}
+
+/// part [R + 1, OC] (rows r = (c, a, b), then the bias row) columns [o0, o1) += G^T dU G, dU [16, C, o1 - o0].
+inline void winograd_weight_grad_finish(const float* dU, Index C, Index OC, Index o0, Index o1, float* part) {
+    constexpr Index L = kGemmLanes;
+    const Index width = o1 - o0;
+    const gemm_vec half = gemm_vec{} + 0.5f;
+    for (Index c = 0; c < C; ++c)
+        for (Index o = o0; o < o1; o += L) {
+            gemm_vec u[4][4];
+            for (int xi = 0; xi < 16; ++xi) u[xi / 4][xi % 4] = gemm_load(dU + (xi * C + c) * width + (o - o0));
+            gemm_vec s[3][4];  // (G^T u)[a][.]
+            for (int v = 0; v < 4; ++v) {
+                s[0][v] = u[0][v] + half * (u[1][v] + u[2][v]);
+                s[1][v] = half * (u[1][v] - u[2][v]);
+                s[2][v] = half * (u[1][v] + u[2][v]) + u[3][v];
+            }
+            float* row = part + c * 9 * OC + o;
+            for (int a = 0; a < 3; ++a) {  // (G^T u G)[a][b]
+                const gemm_vec w0 = s[a][0] + half * (s[a][1] + s[a][2]), w1 = half * (s[a][1] - s[a][2]);
+                const gemm_vec w2 = half * (s[a][1] + s[a][2]) + s[a][3];
+                gemm_store(row + (3 * a + 0) * OC, gemm_load(row + (3 * a + 0) * OC) + w0);
+                gemm_store(row + (3 * a + 1) * OC, gemm_load(row + (3 * a + 1) * OC) + w1);
+                gemm_store(row + (3 * a + 2) * OC, gemm_load(row + (3 * a + 2) * OC) + w2);
+            }
+        }
+}
+
+/// bias [OC] columns [o0, o1) += the sum over positions of gt = dy_n^T [P, OC], position by position.
+inline void winograd_bias_grad(const float* gt, Index P, Index OC, Index o0, Index o1, float* bias) {
+    constexpr Index L = kGemmLanes;
+    for (Index o = o0; o < o1; o += L) {
+        gemm_vec acc = gemm_load(bias + o);
+        for (Index p = 0; p < P; ++p) acc = acc + gemm_load(gt + p * OC + o);
+        gemm_store(bias + o, acc);
+    }
 }
 
 #endif

@@ -52,10 +52,11 @@
 // backward_images_shared, below), and the direct forward by output rows, channels or
 // runs of positions (forward_images_shared).
 // Stride-1 3x3 convs with input and output channels in 16s (at least 16 in) run
-// forward and input gradient by Winograd's F(2x2, 3x3) instead
+// forward, input gradient and weight gradient by Winograd's F(2x2, 3x3) instead
 // (kernels/conv2d_winograd.hpp: 4 multiply-adds per output and input channel
 // where the direct kernels do 9; another rounding, within a few units in the last
-// place of im2col's); set_winograd(false) keeps them on the direct kernels.
+// place of im2col's; the bias gradient is the direct one's); shared images split the
+// weight gradient by output channels. set_winograd(false) keeps the direct kernels.
 // Output mask (core/output_mask.hpp; inactive by default): y[n, o] = a[o] (W[o] (*) x_n) + c[o] b[o].
 // Every path (forward, backward, backward_input, the fused step's) then uses
 // [diag(a) W | c * b], and the weight gradients are scaled by a and c after.
@@ -382,6 +383,43 @@ private:
         return false;
     }
 
+    // The weight gradient by Winograd where the forward runs by it (kernels/conv2d_winograd.hpp): per thread,
+    // its block of dU [16, C, width] for the chunk of images it is summing, then its scratch. Sized by
+    // size_winograd_weight_grad; image n's gradients of output channels [o0, o1) into part (the bias row
+    // directly, dW into dU); at the end of a chunk, G^T dU G into part's columns [o0, o1).
+    void size_winograd_weight_grad() {
+#ifdef EIGENCNN_WINOGRAD
+        if constexpr (std::is_same_v<T, float>)
+            winograd_dw_.resize(Shape{num_threads(), 16 * in_ * out_ + detail::winograd_weight_grad_scratch(in_, out_, in_shape_[2], in_shape_[3], pad_)});
+#endif
+    }
+    T* winograd_du(int t) { return winograd_dw_.data() + t * winograd_dw_.dim(1); }
+    void winograd_weight_grad_image(Index n, const T* gt, Index o0, Index o1, T* part, int t) {
+#ifdef EIGENCNN_WINOGRAD
+        if constexpr (std::is_same_v<T, float>) {
+            const Index H = in_shape_[2], W = in_shape_[3], R = in_ * 9;
+            detail::winograd_bias_grad(gt, out_shape_[2] * out_shape_[3], out_, o0, o1, part + R * out_);
+            detail::winograd_weight_grad_image(input_.data() + n * in_ * H * W, in_, H, W, pad_, gt, out_, o0, o1, winograd_du(t),
+                                               winograd_du(t) + 16 * in_ * out_);
+        }
+#endif
+        (void)n, (void)gt, (void)o0, (void)o1, (void)part, (void)t;
+    }
+    void winograd_weight_grad_finish(Index o0, Index o1, T* part, int t) {
+#ifdef EIGENCNN_WINOGRAD
+        if constexpr (std::is_same_v<T, float>) detail::winograd_weight_grad_finish(winograd_du(t), in_, out_, o0, o1, part);
+#endif
+        (void)o0, (void)o1, (void)part, (void)t;
+    }
+    ThreadShare winograd_outputs(int t, int team) const {
+#ifdef EIGENCNN_WINOGRAD
+        return thread_share(out_, t, team, detail::kGemmLanes);
+#else
+        return thread_share(out_, t, team);
+#endif
+    }
+    void zero_winograd_du(Index o0, Index o1, int t) { std::fill(winograd_du(t), winograd_du(t) + 16 * in_ * (o1 - o0), T(0)); }
+
     // forward_pooled: conv -> MaxPool2d(2, 2) [-> ReLU] in one kernel per image (kernels/conv2d_planar_pool.hpp,
     // the first conv of a small CNN), for ConvPool, which has checked x (ys = output_shape(x.shape())): out
     // [N, OC, PH, PW] and, unless arg is null, the winners'
@@ -437,12 +475,15 @@ private:
         const Index dx_scratch = input_gradient_scratch(dx_planes);
         const Index scratch = (R + 1) * P + dx_scratch + 2 * P * out_;
         col_.resize(Shape{num_threads(), scratch});  // per thread: [col; 1], dcol (planes: the padded dy_n; phases: it, then dx_n in phases), dy_n^T, dy_n
+        const bool winograd_dw = winograd_applies();  // the weight gradient by Winograd too
+        if (winograd_dw) size_winograd_weight_grad();
         if (shared && dy) backward_images_apart(N, WT, dx_planes, dx_scratch, dy);
         else if (shared) backward_images_shared(N, WT, dx_planes, dx_scratch, source);
         else {
             EIGENCNN_OMP(parallel if (chunks > 1 || !kSerialImage))  // one chunk: no team to wake
             {
-                T* col = col_.data() + thread_index() * scratch;
+                const int t = thread_index();
+                T* col = col_.data() + t * scratch;
                 T* dcol = col + (R + 1) * P;
                 T* gt = dcol + dx_scratch;
                 T* gs = want_dx ? gt + P * out_ : nullptr;
@@ -450,14 +491,18 @@ private:
                 for (Index c = 0; c < chunks; ++c) {
                     T* part = partial_.data() + c * (R + 1) * out_;
                     std::fill(part, part + (R + 1) * out_, T(0));
+                    if (winograd_dw) zero_winograd_du(0, out_, t);
                     for (Index n = c * kChunk; n < std::min(N, (c + 1) * kChunk); ++n) {
                         const T* g = source(n, gs, gt);
-                        if (!direct_weight_gradient(n, gt, part, col)) {
+                        if (winograd_dw) {
+                            winograd_weight_grad_image(n, gt, 0, out_, part, t);
+                        } else if (!direct_weight_gradient(n, gt, part, col)) {
                             im2col(input_, n, col);
                             gemm(R + 1, out_, P, col, P, gt, out_, part, out_, true);  // [dW^T; db^T] += [col_n; 1] * dy_n^T
                         }
                         if (want_dx) input_gradient_channels(dx_planes, WT, prepare_gradient(dx_planes, g, dcol), dcol, n, 0, in_);
                     }
+                    if (winograd_dw) winograd_weight_grad_finish(0, out_, part, t);
                 }
             }
         }
@@ -764,6 +809,7 @@ private:
         T* gt = dcol + dx_scratch;
         T* gs = want_dx ? gt + P * out_ : nullptr;
         const T* g = nullptr;
+        const bool winograd_dw = winograd_applies();
         EIGENCNN_OMP(parallel)
         {
             const int t = thread_index(), team = num_threads_in_region();
@@ -771,10 +817,13 @@ private:
             const WeightShare w = weight_share(wg != nullptr, t, team);
             const Index r0 = w.begin * k_, rows = w.rows(k_);
             const T* WTt = want_dx ? input_gradient_weight_rows(dx_planes, WT, t, dx_channels.begin, dx_channels.end) : WT;
+            const ThreadShare outputs = winograd_outputs(t, team);  // Winograd's weight gradient: by output channels
             for (Index n = 0; n < N; ++n) {
                 T* part = partial_.data() + (n / kChunk) * (R + 1) * out_;
                 const T* x_n = input_.data() + n * in_ * in_shape_[2] * in_shape_[3];
-                if (wg) {  // its channels of the padded image (stride 2: in phases), in col; read by all after the barrier
+                if (winograd_dw) {  // each thread reads x_n itself
+                    if (n % kChunk == 0) zero_winograd_du(outputs.begin, outputs.end, t);
+                } else if (wg) {  // its channels of the padded image (stride 2: in phases), in col; read by all after the barrier
                     if (copies) copy_input_channels(x_n, col, channels.begin, channels.end);
                 } else {
                     unfold_.unfold(x_n, col, channels.begin, channels.end);
@@ -786,7 +835,12 @@ private:
                     if (want_dx) g = prepare_gradient(dx_planes, g, dcol);
                 }
                 EIGENCNN_OMP(barrier)
-                if (wg) {  // the same rows by the direct kernel, from the padded image
+                if (winograd_dw) {  // its output channels, from the whole image and dy_n^T
+                    if (outputs.end > outputs.begin) {
+                        winograd_weight_grad_image(n, gt, outputs.begin, outputs.end, part, t);
+                        if (n % kChunk == kChunk - 1 || n == N - 1) winograd_weight_grad_finish(outputs.begin, outputs.end, part, t);
+                    }
+                } else if (wg) {  // the same rows by the direct kernel, from the padded image
                     if (rows > 0) weight_gradient_rows(wg, copies ? static_cast<const T*>(col) : x_n, gt, part, w);
                 } else if (rows > 0) {  // [dW^T; db^T][share] += [col_n; 1][share] * dy_n^T
                     gemm(rows, out_, P, col + r0 * P, P, gt, out_, part + r0 * out_, out_, true);
@@ -806,6 +860,7 @@ private:
     // The same kernels on the same rows: bitwise backward_images_shared's results.
     void backward_images_apart(Index N, const T* WT, detail::DirectForwardPlanes dx_planes, Index dx_scratch, const T* dy) {
         const Index P = out_shape_[2] * out_shape_[3], R = in_ * k_ * k_;
+        const bool winograd_dw = winograd_applies();
         const Index scratch = col_.size() / std::max<Index>(1, col_.dim(0));
         const auto wg = direct_weight_gradient_rows();
         const bool want_dx = this->input_grad_, copies = input_copy_size() > 0;
@@ -819,15 +874,30 @@ private:
             const WeightShare w = weight_share(wg != nullptr, t, team);
             const Index r0 = w.begin * k_, r1 = w.end * k_, rows = w.rows(k_);
             const T* WTt = want_dx ? input_gradient_weight_rows(dx_planes, WT, t, dx_channels.begin, dx_channels.end) : WT;
+            const ThreadShare outputs = winograd_outputs(t, team);  // Winograd's weight gradient: by output channels
             for (Index n = 0; n < N; ++n) {
                 T* part = partial_.data() + (n / kChunk) * (R + 1) * out_;
+                const T* g = dy + n * out_ * P;
+                const T* x_n = input_.data() + n * in_ * in_shape_[2] * in_shape_[3];
+                if (winograd_dw) {  // its columns of every row of the chunk's sums; dy_n^T, all of it
+                    if (outputs.end > outputs.begin) {
+                        if (n % kChunk == 0) {
+                            for (Index r = 0; r <= R; ++r) std::fill(part + r * out_ + outputs.begin, part + r * out_ + outputs.end, T(0));
+                            zero_winograd_du(outputs.begin, outputs.end, t);
+                        }
+                        transpose(g, out_, P, gt);
+                        winograd_weight_grad_image(n, gt, outputs.begin, outputs.end, part, t);
+                        if (n % kChunk == kChunk - 1 || n == N - 1) winograd_weight_grad_finish(outputs.begin, outputs.end, part, t);
+                    }
+                    if (want_dx && dx_channels.end > dx_channels.begin)
+                        input_gradient_channels(dx_planes, WTt, prepare_gradient(dx_planes, g, dcol), dcol, n, dx_channels.begin, dx_channels.end);
+                    continue;
+                }
                 if (n % kChunk == 0) {  // its rows of the chunk's sums
                     std::fill(part + r0 * out_, part + r1 * out_, T(0));
                     if (w.bias) std::fill(part + R * out_, part + (R + 1) * out_, T(0));
                 }
-                const T* g = dy + n * out_ * P;
                 if (rows > 0) transpose(g, out_, P, gt);  // dy_n^T, all of it
-                const T* x_n = input_.data() + n * in_ * in_shape_[2] * in_shape_[3];
                 if (wg) {  // the channels of its window rows of the padded image (stride 2: in phases), in col
                     if (copies) copy_input_channels(x_n, col, w.first_channel(k_), w.end_channel(k_));
                     if (rows > 0) weight_gradient_rows(wg, copies ? static_cast<const T*>(col) : x_n, gt, part, w);
@@ -1346,6 +1416,7 @@ private:
     bool winograd_ = true;                  // set_winograd
     Tensor<T> winograd_u_;                  // Winograd's U: [16, C, OC] (forward) or [16, OC, C] (input gradient)
     Tensor<T> winograd_scratch_;            // Winograd's per-thread scratch
+    Tensor<T> winograd_dw_;                 // Winograd's weight gradient: per thread, dU [16, C, its OC], then scratch
     Tensor<T> weight_bias_t_;               // [W | b]^T [R + 1, OC], for the direct forward kernel
     Tensor<T> partial_;                     // per-chunk gradients [dW^T; db^T], [chunks, R + 1, OC] (or backward_winners')
     std::vector<std::int32_t> positions_;   // winners paths: per thread, the entries' positions [OC, Q], then (backward_winners) patch offsets [Q]
