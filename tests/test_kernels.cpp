@@ -589,7 +589,7 @@ TEST_CASE("Conv2d's input gradient: the im2col result within rounding, bitwise t
 }
 
 // Winograd F(2x2, 3x3) (kernels/conv2d_winograd.hpp) for the forward, input gradient and weight gradient of
-// stride-1 3x3 convs with channels in 16s: against the direct path (set_winograd(false), bitwise im2col + gemm
+// stride-1 3x3 convs with channels in whole vectors: against the direct path (set_winograd(false), bitwise im2col + gemm
 // above) within rounding, scaled by the terms' count; the bias gradient bitwise the direct one; bitwise the same
 // on 1-3 threads (a batch of 5 is one chunk: on 2 and 3 threads each image is shared, the weight gradient by
 // output channels), alone (batch 1) or in a batch; with an output mask, bitwise a layer with diag(a) W and c * b.
@@ -607,7 +607,7 @@ TEST_CASE("Conv2d by Winograd F(2x2, 3x3): the direct results within rounding, t
                                       {32, 48, 3, 1, 9, 7},    // odd outputs: the last tile row and column cut; 3 blocks of 16
                                       {16, 32, 3, 0, 10, 11},  // no padding: the input gradient's padding 2
                                       {48, 16, 3, 2, 5, 6},    // padding 2: the input gradient's 0
-                                      {64, 64, 3, 1, 8, 8},    // batch 1 on 3 threads: 4 blocks of channels, 2 + 1 + 1
+                                      {64, 64, 3, 1, 8, 8},    // batch 1 on 3 threads: 4 blocks of 16 channels, 1 + 2 + 1
                                       {16, 16, 3, 1, 1, 1}};   // one output, one tile
     Rng rng(31);
     const int threads_before = num_threads();
