@@ -168,13 +168,14 @@ inline void winograd_output_tiles(const float* M, Index ldm, Index count, Index 
     }
 }
 
-/// One image: rows [o0, o1) of y [Cout, OH, OW] = the 3x3 conv of x [Cin, H, W] padded by pad, with U
-/// winograd_weights' block for those channels, and bias [Cout] (or null). OH = H + 2 pad - 2. scratch: winograd_image_scratch.
+/// The scratch winograd_image needs: the padded image channel-last, the transposed image or y^T, V and M of a group.
 inline Index winograd_image_scratch(Index Cin, Index Cout, Index H, Index W, Index pad) {
     const Index OH = H + 2 * pad - 2, OW = W + 2 * pad - 2, th = (OH + 1) / 2, tw = (OW + 1) / 2;
     return (2 * th + 2) * (2 * tw + 2) * Cin + std::max(H * W * Cin, OH * OW * Cout) + 16 * kWinogradGroup * (Cin + Cout);
 }
 
+/// One image: rows [o0, o1) of y [Cout, OH, OW] = the 3x3 conv of x [Cin, H, W] padded by pad, with U
+/// winograd_weights' block for those channels, and bias [Cout] (or null). OH = H + 2 pad - 2.
 inline void winograd_image(const float* x, Index Cin, Index H, Index W, Index pad, const float* U, const float* bias,
                            Index Cout, Index o0, Index o1, float* y, float* scratch) {
     const Index OH = H + 2 * pad - 2, OW = W + 2 * pad - 2, th = (OH + 1) / 2, tw = (OW + 1) / 2, T = th * tw;
