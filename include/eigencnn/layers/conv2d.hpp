@@ -224,8 +224,8 @@ public:
     Index stride() const { return stride_; }
     Index padding() const { return pad_; }
     bool has_bias() const { return has_bias_; }
-    /// Winograd F(2x2, 3x3) for the forward and the input gradient where it applies (on by default; see the
-    /// top of this file). Off: the direct kernels, whose sums are bitwise im2col + gemm's.
+    /// Winograd F(2x2, 3x3) for the forward, the input gradient and the weight gradient where it applies (on
+    /// by default; see the top of this file). Off: the direct kernels, whose sums are bitwise im2col + gemm's.
     void set_winograd(bool on) { winograd_ = on; }
     bool winograd() const { return winograd_; }
 
@@ -375,7 +375,8 @@ private:
         }
     }
 #endif
-    // Whether the forward runs by Winograd (the input gradient: dx_winograd_, choose_input_phases).
+    // Whether the forward and the weight gradient run by Winograd (the input gradient: dx_winograd_,
+    // choose_input_phases).
     bool winograd_applies() const {
 #ifdef EIGENCNN_WINOGRAD
         if constexpr (std::is_same_v<T, float>) return winograd_ && detail::winograd_applies(in_, out_, k_, stride_, pad_);
@@ -1109,8 +1110,7 @@ private:
             return WT;
         }
         const Index KK = k_ * k_;
-        transpose_block(mask_.active() ? weight_eff_.data() : weight_.data(), out_, in_ * KK, Index(0), out_, c0 * KK, c1 * KK,
-                        weight_t_.data());
+        transpose_block(effective_weight_data(), out_, in_ * KK, Index(0), out_, c0 * KK, c1 * KK, weight_t_.data());
         return WT;
     }
     Index input_gradient_scratch(detail::DirectForwardPlanes planes) const {
@@ -1133,7 +1133,6 @@ private:
         return winograd_u_.data();
     }
     T* winograd_scratch(int t) { return winograd_scratch_.data() + t * winograd_scratch_.dim(1); }
-    const T* effective_weight_data() const { return mask_.active() ? weight_eff_.data() : weight_.data(); }
 #endif
     // A thread's share of dx's input channels when an image is shared: in whole vectors for Winograd.
     ThreadShare input_gradient_share(int t, int team) const {
@@ -1270,7 +1269,7 @@ private:
     }
     void transpose_weight_bias_rows(Index r0, Index r1, T* wbt) {
         const Index R = in_ * k_ * k_;
-        transpose_block(mask_.active() ? weight_eff_.data() : weight_.data(), out_, R, Index(0), out_, std::min(r0, R), std::min(r1, R), wbt);
+        transpose_block(effective_weight_data(), out_, R, Index(0), out_, std::min(r0, R), std::min(r1, R), wbt);
         if (r0 <= R && r1 > R)
             for (Index o = 0; o < out_; ++o) wbt[R * out_ + o] = mask_.bias_factor(o) * bias_.data()[o];
     }
@@ -1308,7 +1307,7 @@ private:
         weight_t_.resize(Shape{phases_.weights_size});
         zeros_.resize(Shape{in_});
         zeros_.set_zero();
-        const T* w = mask_.active() ? weight_eff_.data() : weight_.data();
+        const T* w = effective_weight_data();
         EIGENCNN_OMP(parallel if (in_ * out_ * k_ * k_ >= (1 << 16)))
         {
             const ThreadShare rows = thread_share(in_, thread_index(), num_threads_in_region());
@@ -1328,7 +1327,7 @@ private:
         return weight_t_.data();
     }
     void flip_weight_rows(Index c0, Index c1) {
-        transpose_windows_flipped(mask_.active() ? weight_eff_.data() : weight_.data(), out_, in_, k_ * k_, c0, c1, weight_t_.data());
+        transpose_windows_flipped(effective_weight_data(), out_, in_, k_ * k_, c0, c1, weight_t_.data());
     }
     const T* flipped_weight() {
         const T* Wf = size_flipped_weight();
@@ -1344,7 +1343,7 @@ private:
     // W channel-last, [OC, K, K, C] (diag(a) W with a mask: effective_weight() made it), into dst: W[o] [C, KK] -> [KK, C].
     const T* channel_last_weight(T* dst) const {
         const Index KKC = k_ * k_ * in_;
-        const T* Wd = mask_.active() ? weight_eff_.data() : weight_.data();
+        const T* Wd = effective_weight_data();
         for (Index o = 0; o < out_; ++o) transpose(Wd + o * KKC, in_, k_ * k_, dst + o * KKC);
         return dst;
     }
@@ -1365,6 +1364,9 @@ private:
         mask_.apply(weight_.data(), nullptr, in_ * k_ * k_, weight_eff_.data(), nullptr);
         return weight_eff_.data();
     }
+
+    // The weights effective_weight() last made (weight_eff_ with a mask), for threads that each read their part.
+    const T* effective_weight_data() const { return mask_.active() ? weight_eff_.data() : weight_.data(); }
 
     // The bias the products use: bias_, or c * b with a mask (into bias_eff_).
     const T* effective_bias() {
