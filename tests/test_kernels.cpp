@@ -61,6 +61,18 @@ ConvCase conv_case(const Geometry& g, Index N, Rng& rng, bool random_bias) {
     return c;
 }
 
+// A layer whose weights are diag(a) W and bias c * b, W and b conv's: what conv with the output mask (a, c)
+// must compute.
+Conv2d<float> scaled_layer(const Geometry& g, Conv2d<float>& conv, const Tensor<float>& a, const Tensor<float>& c) {
+    Conv2d<float> scaled(g.C, g.OC, g.K, g.stride, g.pad);
+    const Index R = g.C * g.K * g.K;
+    for (Index o = 0; o < g.OC; ++o) {
+        for (Index r = 0; r < R; ++r) scaled.weight().data()[o * R + r] = conv.weight().data()[o * R + r] * a[o];
+        scaled.bias().data()[o] = conv.bias().data()[o] * c[o];
+    }
+    return scaled;
+}
+
 // C = A * B (+ C0) in double, from the float inputs.
 std::vector<double> reference(const Case& s, const std::vector<float>& A, Index lda, const std::vector<float>& B, Index ldb,
                               const std::vector<float>& C0, Index ldc, bool accumulate) {
@@ -383,17 +395,13 @@ TEST_CASE("Conv2d's direct small-window kernels give bitwise the im2col + gemm r
             CHECK(std::memcmp(conv.forward(x1).data(), y_want.data(), sizeof(float) * static_cast<std::size_t>(g.OC * P)) == 0);
         }
         // an output mask: bitwise the forward of a layer whose weights are diag(a) W and bias c * b
-        Conv2d<float> scaled(g.C, g.OC, g.K, g.stride, g.pad);
-        scaled.set_winograd(false);
         Tensor<float> a(Shape{g.OC}), c(Shape{g.OC});
         uniform_fill(a, 1.0, rng);
         uniform_fill(c, 1.0, rng);
         conv.output_mask()->set_weight_mask(a);
         conv.output_mask()->set_bias_mask(c);
-        for (Index o = 0; o < g.OC; ++o) {
-            for (Index r = 0; r < R; ++r) scaled.weight().data()[o * R + r] = conv.weight().data()[o * R + r] * a[o];
-            scaled.bias().data()[o] = conv.bias().data()[o] * c[o];
-        }
+        Conv2d<float> scaled = scaled_layer(g, conv, a, c);
+        scaled.set_winograd(false);
         for (int threads : {1, 2}) {
             CAPTURE(threads);
             set_num_threads(threads);
@@ -662,12 +670,7 @@ TEST_CASE("Conv2d by Winograd F(2x2, 3x3): the direct results within rounding, t
         uniform_fill(c, 1.0, rng);
         wino.output_mask()->set_weight_mask(a);
         wino.output_mask()->set_bias_mask(c);
-        Conv2d<float> scaled(g.C, g.OC, 3, 1, g.pad);
-        const Index R = g.C * 9;
-        for (Index o = 0; o < g.OC; ++o) {
-            for (Index r = 0; r < R; ++r) scaled.weight().data()[o * R + r] = direct.weight().data()[o * R + r] * a[o];
-            scaled.bias().data()[o] = direct.bias().data()[o] * c[o];
-        }
+        Conv2d<float> scaled = scaled_layer(g, direct, a, c);  // Winograd's too
         for (int threads : {1, 2}) {
             CAPTURE(threads);
             set_num_threads(threads);

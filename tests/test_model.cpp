@@ -60,6 +60,19 @@ void check_model_gradients(Sequential<double>& net, Tensor<double> x, const std:
 // A tensor's elements, to compare runs with ==.
 std::vector<float> values(const Tensor<float>& t) { return std::vector<float>(t.data(), t.data() + t.size()); }
 
+// What a pass of step (a layer, or a fused step around conv) computes from x and dy, in this order: y, dx from
+// backward, conv's weight and bias gradients, dx from backward_input. The thread-count tests compare these.
+template <typename Step>
+std::vector<std::vector<float>> pass_values(Step& step, Conv2d<float>& conv, const Tensor<float>& x, const Tensor<float>& dy) {
+    std::vector<std::vector<float>> out;
+    out.push_back(values(step.forward(x)));
+    out.push_back(values(step.backward(dy)));
+    out.push_back(values(conv.grad_weight()));
+    out.push_back(values(conv.grad_bias()));
+    out.push_back(values(step.backward_input(dy)));
+    return out;
+}
+
 // Same shape and the same bits in every element (an empty tensor's data() may be null).
 bool bitwise_same(const Tensor<float>& a, const Tensor<float>& b) {
     return a.shape() == b.shape() &&
@@ -335,16 +348,7 @@ TEST_CASE("a fused step's dense backward on images shared among threads (input g
             MaxPool2d<float> pool(2);
             ConvPool<float> step(conv, pool, true, how);
             conv.set_input_grad(true);
-            std::vector<std::vector<float>> out;
-            const Tensor<float>& y = step.forward(x);
-            out.push_back(values(y));
-            const Tensor<float>& dx = step.backward(dout);
-            out.push_back(values(dx));
-            out.push_back(values(conv.grad_weight()));
-            out.push_back(values(conv.grad_bias()));
-            const Tensor<float>& dxi = step.backward_input(dout);
-            out.push_back(values(dxi));
-            return out;
+            return pass_values(step, conv, x, dout);
         };
         const auto one = run(1, PooledBackward::Dense);
         REQUIRE(one[1].size() == static_cast<std::size_t>(N * 16 * 144));
@@ -484,19 +488,10 @@ TEST_CASE("batches smaller than the thread count share each image among the thre
                     set_num_threads(threads);
                     Conv2d<float> conv(c.in, c.out, c.k, c.stride, c.pad, 7);
                     conv.set_input_grad(input_grad);
-                    std::vector<std::vector<float>> out;
-                    const Tensor<float>& y = conv.forward(x);
-                    out.push_back(values(y));
-                    Tensor<float> dy(y.shape());
+                    Tensor<float> dy(conv.output_shape(x.shape()));
                     Rng g(3);
                     uniform_fill(dy, 1.0, g);
-                    const Tensor<float>& dx = conv.backward(dy);
-                    out.push_back(values(dx));
-                    out.push_back(values(conv.grad_weight()));
-                    out.push_back(values(conv.grad_bias()));
-                    const Tensor<float>& dxi = conv.backward_input(dy);
-                    out.push_back(values(dxi));
-                    return out;
+                    return pass_values(conv, conv, x, dy);
                 };
                 const auto one = run(1);
                 CHECK(one[0].size() > 0);
