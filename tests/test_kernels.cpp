@@ -601,7 +601,9 @@ TEST_CASE("Conv2d's input gradient: the im2col result within rounding, bitwise t
 // above) within rounding, scaled by the terms' count; the bias gradient bitwise the direct one; bitwise the same
 // on 1-3 threads (a batch of 5 is one chunk: on 2 and 3 threads each image is shared, the weight gradient by
 // output channels), alone (batch 1) or in a batch; with an output mask, bitwise a layer with diag(a) W and c * b.
-TEST_CASE("Conv2d by Winograd F(2x2, 3x3): the direct results within rounding, the same on any thread count and batch") {
+// Stride-1 5x5 convs by F(2x2, 5x5) the same way. Each pass where Winograd pays on its plane
+// (detail::winograd_pays), the direct kernels' bits elsewhere.
+TEST_CASE("Conv2d by Winograd F(2x2, 3x3) and F(2x2, 5x5): the direct results within rounding, the same on any thread count and batch") {
     if (!detail::winograd_applies(16, 16, 3, 1, 1)) {
         MESSAGE("no gemm() vectors here: Winograd does not run");
         return;
@@ -609,25 +611,44 @@ TEST_CASE("Conv2d by Winograd F(2x2, 3x3): the direct results within rounding, t
     CHECK_FALSE(detail::winograd_applies(8, 16, 3, 1, 1));    // fewer than 16 input channels
     CHECK_FALSE(detail::winograd_applies(16, 18, 3, 1, 1));   // output channels not in whole vectors (of 4, 8 or 16)
     CHECK_FALSE(detail::winograd_applies(16, 16, 3, 2, 1));   // stride 2
-    CHECK_FALSE(detail::winograd_applies(16, 16, 5, 1, 2));   // 5x5
     CHECK_FALSE(detail::winograd_applies(16, 16, 3, 1, 3));   // padding 3: the input gradient's 2 - p < 0
-    const std::vector<Geometry> cases{{16, 16, 3, 1, 16, 16},  // whole tiles, 64 of them: two groups
-                                      {32, 48, 3, 1, 9, 7},    // odd outputs: the last tile row and column cut; 3 blocks of 16
-                                      {16, 32, 3, 0, 10, 11},  // no padding: the input gradient's padding 2
-                                      {48, 16, 3, 2, 5, 6},    // padding 2: the input gradient's 0
-                                      {64, 64, 3, 1, 8, 8},    // batch 1 on 3 threads: 4 blocks of 16 channels, 1 + 2 + 1
-                                      {16, 16, 3, 1, 1, 1}};   // one output, one tile
+    CHECK(detail::winograd_applies(16, 16, 5, 1, 4));
+    CHECK_FALSE(detail::winograd_applies(16, 16, 5, 1, 5));   // padding 5: the input gradient's 4 - p < 0
+    CHECK_FALSE(detail::winograd_applies(8, 16, 5, 1, 0));    // fewer than 16 input channels
+    CHECK_FALSE(detail::winograd_applies(16, 16, 5, 2, 0));   // stride 2
+    CHECK_FALSE(detail::winograd_applies(16, 16, 7, 1, 0));   // 7x7
+    CHECK(detail::winograd_pays(3, 8, 8, 64));                        // 16 tiles x 16 products against 64 x 9
+    CHECK_FALSE(detail::winograd_pays(3, 1, 1, 1));                   // one output: 16 against 9
+    CHECK(detail::winograd_pays(5, 8, 8, 64));                        // the seed's second conv: 16 x 36 against 64 x 25
+    CHECK_FALSE(detail::winograd_pays(5, 12, 12, 64));                // its input gradient: 36 x 36 against 64 x 25
+    struct WinogradCase {
+        Geometry g;
+        bool forward, dx;  // which run by Winograd (where it pays, detail::winograd_pays); the weight gradient with the forward
+    };
+    const std::vector<WinogradCase> cases{{{16, 16, 3, 1, 16, 16}, true, true},   // whole tiles, 64 of them: two groups
+                                          {{32, 48, 3, 1, 9, 7}, true, true},     // odd outputs: the last tile row and column cut; 3 blocks of 16
+                                          {{16, 32, 3, 0, 16, 16}, true, true},   // no padding: the input gradient's padding 2
+                                          {{16, 32, 3, 0, 10, 11}, true, false},  // its input gradient's 30 tiles x 16 against 72 x 9: direct
+                                          {{48, 16, 3, 2, 5, 6}, true, true},     // padding 2: the input gradient's 0
+                                          {{64, 64, 3, 1, 8, 8}, true, true},     // batch 1 on 3 threads: 4 blocks of 16 channels, 1 + 2 + 1
+                                          {{16, 16, 3, 1, 1, 1}, false, false},   // one output: all direct
+                                          {{16, 32, 5, 0, 12, 12}, true, false},  // 5x5: the seed model's second conv, 16 tiles
+                                          {{16, 16, 5, 2, 14, 13}, true, true},   // 49 tiles: two groups; odd columns
+                                          {{32, 48, 5, 4, 3, 4}, true, true},     // padding 4, odd rows; 3 blocks of 16 output channels
+                                          {{64, 64, 5, 2, 6, 6}, true, true}};    // 9 tiles; batch 1 on 3 threads: 1 + 2 + 1
     Rng rng(31);
     const int threads_before = num_threads();
-    for (const Geometry& g : cases) {
+    for (const WinogradCase& wc : cases) {
+        const Geometry& g = wc.g;
         CAPTURE(g.C);
         CAPTURE(g.OC);
+        CAPTURE(g.K);
         CAPTURE(g.pad);
         CAPTURE(g.H);
         const Index N = 5, image_in = g.C * g.H * g.W, image_out = g.OC * g.OH() * g.OW();
         ConvCase setup = conv_case(g, N, rng, true);
         Conv2d<float>& direct = setup.conv;  // set_winograd(false)
-        Conv2d<float> wino(g.C, g.OC, 3, 1, g.pad);
+        Conv2d<float> wino(g.C, g.OC, g.K, 1, g.pad);
         wino.weight() = direct.weight();
         wino.bias() = direct.bias();
         CHECK(wino.winograd());
@@ -641,13 +662,16 @@ TEST_CASE("Conv2d by Winograd F(2x2, 3x3): the direct results within rounding, t
         set_num_threads(2);
         const Tensor<float> y_want = direct.forward(x), dx_want = direct.backward(dy), dw_want = direct.grad_weight();
         const Tensor<float> y = wino.forward(x), dx = wino.backward(dy);
-        CHECK(worst(y, y_want, g.C * 9.0) <= 1.0);
-        CHECK(worst(dx, dx_want, g.OC * 9.0) <= 1.0);
         const Tensor<float> dw = wino.grad_weight(), db = wino.grad_bias();
+        CHECK(worst(y, y_want, double(g.C * g.K * g.K)) <= 1.0);
+        CHECK(worst(dx, dx_want, double(g.OC * g.K * g.K)) <= 1.0);
         CHECK(worst(dw, dw_want, double(N * g.OH() * g.OW())) <= 1.0);
+        // Winograd did run where it should (another rounding), and only there (the direct kernels' bits)
+        CHECK((std::memcmp(y.data(), y_want.data(), sizeof(float) * y.size()) != 0) == wc.forward);
+        CHECK((std::memcmp(dx.data(), dx_want.data(), sizeof(float) * dx.size()) != 0) == wc.dx);
+        CHECK((std::memcmp(dw.data(), dw_want.data(), sizeof(float) * dw.size()) != 0) == wc.forward);
         CHECK(std::memcmp(db.data(), direct.grad_bias().data(), sizeof(float) * db.size()) == 0);
         CHECK(std::memcmp(wino.backward_input(dy).data(), dx.data(), sizeof(float) * dx.size()) == 0);
-        CHECK(std::memcmp(y.data(), y_want.data(), sizeof(float) * y.size()) != 0);  // Winograd did run: another rounding
         // image 1 alone and in the batch, on 1-3 threads
         Tensor<float> x1(Shape{1, g.C, g.H, g.W}), dy1(Shape{1, g.OC, g.OH(), g.OW()});
         std::copy(x.data() + image_in, x.data() + 2 * image_in, x1.data());

@@ -100,6 +100,10 @@ std::vector<Case> cases() {
     // 3x3 stride 1, channels in 16s: forward and input gradient by Winograd F(2x2, 3x3); odd planes cut the last tiles
     c.push_back(make_case("conv3x3_winograd", true, one(Conv2d<float>(16, 32, 3, 1, 1)), Shape{2, 16, 9, 7}));
     c.push_back(make_case("conv3x3_winograd_pad2", true, one(Conv2d<float>(32, 16, 3, 1, 2)), Shape{1, 32, 6, 5}));
+    // 5x5 stride 1, channels in 16s: by F(2x2, 5x5) (the seed model's second conv: its input gradient direct, Winograd
+    // would not pay on 8x8 padded by 4), and padding 2 on odd planes
+    c.push_back(make_case("conv5x5_winograd", true, one(Conv2d<float>(16, 32, 5)), Shape{3, 16, 12, 12}));
+    c.push_back(make_case("conv5x5_winograd_pad2", true, one(Conv2d<float>(32, 16, 5, 1, 2)), Shape{2, 32, 9, 7}));
     Sequential<float> lin(7);
     lin.emplace<Flatten>().emplace<Linear>(12, 5, false);
     c.push_back(make_case("linear_no_bias", true, std::move(lin), Shape{3, 3, 2, 2}));

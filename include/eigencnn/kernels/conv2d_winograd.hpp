@@ -34,6 +34,26 @@
 // whatever the share of output channels a thread takes, so the result is the
 // same on any number of threads. Needs gemm()'s vectors (AVX2 or AVX-512);
 // C and OC in whole vectors.
+//
+// Stride-1 5x5 convs by F(2x2, 5x5), the same scheme on 6x6
+// input tiles (36 products per tile and input channel instead of 100,
+// 2.78x fewer), with the points 0, 1, -1, 2, -2 and infinity (the B^T of
+// Lavin and Gray's F(4x4, 3x3), which uses the same points):
+//
+//       | 1/4    0     0     0     0  |        | 4  0 -5  0  1  0 |
+//       |-1/6  -1/6  -1/6  -1/6  -1/6 |        | 0 -4 -4  1  1  0 |
+//   G = |-1/6   1/6  -1/6   1/6  -1/6 |  B^T = | 0  4 -4 -1  1  0 |   A^T = | 1  1  1  1  1  0 |
+//       | 1/24  1/12  1/6   1/3   2/3 |        | 0 -2 -1  2  1  0 |         | 0  1 -1  2 -2  1 |
+//       | 1/24 -1/12  1/6  -1/3   2/3 |        | 0  2 -1 -2  1  0 |
+//       | 0      0     0     0     1  |        | 0  4  0 -5  0  1 |
+//
+// (G's row i is s_i (1, p_i, p_i^2, p_i^3, p_i^4) at point p_i, the last the leading coefficient; A^T's
+// columns (1, p_i), the last (0, 1); checked exactly in rationals before use). Its rounding error is larger
+// than F(2x2, 3x3)'s (products of up to 5 x 2/3 in the transforms), still a few units in the last place of
+// the largest terms (tests/test_kernels.cpp). The input gradient of a 5x5 conv is again the forward of dy
+// (W turned and transposed, padding 4 - p); its weight gradient as below. U is built separably here (G g
+// G^T over 16 channels at a time, winograd5_weights_channel_last), the 3x3 one by a gemm(). Where each pass
+// pays (its tiles' products against the direct kernels'): winograd_pays.
 #pragma once
 
 #include "gemm.hpp"
@@ -44,16 +64,29 @@
 namespace eigencnn {
 namespace detail {
 
-/// Whether Winograd F(2x2, 3x3) takes this conv: 3x3, stride 1, padding <= 2 (the input gradient's
-/// padding 2 - p is then >= 0), C and OC in whole vectors and at least 16 input channels (fewer leave the
-/// products too short to pay for the transforms). Never without gemm()'s vectors.
+/// Whether Winograd takes this conv: F(2x2, 3x3) for 3x3, F(2x2, 5x5) for 5x5; stride 1, padding <= K - 1
+/// (the input gradient's padding K - 1 - p is then >= 0), C and OC in whole vectors and at least 16 input
+/// channels (fewer leave the products too short to pay for the transforms). Never without gemm()'s vectors.
+/// Conv2d asks winograd_pays too.
 inline bool winograd_applies(Index C, Index OC, Index K, Index stride, Index pad) {
 #if defined(EIGENCNN_GEMM_KERNEL)
-    return K == 3 && stride == 1 && pad <= 2 && C >= 16 && C % kGemmLanes == 0 && OC % kGemmLanes == 0;
+    return (K == 3 || K == 5) && stride == 1 && pad >= 0 && pad <= K - 1 && C >= 16 && C % kGemmLanes == 0 && OC % kGemmLanes == 0;
 #else
     (void)C, (void)OC, (void)K, (void)stride, (void)pad;
     return false;
 #endif
+}
+
+/// Elements of a transformed tile: (K + 1)^2, 16 for F(2x2, 3x3), 36 for F(2x2, 5x5).
+constexpr Index winograd_tile_elements(Index K) { return (K + 1) * (K + 1); }
+
+/// Whether Winograd pays on this plane: its products (a transformed tile per 2x2 outputs of the OH x OW
+/// plane it computes) at most 2/3 of the direct kernels' (K*K per position of the forward's output,
+/// `positions`; the direct input gradient skips the padding's taps, so for it these are fewer than dx's
+/// plane would suggest). On one output, or the seed model's 8x8 second conv's input gradient (12 x 12,
+/// padding 4: 36 tiles x 36 against 64 x 25, 1.23x), the direct kernels were as fast or faster.
+constexpr bool winograd_pays(Index K, Index OH, Index OW, Index positions) {
+    return 3 * ((OH + 1) / 2) * ((OW + 1) / 2) * winograd_tile_elements(K) <= 2 * positions * K * K;
 }
 
 #if defined(EIGENCNN_GEMM_KERNEL)
@@ -61,14 +94,66 @@ inline bool winograd_applies(Index C, Index OC, Index K, Index stride, Index pad
 
 constexpr Index kWinogradGroup = 36;  // tiles per group: 6 rows of gemm()'s tiles; a power of two put V's 16 planes in the same cache sets
 
-/// The scratch winograd_weights needs: [pairs, 16] and [16, pairs].
-inline Index winograd_weights_scratch(Index C, Index OC) { return 2 * 16 * C * OC; }
+/// The scratch winograd_weights needs: [pairs, XI] and [XI, pairs].
+inline Index winograd_weights_scratch(Index C, Index OC, Index K) { return 2 * winograd_tile_elements(K) * C * OC; }
 
-/// U of the conv that runs, for its output channels [o0, o1) only, as a block [16, Cin, o1 - o0] (threads
-/// each build and read their own): forward (flipped = false: Cin = C, Cout = OC) from W [OC, C, 3, 3]; or
-/// the input gradient's (flipped = true: Cin = OC, Cout = C), from W with its window turned by 180 degrees.
-/// W's rows (o, c) as [pairs, 9] times (G (x) G)^T [9, 16] by gemm(), then transposed into place.
-inline void winograd_weights(const float* W, Index OC, Index C, bool flipped, Index o0, Index o1, float* U, float* scratch) {
+/// F(2x2, 5x5)'s G (the top of this file).
+inline constexpr float kWinogradG5[6][5] = {{1.f / 4, 0.f, 0.f, 0.f, 0.f},
+                                            {-1.f / 6, -1.f / 6, -1.f / 6, -1.f / 6, -1.f / 6},
+                                            {-1.f / 6, 1.f / 6, -1.f / 6, 1.f / 6, -1.f / 6},
+                                            {1.f / 24, 1.f / 12, 1.f / 6, 1.f / 3, 2.f / 3},
+                                            {1.f / 24, -1.f / 12, 1.f / 6, -1.f / 3, 2.f / 3},
+                                            {0.f, 0.f, 0.f, 0.f, 1.f}};
+
+/// F(2x2, 5x5)'s U [36, R, width] from Wt [R, 25, width] (the taps of each row r channel-last; flipped: read
+/// tap 24 - k for k): G g G^T a vector of 16 columns at a time, G applied down the window's columns then along
+/// its rows (330 multiply-adds per window where the product with G (x) G is 900; at batch 1 and 8 of the seed
+/// model's second conv, building U by that product cost more than the images).
+inline void winograd5_weights_channel_last(const float* Wt, Index R, Index width, bool flipped, float* U) {
+    constexpr Index L = kGemmLanes;
+    constexpr auto& G = kWinogradG5;
+    for (Index r = 0; r < R; ++r)
+        for (Index s = 0; s < width; s += L) {
+            gemm_vec g[5][5];
+#pragma GCC unroll 25
+            for (int k = 0; k < 25; ++k) g[k / 5][k % 5] = gemm_load(Wt + (r * 25 + (flipped ? 24 - k : k)) * width + s);
+            gemm_vec t[6][5];  // (G g)[u][b]
+#pragma GCC unroll 5
+            for (int b = 0; b < 5; ++b) {
+                t[0][b] = G[0][0] * g[0][b];
+#pragma GCC unroll 4
+                for (int u = 1; u < 5; ++u)
+                    t[u][b] = G[u][0] * g[0][b] + G[u][1] * g[1][b] + G[u][2] * g[2][b] + G[u][3] * g[3][b] + G[u][4] * g[4][b];
+                t[5][b] = g[4][b];
+            }
+            float* out = U + r * width + s;
+            const Index xi_stride = R * width;
+#pragma GCC unroll 6
+            for (int u = 0; u < 6; ++u) {  // (G g G^T)[u][v] = sum_b t[u][b] G[v][b]
+                const gemm_vec* e = t[u];
+                gemm_store(out + (6 * u) * xi_stride, G[0][0] * e[0]);
+#pragma GCC unroll 4
+                for (int v = 1; v < 5; ++v)
+                    gemm_store(out + (6 * u + v) * xi_stride, G[v][0] * e[0] + G[v][1] * e[1] + G[v][2] * e[2] + G[v][3] * e[3] + G[v][4] * e[4]);
+                gemm_store(out + (6 * u + 5) * xi_stride, e[4]);
+            }
+        }
+}
+
+/// U of the conv that runs, for its output channels [o0, o1) only, as a block [XI, Cin, o1 - o0] (threads
+/// each build and read their own; XI = winograd_tile_elements(K)): forward (flipped = false: Cin = C,
+/// Cout = OC) from W [OC, C, K, K]; or the input gradient's (flipped = true: Cin = OC, Cout = C), from W
+/// with its window turned by 180 degrees. 3x3: W's rows (o, c) as [pairs, 9] times (G (x) G)^T [9, 16] by
+/// gemm(), then transposed into place; 5x5: W channel-last, then winograd5_weights_channel_last.
+inline void winograd_weights(const float* W, Index OC, Index C, Index K, bool flipped, Index o0, Index o1, float* U, float* scratch) {
+    const Index width = o1 - o0;
+    if (K == 5) {  // Wt [Cin, 25, width] in scratch
+        float* Wt = scratch;
+        if (!flipped) transpose(W + o0 * C * 25, width, C * 25, Wt);  // rows (o, .) -> [(c, tap), o - o0]
+        else
+            for (Index o = 0; o < OC; ++o) transpose(W + (o * C + o0) * 25, width, Index(25), Wt + o * 25 * width);  // [(o, tap), c - o0]
+        return winograd5_weights_channel_last(Wt, flipped ? OC : C, width, flipped, U);
+    }
     static constexpr float G[4][3] = {{1.f, 0.f, 0.f}, {.5f, .5f, .5f}, {.5f, -.5f, .5f}, {0.f, 0.f, 1.f}};
     alignas(64) float GG[9 * 16];  // [k = 3a + b, xi = 4u + v] = G[u][a] G[v][b] (flipped: tap 8 - k)
     for (int k = 0; k < 9; ++k)
@@ -76,7 +161,6 @@ inline void winograd_weights(const float* W, Index OC, Index C, bool flipped, In
             const int tap = flipped ? 8 - k : k;
             GG[k * 16 + xi] = G[xi / 4][tap / 3] * G[xi % 4][tap % 3];
         }
-    const Index width = o1 - o0;
     float* UT = scratch;  // [pairs, 16]
     if (!flipped) {       // pairs (o, c), o in [o0, o1): W's rows in order
         float* Ux = scratch + 16 * C * OC;  // [16, pairs]
@@ -90,7 +174,7 @@ inline void winograd_weights(const float* W, Index OC, Index C, bool flipped, In
     }
 }
 
-/// The padded input channel-last: xT [Hq, Wq, C] with Hq = 2 th + 2, Wq = 2 tw + 2, x [C, H, W] at rows and
+/// The padded input channel-last: xT [Hq, Wq, C] with Hq = 2 th + K - 1, Wq = 2 tw + K - 1, x [C, H, W] at rows and
 /// columns pad.., zeros elsewhere. tmp: H*W*C scratch.
 inline void winograd_input_layout(const float* x, Index C, Index H, Index W, Index pad, Index Hq, Index Wq, float* tmp,
                                   float* xT) {
@@ -168,30 +252,104 @@ inline void winograd_output_tiles(const float* M, Index ldm, Index count, Index 
     }
 }
 
-/// The scratch winograd_image needs: the padded image channel-last, the transposed image or y^T, V and M of a group.
-inline Index winograd_image_scratch(Index Cin, Index Cout, Index H, Index W, Index pad) {
-    const Index OH = H + 2 * pad - 2, OW = W + 2 * pad - 2, th = (OH + 1) / 2, tw = (OW + 1) / 2;
-    return (2 * th + 2) * (2 * tw + 2) * Cin + std::max(H * W * Cin, OH * OW * Cout) + 16 * kWinogradGroup * (Cin + Cout);
+/// F(2x2, 5x5): V [36, count, C] for tiles [t0, t0 + count) of xT [Hq, Wq, C], as winograd_input_tiles.
+/// B^T d a column at a time into r (36 vectors: more than the registers, so the compiler keeps some on the
+/// stack), then r B a row at a time.
+inline void winograd5_input_tiles(const float* xT, Index Wq, Index C, Index tw, Index t0, Index count, float* V) {
+    constexpr Index L = kGemmLanes;
+    const Index xi_stride = count * C;
+    for (Index t = 0; t < count; ++t) {
+        const Index ti = (t0 + t) / tw, tj = (t0 + t) % tw;
+        const float* d0 = xT + (2 * ti * Wq + 2 * tj) * C;
+        for (Index c = 0; c < C; c += L) {
+            gemm_vec r[6][6];  // (B^T d)[u][k]
+#pragma GCC unroll 6
+            for (int k = 0; k < 6; ++k) {
+                gemm_vec d[6];
+#pragma GCC unroll 6
+                for (int i = 0; i < 6; ++i) d[i] = gemm_load(d0 + (i * Wq + k) * C + c);
+                const gemm_vec d4m2 = d[4] - d[2], d3m1 = d[3] - d[1];
+                r[0][k] = 4.f * d[0] - 5.f * d[2] + d[4];
+                r[1][k] = (d[3] + d[4]) - 4.f * (d[1] + d[2]);
+                r[2][k] = (d[4] - d[3]) + 4.f * (d[1] - d[2]);
+                r[3][k] = d4m2 + 2.f * d3m1;
+                r[4][k] = d4m2 - 2.f * d3m1;
+                r[5][k] = 4.f * d[1] - 5.f * d[3] + d[5];
+            }
+            float* v = V + t * C + c;
+#pragma GCC unroll 6
+            for (int u = 0; u < 6; ++u) {  // (B^T d B)[u][.]: the same combinations along the row
+                const gemm_vec* e = r[u];
+                const gemm_vec e4m2 = e[4] - e[2], e3m1 = e[3] - e[1];
+                gemm_store(v + (6 * u + 0) * xi_stride, 4.f * e[0] - 5.f * e[2] + e[4]);
+                gemm_store(v + (6 * u + 1) * xi_stride, (e[3] + e[4]) - 4.f * (e[1] + e[2]));
+                gemm_store(v + (6 * u + 2) * xi_stride, (e[4] - e[3]) + 4.f * (e[1] - e[2]));
+                gemm_store(v + (6 * u + 3) * xi_stride, e4m2 + 2.f * e3m1);
+                gemm_store(v + (6 * u + 4) * xi_stride, e4m2 - 2.f * e3m1);
+                gemm_store(v + (6 * u + 5) * xi_stride, 4.f * e[1] - 5.f * e[3] + e[5]);
+            }
+        }
+    }
 }
 
-/// One image: rows [o0, o1) of y [Cout, OH, OW] = the 3x3 conv of x [Cin, H, W] padded by pad, with U
-/// winograd_weights' block for those channels, and bias [Cout] (or null). OH = H + 2 pad - 2.
-inline void winograd_image(const float* x, Index Cin, Index H, Index W, Index pad, const float* U, const float* bias,
+/// F(2x2, 5x5): yT columns [o0, o1) for tiles [t0, t0 + count) from M [36, count, ldm], + bias[o], as
+/// winograd_output_tiles.
+inline void winograd5_output_tiles(const float* M, Index ldm, Index count, Index t0, Index tw, Index OH, Index OW,
+                                   const float* bias, Index o0, Index o1, float* yT, Index ldy) {
+    constexpr Index L = kGemmLanes;
+    const Index xi_stride = count * ldm;
+    for (Index t = 0; t < count; ++t) {
+        const Index ti = (t0 + t) / tw, tj = (t0 + t) % tw;
+        for (Index o = o0; o < o1; o += L) {
+            const float* m = M + t * ldm + (o - o0);
+            gemm_vec s[2][6];  // (A^T m)[u][v]
+#pragma GCC unroll 6
+            for (int v = 0; v < 6; ++v) {
+                gemm_vec c[6];
+#pragma GCC unroll 6
+                for (int i = 0; i < 6; ++i) c[i] = gemm_load(m + (6 * i + v) * xi_stride);
+                s[0][v] = c[0] + (c[1] + c[2]) + (c[3] + c[4]);
+                s[1][v] = (c[1] - c[2]) + 2.f * (c[3] - c[4]) + c[5];
+            }
+            const gemm_vec b = bias ? gemm_load(bias + o) : gemm_vec{};
+            for (int u = 0; u < 2 && 2 * ti + u < OH; ++u) {
+                const gemm_vec* e = s[u];
+                float* row = yT + ((2 * ti + u) * OW + 2 * tj) * ldy + o;
+                gemm_store(row, e[0] + (e[1] + e[2]) + (e[3] + e[4]) + b);
+                if (2 * tj + 1 < OW) gemm_store(row + ldy, (e[1] - e[2]) + 2.f * (e[3] - e[4]) + e[5] + b);
+            }
+        }
+    }
+}
+
+/// The scratch winograd_image needs: the padded image channel-last, the transposed image or y^T, V and M of a group.
+inline Index winograd_image_scratch(Index Cin, Index Cout, Index H, Index W, Index K, Index pad) {
+    const Index OH = H + 2 * pad - K + 1, OW = W + 2 * pad - K + 1, th = (OH + 1) / 2, tw = (OW + 1) / 2;
+    return (2 * th + K - 1) * (2 * tw + K - 1) * Cin + std::max(H * W * Cin, OH * OW * Cout) +
+           winograd_tile_elements(K) * kWinogradGroup * (Cin + Cout);
+}
+
+/// One image: rows [o0, o1) of y [Cout, OH, OW] = the KxK conv (K = 3, or 5 for a forward) of x [Cin, H, W]
+/// padded by pad, with U winograd_weights' block for those channels, and bias [Cout] (or null).
+/// OH = H + 2 pad - K + 1.
+inline void winograd_image(const float* x, Index Cin, Index H, Index W, Index K, Index pad, const float* U, const float* bias,
                            Index Cout, Index o0, Index o1, float* y, float* scratch) {
-    const Index OH = H + 2 * pad - 2, OW = W + 2 * pad - 2, th = (OH + 1) / 2, tw = (OW + 1) / 2, T = th * tw;
-    const Index Hq = 2 * th + 2, Wq = 2 * tw + 2, width = o1 - o0;
+    const Index OH = H + 2 * pad - K + 1, OW = W + 2 * pad - K + 1, th = (OH + 1) / 2, tw = (OW + 1) / 2, T = th * tw;
+    const Index Hq = 2 * th + K - 1, Wq = 2 * tw + K - 1, width = o1 - o0, XI = winograd_tile_elements(K);
     float* xT = scratch;
     float* tmp = xT + Hq * Wq * Cin;  // the transposed image, then y^T [P, width]
     float* V = tmp + std::max(H * W * Cin, OH * OW * Cout);
-    float* M = V + 16 * kWinogradGroup * Cin;
+    float* M = V + XI * kWinogradGroup * Cin;
     winograd_input_layout(x, Cin, H, W, pad, Hq, Wq, tmp, xT);
     float* yT = tmp;
     for (Index t0 = 0; t0 < T; t0 += kWinogradGroup) {
         const Index count = std::min(kWinogradGroup, T - t0);
-        winograd_input_tiles(xT, Wq, Cin, tw, t0, count, V);
-        for (int xi = 0; xi < 16; ++xi)
+        if (K == 5) winograd5_input_tiles(xT, Wq, Cin, tw, t0, count, V);
+        else winograd_input_tiles(xT, Wq, Cin, tw, t0, count, V);
+        for (Index xi = 0; xi < XI; ++xi)
             gemm(count, width, Cin, V + xi * count * Cin, Cin, U + xi * Cin * width, width, M + xi * count * width, width);
-        winograd_output_tiles(M, width, count, t0, tw, OH, OW, bias ? bias + o0 : nullptr, Index(0), width, yT, width);
+        if (K == 5) winograd5_output_tiles(M, width, count, t0, tw, OH, OW, bias ? bias + o0 : nullptr, Index(0), width, yT, width);
+        else winograd_output_tiles(M, width, count, t0, tw, OH, OW, bias ? bias + o0 : nullptr, Index(0), width, yT, width);
     }
     transpose(yT, OH * OW, width, y + o0 * OH * OW);
 }
@@ -205,11 +363,30 @@ inline void winograd_image(const float* x, Index Cin, Index H, Index W, Index pa
 //        | 1 -1 |          | 0  1/2  1/2  1 |
 //        | 0 -1 |
 // The products over the tiles want V[xi] as [C, count]: transposed per group (48 tiles: whole 16 x 16
-// blocks). Output channels [o0, o1) only (a block [16, C, o1 - o0] of dU): threads sharing an image each take
-// some; each element is summed over the tiles and images in the same order whatever the share.
+// blocks). Output channels [o0, o1) only (a block [XI, C, o1 - o0] of dU): threads sharing an image each take
+// some; each element is summed over the tiles and images in the same order whatever the share. F(2x2, 5x5)
+// the same way with its 6x2 A (A^T above) and 6x5 G: dM = A g A^T [36], dW = G^T dU G [5x5].
 constexpr Index kWinogradWeightGroup = 48;
 
-/// dM [16, count, o1 - o0] for tiles [t0, t0 + count) from gt = dy_n^T [OH*OW, OC] (positions past OH, OW: 0).
+/// (A h)[k] for a pair h = (h0, h1) of A's columns: rows (1, 0), (1, 1), (1, -1), then (0, -1) for F(2x2, 3x3)
+/// (N = 4) or (1, 2), (1, -2), (0, 1) for F(2x2, 5x5) (N = 6).
+template <int N>
+inline void winograd_gradient_pair(gemm_vec h0, gemm_vec h1, gemm_vec* out) {
+    out[0] = h0;
+    out[1] = h0 + h1;
+    out[2] = h0 - h1;
+    if constexpr (N == 4) {
+        out[3] = gemm_vec{} - h1;
+    } else {
+        out[3] = h0 + 2.f * h1;
+        out[4] = h0 - 2.f * h1;
+        out[5] = h1;
+    }
+}
+
+/// dM [N*N, count, o1 - o0] for tiles [t0, t0 + count) from gt = dy_n^T [OH*OW, OC] (positions past OH, OW:
+/// 0): A g A^T of each 2x2 tile g, down the columns and then along the rows; N = K + 1.
+template <int N>
 inline void winograd_gradient_tiles(const float* gt, Index OC, Index OH, Index OW, Index tw, Index t0, Index count, Index o0,
                                     Index o1, float* dM) {
     constexpr Index L = kGemmLanes;
@@ -223,54 +400,89 @@ inline void winograd_gradient_tiles(const float* gt, Index OC, Index OH, Index O
                     const Index i = 2 * ti + u, j = 2 * tj + v;
                     g[u][v] = i < OH && j < OW ? gemm_load(gt + (i * OW + j) * OC + o) : gemm_vec{};
                 }
-            gemm_vec r[4][2];  // (A g)[k][v]
-            for (int v = 0; v < 2; ++v) {
-                r[0][v] = g[0][v];
-                r[1][v] = g[0][v] + g[1][v];
-                r[2][v] = g[0][v] - g[1][v];
-                r[3][v] = gemm_vec{} - g[1][v];
-            }
+            gemm_vec r[2][N];  // (A g)[k][v] as r[v][k]
+            for (int v = 0; v < 2; ++v) winograd_gradient_pair<N>(g[0][v], g[1][v], r[v]);
             float* m = dM + t * width + (o - o0);
-            for (int k = 0; k < 4; ++k) {  // (A g A^T)[k][.]
-                gemm_store(m + (4 * k + 0) * xi_stride, r[k][0]);
-                gemm_store(m + (4 * k + 1) * xi_stride, r[k][0] + r[k][1]);
-                gemm_store(m + (4 * k + 2) * xi_stride, r[k][0] - r[k][1]);
-                gemm_store(m + (4 * k + 3) * xi_stride, gemm_vec{} - r[k][1]);
+            for (int k = 0; k < N; ++k) {  // (A g A^T)[k][.]
+                gemm_vec row[N];
+                winograd_gradient_pair<N>(r[0][k], r[1][k], row);
+                for (int l = 0; l < N; ++l) gemm_store(m + (N * k + l) * xi_stride, row[l]);
             }
         }
     }
 }
 
 /// The scratch winograd_weight_grad_image needs.
-inline Index winograd_weight_grad_scratch(Index C, Index OC, Index H, Index W, Index pad) {
-    const Index OH = H + 2 * pad - 2, OW = W + 2 * pad - 2, th = (OH + 1) / 2, tw = (OW + 1) / 2;
-    return (2 * th + 2) * (2 * tw + 2) * C + H * W * C + 16 * kWinogradWeightGroup * (2 * C + OC);
+inline Index winograd_weight_grad_scratch(Index C, Index OC, Index H, Index W, Index K, Index pad) {
+    const Index OH = H + 2 * pad - K + 1, OW = W + 2 * pad - K + 1, th = (OH + 1) / 2, tw = (OW + 1) / 2;
+    return (2 * th + K - 1) * (2 * tw + K - 1) * C + H * W * C + winograd_tile_elements(K) * kWinogradWeightGroup * (2 * C + OC);
 }
 
-/// dU [16, C, o1 - o0] += one image's (above): x [C, H, W] padded by pad, gt = dy_n^T [OH*OW, OC].
-inline void winograd_weight_grad_image(const float* x, Index C, Index H, Index W, Index pad, const float* gt, Index OC, Index o0,
-                                       Index o1, float* dU, float* scratch) {
-    const Index OH = H + 2 * pad - 2, OW = W + 2 * pad - 2, th = (OH + 1) / 2, tw = (OW + 1) / 2, T = th * tw;
-    const Index Hq = 2 * th + 2, Wq = 2 * tw + 2, width = o1 - o0;
+/// dU [XI, C, o1 - o0] += one image's (above): x [C, H, W] padded by pad, gt = dy_n^T [OH*OW, OC]; K 3 or 5.
+inline void winograd_weight_grad_image(const float* x, Index C, Index H, Index W, Index K, Index pad, const float* gt, Index OC,
+                                       Index o0, Index o1, float* dU, float* scratch) {
+    const Index OH = H + 2 * pad - K + 1, OW = W + 2 * pad - K + 1, th = (OH + 1) / 2, tw = (OW + 1) / 2, T = th * tw;
+    const Index Hq = 2 * th + K - 1, Wq = 2 * tw + K - 1, width = o1 - o0, XI = winograd_tile_elements(K);
     float* xT = scratch;
     float* tmp = xT + Hq * Wq * C;
     float* V = tmp + H * W * C;
-    float* VT = V + 16 * kWinogradWeightGroup * C;
-    float* dM = VT + 16 * kWinogradWeightGroup * C;
+    float* VT = V + XI * kWinogradWeightGroup * C;
+    float* dM = VT + XI * kWinogradWeightGroup * C;
     winograd_input_layout(x, C, H, W, pad, Hq, Wq, tmp, xT);
     for (Index t0 = 0; t0 < T; t0 += kWinogradWeightGroup) {
         const Index count = std::min(kWinogradWeightGroup, T - t0);
-        winograd_input_tiles(xT, Wq, C, tw, t0, count, V);
-        winograd_gradient_tiles(gt, OC, OH, OW, tw, t0, count, o0, o1, dM);
-        for (int xi = 0; xi < 16; ++xi) {
+        if (K == 5) {
+            winograd5_input_tiles(xT, Wq, C, tw, t0, count, V);
+            winograd_gradient_tiles<6>(gt, OC, OH, OW, tw, t0, count, o0, o1, dM);
+        } else {
+            winograd_input_tiles(xT, Wq, C, tw, t0, count, V);
+            winograd_gradient_tiles<4>(gt, OC, OH, OW, tw, t0, count, o0, o1, dM);
+        }
+        for (Index xi = 0; xi < XI; ++xi) {
             transpose(V + xi * count * C, count, C, VT + xi * count * C);  // [C, count]
             gemm(C, width, count, VT + xi * count * C, count, dM + xi * count * width, width, dU + xi * C * width, width, true);
         }
     }
 }
 
-/// part [R + 1, OC] (rows r = (c, a, b), then the bias row) columns [o0, o1) += G^T dU G, dU [16, C, o1 - o0].
-inline void winograd_weight_grad_finish(const float* dU, Index C, Index OC, Index o0, Index o1, float* part) {
+/// F(2x2, 5x5): part [R + 1, OC] weight rows, columns [o0, o1) = G^T dU G, dU [36, C, o1 - o0], as winograd_weight_grad_finish.
+inline void winograd5_weight_grad_finish(const float* dU, Index C, Index OC, Index o0, Index o1, float* part) {
+    constexpr Index L = kGemmLanes;
+    constexpr auto& G = kWinogradG5;
+    const Index width = o1 - o0;
+    for (Index c = 0; c < C; ++c)
+        for (Index o = o0; o < o1; o += L) {
+            gemm_vec s[5][6];  // (G^T u)[a][v], u = dU[., c, o] (6x6)
+#pragma GCC unroll 6
+            for (int v = 0; v < 6; ++v) {
+                gemm_vec u[6];
+#pragma GCC unroll 6
+                for (int i = 0; i < 6; ++i) u[i] = gemm_load(dU + ((6 * i + v) * C + c) * width + (o - o0));
+                s[0][v] = G[0][0] * u[0] + G[1][0] * u[1] + G[2][0] * u[2] + G[3][0] * u[3] + G[4][0] * u[4];
+#pragma GCC unroll 3
+                for (int a = 1; a < 4; ++a) s[a][v] = G[1][a] * u[1] + G[2][a] * u[2] + G[3][a] * u[3] + G[4][a] * u[4];
+                s[4][v] = G[1][4] * u[1] + G[2][4] * u[2] + G[3][4] * u[3] + G[4][4] * u[4] + u[5];
+            }
+            float* row = part + c * 25 * OC + o;
+#pragma GCC unroll 5
+            for (int a = 0; a < 5; ++a) {  // (G^T u G)[a][b] = sum_v s[a][v] G[v][b]
+                const gemm_vec* e = s[a];
+                gemm_vec w[5];
+                w[0] = G[0][0] * e[0] + G[1][0] * e[1] + G[2][0] * e[2] + G[3][0] * e[3] + G[4][0] * e[4];
+#pragma GCC unroll 3
+                for (int b = 1; b < 4; ++b) w[b] = G[1][b] * e[1] + G[2][b] * e[2] + G[3][b] * e[3] + G[4][b] * e[4];
+                w[4] = G[1][4] * e[1] + G[2][4] * e[2] + G[3][4] * e[3] + G[4][4] * e[4] + e[5];
+#pragma GCC unroll 5
+                for (int b = 0; b < 5; ++b) gemm_store(row + (5 * a + b) * OC, w[b]);
+            }
+        }
+}
+
+/// part [R + 1, OC] (rows r = (c, a, b), then the bias row) weight rows, columns [o0, o1) = G^T dU G, dU
+/// [XI, C, o1 - o0]; K 3 or 5. Set, not added: dU holds the whole chunk's sums, so the caller need not zero
+/// those rows (zeroing them a row of 16 columns at a time cost a third of a batch-1 weight gradient).
+inline void winograd_weight_grad_finish(const float* dU, Index C, Index OC, Index K, Index o0, Index o1, float* part) {
+    if (K == 5) return winograd5_weight_grad_finish(dU, C, OC, o0, o1, part);
     constexpr Index L = kGemmLanes;
     const Index width = o1 - o0;
     const gemm_vec half = gemm_vec{} + 0.5f;
@@ -288,9 +500,9 @@ inline void winograd_weight_grad_finish(const float* dU, Index C, Index OC, Inde
             for (int a = 0; a < 3; ++a) {  // (G^T u G)[a][b]
                 const gemm_vec w0 = s[a][0] + half * (s[a][1] + s[a][2]), w1 = half * (s[a][1] - s[a][2]);
                 const gemm_vec w2 = half * (s[a][1] + s[a][2]) + s[a][3];
-                gemm_store(row + (3 * a + 0) * OC, gemm_load(row + (3 * a + 0) * OC) + w0);
-                gemm_store(row + (3 * a + 1) * OC, gemm_load(row + (3 * a + 1) * OC) + w1);
-                gemm_store(row + (3 * a + 2) * OC, gemm_load(row + (3 * a + 2) * OC) + w2);
+                gemm_store(row + (3 * a + 0) * OC, w0);
+                gemm_store(row + (3 * a + 1) * OC, w1);
+                gemm_store(row + (3 * a + 2) * OC, w2);
             }
         }
 }

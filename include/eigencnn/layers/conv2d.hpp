@@ -56,7 +56,12 @@
 // (kernels/conv2d_winograd.hpp: 4 multiply-adds per output and input channel
 // where the direct kernels do 9; another rounding, within a few units in the last
 // place of im2col's; the bias gradient is the direct one's); shared images split the
-// weight gradient by output channels. set_winograd(false) keeps the direct kernels.
+// weight gradient by output channels. Stride-1 5x5 convs with the same channels (padding
+// up to 4) run all three by F(2x2, 5x5) (36 multiply-adds per 2x2 outputs where the
+// direct kernels do 100; a larger rounding, still a few units in the last place). Each
+// pass takes Winograd only where it pays on the plane it computes (detail::winograd_pays:
+// not on one output, nor for a small plane's input gradient under wide padding, as the
+// seed model's second conv's). set_winograd(false) keeps the direct kernels for both.
 // Output mask (core/output_mask.hpp; inactive by default): y[n, o] = a[o] (W[o] (*) x_n) + c[o] b[o].
 // Every path (forward, backward, backward_input, the fused step's) then uses
 // [diag(a) W | c * b], and the weight gradients are scaled by a and c after.
@@ -224,8 +229,9 @@ public:
     Index stride() const { return stride_; }
     Index padding() const { return pad_; }
     bool has_bias() const { return has_bias_; }
-    /// Winograd F(2x2, 3x3) for the forward, the input gradient and the weight gradient where it applies (on
-    /// by default; see the top of this file). Off: the direct kernels, whose sums are bitwise im2col + gemm's.
+    /// Winograd F(2x2, 3x3) and F(2x2, 5x5) for the forward, the input gradient and the weight gradient where
+    /// they apply and pay (on by default; see the top of this file). Off: the direct kernels, whose sums are
+    /// bitwise im2col + gemm's.
     void set_winograd(bool on) { winograd_ = on; }
     bool winograd() const { return winograd_; }
 
@@ -322,8 +328,10 @@ private:
     }
 
 #ifdef EIGENCNN_WINOGRAD
-    // The forward by Winograd F(2x2, 3x3). Images at least as many as threads: one thread builds U, then each
-    // image runs on one thread, all output channels. Fewer (small_batch): every image on all threads, each its
+    // The forward by Winograd F(2x2, 3x3) or F(2x2, 5x5). Images at least as many as threads: each thread builds
+    // all of U for itself (one U built by one thread and read by all cost a transfer of every line of it between
+    // cores per call: the seed model's second conv at batch 8 took 82 us against 50 when the two cores sat far
+    // apart), then each image runs on one thread, all output channels. Fewer (small_batch): every image on all threads, each its
     // own output channels (a share in 16s) from the block of U it built itself (so no barrier before), each
     // transforming the whole image (a repeat of
     // about a tenth of the work, where sharing V cost a barrier and lines handed between cores); y_n
@@ -333,10 +341,10 @@ private:
     void forward_images_winograd(const Tensor<T>& x, Dest& dest, Sink& sink) {
         const Index N = out_shape_[0], P = out_shape_[2] * out_shape_[3], H = x.dim(2), W = x.dim(3), image_in = in_ * H * W;
         const bool shared = small_batch(N);
-        const Index work = std::max(detail::winograd_image_scratch(in_, out_, H, W, pad_), detail::winograd_weights_scratch(in_, out_));
-        const Index per_thread = work + (shared ? 2 : 1) * out_ * P;
+        const Index work = std::max(detail::winograd_image_scratch(in_, out_, H, W, k_, pad_), detail::winograd_weights_scratch(in_, out_, k_));
+        const Index per_thread = work + (shared ? 2 : 1) * out_ * P, XI = detail::winograd_tile_elements(k_);
         winograd_scratch_.resize(Shape{num_threads(), per_thread});
-        winograd_u_.resize(Shape{16, in_, out_});
+        winograd_u_.resize(Shape{shared ? 1 : num_threads(), XI, in_, out_});
         const T* w = effective_weight();
         const T* bias = effective_bias();
         T* U = winograd_u_.data();
@@ -345,20 +353,20 @@ private:
             const int t = thread_index(), team = num_threads_in_region();
             T* scratch = winograd_scratch_.data() + t * per_thread;
             if (!shared) {
-                EIGENCNN_OMP(single)
-                detail::winograd_weights(w, out_, in_, false, 0, out_, U, scratch);  // all of U, one block
+                T* Ut = U + t * XI * in_ * out_;  // its own U, all of it, one block
+                detail::winograd_weights(w, out_, in_, k_, false, 0, out_, Ut, scratch);
                 EIGENCNN_OMP(for schedule(static))
                 for (Index n = 0; n < N; ++n) {
                     const T* x_n = x.data() + n * image_in;
                     if (has_input_) std::copy(x_n, x_n + image_in, input_.data() + n * image_in);
                     T* y = dest(n, scratch + work);
-                    detail::winograd_image(x_n, in_, H, W, pad_, U, bias, out_, 0, out_, y, scratch);
+                    detail::winograd_image(x_n, in_, H, W, k_, pad_, Ut, bias, out_, 0, out_, y, scratch);
                     sink(n, static_cast<const T*>(y));
                 }
             } else {
                 const ThreadShare outputs = thread_share(out_, t, team, detail::kGemmLanes), inputs = thread_share(in_, t, team);
-                T* Ut = U + 16 * in_ * outputs.begin;  // its own block of U
-                if (outputs.end > outputs.begin) detail::winograd_weights(w, out_, in_, false, outputs.begin, outputs.end, Ut, scratch);
+                T* Ut = U + XI * in_ * outputs.begin;  // its own block of U
+                if (outputs.end > outputs.begin) detail::winograd_weights(w, out_, in_, k_, false, outputs.begin, outputs.end, Ut, scratch);
                 T* y_scratch = winograd_scratch_.data() + work;  // thread 0's two
                 for (Index n = 0; n < N; ++n) {
                     const T* x_n = x.data() + n * image_in;
@@ -366,7 +374,7 @@ private:
                         std::copy(x_n + inputs.begin * H * W, x_n + inputs.end * H * W, input_.data() + n * image_in + inputs.begin * H * W);
                     T* y = dest(n, y_scratch + (n % 2) * out_ * P);
                     if (outputs.end > outputs.begin)
-                        detail::winograd_image(x_n, in_, H, W, pad_, Ut, bias, out_, outputs.begin, outputs.end, y, scratch);
+                        detail::winograd_image(x_n, in_, H, W, k_, pad_, Ut, bias, out_, outputs.begin, outputs.end, y, scratch);
                     EIGENCNN_OMP(barrier)
                     EIGENCNN_OMP(single nowait)  // the others write the next image's y_n, the other scratch, meanwhile
                     sink(n, static_cast<const T*>(y));
@@ -376,39 +384,41 @@ private:
     }
 #endif
     // Whether the forward and the weight gradient run by Winograd (the input gradient: dx_winograd_,
-    // choose_input_phases).
+    // choose_input_phases): where it applies and pays on the output plane of the last forward.
     bool winograd_applies() const {
 #ifdef EIGENCNN_WINOGRAD
-        if constexpr (std::is_same_v<T, float>) return winograd_ && detail::winograd_applies(in_, out_, k_, stride_, pad_);
+        if constexpr (std::is_same_v<T, float>)
+            return winograd_ && detail::winograd_applies(in_, out_, k_, stride_, pad_) &&
+                   detail::winograd_pays(k_, out_shape_[2], out_shape_[3], out_shape_[2] * out_shape_[3]);
 #endif
         return false;
     }
 
     // The weight gradient by Winograd where the forward runs by it (kernels/conv2d_winograd.hpp): per thread,
-    // its block of dU [16, C, width] for the chunk of images it is summing, then its scratch. Sized by
+    // its block of dU [XI, C, width] for the chunk of images it is summing, then its scratch. Sized by
     // size_winograd_weight_grad; image n's gradients of output channels [o0, o1) into part (the bias row
-    // directly, dW into dU); at the end of a chunk, G^T dU G into part's columns [o0, o1).
+    // directly, dW into dU); at the end of a chunk, part's weight rows, columns [o0, o1), set to G^T dU G.
     void size_winograd_weight_grad() {
 #ifdef EIGENCNN_WINOGRAD
         if constexpr (std::is_same_v<T, float>)
-            winograd_dw_.resize(Shape{num_threads(), 16 * in_ * out_ + detail::winograd_weight_grad_scratch(in_, out_, in_shape_[2], in_shape_[3], pad_)});
+            winograd_dw_.resize(Shape{num_threads(), winograd_du_size() + detail::winograd_weight_grad_scratch(in_, out_, in_shape_[2], in_shape_[3], k_, pad_)});
 #endif
     }
     T* winograd_du(int t) { return winograd_dw_.data() + t * winograd_dw_.dim(1); }
     void winograd_weight_grad_image(Index n, const T* gt, Index o0, Index o1, T* part, int t) {
 #ifdef EIGENCNN_WINOGRAD
         if constexpr (std::is_same_v<T, float>) {
-            const Index H = in_shape_[2], W = in_shape_[3], R = in_ * 9;
+            const Index H = in_shape_[2], W = in_shape_[3], R = in_ * k_ * k_;
             detail::winograd_bias_grad(gt, out_shape_[2] * out_shape_[3], out_, o0, o1, part + R * out_);
-            detail::winograd_weight_grad_image(input_.data() + n * in_ * H * W, in_, H, W, pad_, gt, out_, o0, o1, winograd_du(t),
-                                               winograd_du(t) + 16 * in_ * out_);
+            detail::winograd_weight_grad_image(input_.data() + n * in_ * H * W, in_, H, W, k_, pad_, gt, out_, o0, o1, winograd_du(t),
+                                               winograd_du(t) + winograd_du_size());
         }
 #endif
         (void)n, (void)gt, (void)o0, (void)o1, (void)part, (void)t;
     }
     void winograd_weight_grad_finish(Index o0, Index o1, T* part, int t) {
 #ifdef EIGENCNN_WINOGRAD
-        if constexpr (std::is_same_v<T, float>) detail::winograd_weight_grad_finish(winograd_du(t), in_, out_, o0, o1, part);
+        if constexpr (std::is_same_v<T, float>) detail::winograd_weight_grad_finish(winograd_du(t), in_, out_, k_, o0, o1, part);
 #endif
         (void)o0, (void)o1, (void)part, (void)t;
     }
@@ -419,7 +429,16 @@ private:
         return thread_share(out_, t, team);
 #endif
     }
-    void zero_winograd_du(Index o0, Index o1, int t) { std::fill(winograd_du(t), winograd_du(t) + 16 * in_ * (o1 - o0), T(0)); }
+    void zero_winograd_du(Index o0, Index o1, int t) {
+        std::fill(winograd_du(t), winograd_du(t) + winograd_du_size() / out_ * (o1 - o0), T(0));
+    }
+    Index winograd_du_size() const {  // dU [XI, C, OC]
+#ifdef EIGENCNN_WINOGRAD
+        return detail::winograd_tile_elements(k_) * in_ * out_;
+#else
+        return 0;
+#endif
+    }
 
     // forward_pooled: conv -> MaxPool2d(2, 2) [-> ReLU] in one kernel per image (kernels/conv2d_planar_pool.hpp,
     // the first conv of a small CNN), for ConvPool, which has checked x (ys = output_shape(x.shape())): out
@@ -882,8 +901,8 @@ private:
                 const T* x_n = input_.data() + n * in_ * in_shape_[2] * in_shape_[3];
                 if (winograd_dw) {  // its columns of every row of the chunk's sums; dy_n^T, all of it
                     if (outputs.end > outputs.begin) {
-                        if (n % kChunk == 0) {
-                            for (Index r = 0; r <= R; ++r) std::fill(part + r * out_ + outputs.begin, part + r * out_ + outputs.end, T(0));
+                        if (n % kChunk == 0) {  // the bias row (winograd_weight_grad_finish sets the weight rows)
+                            std::fill(part + R * out_ + outputs.begin, part + R * out_ + outputs.end, T(0));
                             zero_winograd_du(outputs.begin, outputs.end, t);
                         }
                         transpose(g, out_, P, gt);
@@ -1098,8 +1117,8 @@ private:
 #ifdef EIGENCNN_WINOGRAD
         if constexpr (std::is_same_v<T, float>)
             if (dx_winograd_) {  // its own block of U
-                T* Ut = winograd_u_.data() + 16 * out_ * c0;
-                if (c1 > c0) detail::winograd_weights(effective_weight_data(), out_, in_, true, c0, c1, Ut, winograd_scratch(t));
+                T* Ut = winograd_u_.data() + detail::winograd_tile_elements(k_) * out_ * c0;
+                if (c1 > c0) detail::winograd_weights(effective_weight_data(), out_, in_, k_, true, c0, c1, Ut, winograd_scratch(t));
                 return Ut;
             }
 #endif
@@ -1119,17 +1138,17 @@ private:
         return planes ? padded_gradient_size() : in_ * k_ * k_ * out_shape_[2] * out_shape_[3];
     }
 #ifdef EIGENCNN_WINOGRAD
-    // U [16, OC, C] of the input gradient by Winograd into winograd_u_ (the kernel reads it whole, or each
+    // U [XI, OC, C] of the input gradient by Winograd into winograd_u_ (the kernel reads it whole, or each
     // thread its block, input_gradient_weight_rows), and the per-thread scratch. Shared images: only sized
     // here, each thread builds the block of its own channels; else built here.
     const T* winograd_input_gradient_weights(bool shared) {
-        const Index q = 2 - pad_;
-        winograd_scratch_.resize(Shape{num_threads(), std::max(detail::winograd_image_scratch(out_, in_, out_shape_[2], out_shape_[3], q),
-                                                               detail::winograd_weights_scratch(in_, out_))});
-        winograd_u_.resize(Shape{16, out_, in_});
+        const Index q = k_ - 1 - pad_;
+        winograd_scratch_.resize(Shape{num_threads(), std::max(detail::winograd_image_scratch(out_, in_, out_shape_[2], out_shape_[3], k_, q),
+                                                               detail::winograd_weights_scratch(in_, out_, k_))});
+        winograd_u_.resize(Shape{detail::winograd_tile_elements(k_), out_, in_});
         const T* w = effective_weight();
         if constexpr (std::is_same_v<T, float>)  // dx_winograd_ is float's only
-            if (!shared) detail::winograd_weights(w, out_, in_, true, 0, in_, winograd_u_.data(), winograd_scratch(0));
+            if (!shared) detail::winograd_weights(w, out_, in_, k_, true, 0, in_, winograd_u_.data(), winograd_scratch(0));
         return winograd_u_.data();
     }
     T* winograd_scratch(int t) { return winograd_scratch_.data() + t * winograd_scratch_.dim(1); }
@@ -1162,7 +1181,7 @@ private:
 #ifdef EIGENCNN_WINOGRAD
         if constexpr (std::is_same_v<T, float>)
             if (dx_winograd_)
-                return detail::winograd_image(g, out_, out_shape_[2], out_shape_[3], 2 - pad_, WT, nullptr, in_, c0, c1, dx,
+                return detail::winograd_image(g, out_, out_shape_[2], out_shape_[3], k_, k_ - 1 - pad_, WT, nullptr, in_, c0, c1, dx,
                                               winograd_scratch(thread_index()));
 #endif
 #ifdef EIGENCNN_DIRECT_CONV
@@ -1285,8 +1304,9 @@ private:
         dx_rows_ = false;
         dx_winograd_ = false;
 #ifdef EIGENCNN_WINOGRAD
-        if constexpr (std::is_same_v<T, float>)  // dx as the Winograd forward of dy: OC -> C channels, padding 2 - p
-            dx_winograd_ = allowed && winograd_ && pad_ <= 2 && detail::winograd_applies(out_, in_, k_, stride_, 2 - pad_);
+        if constexpr (std::is_same_v<T, float>)  // dx as the Winograd forward of dy: OC -> C channels, padding K - 1 - p
+            dx_winograd_ = allowed && winograd_ && detail::winograd_applies(out_, in_, k_, stride_, k_ - 1 - pad_) &&
+                           detail::winograd_pays(k_, in_shape_[2], in_shape_[3], out_shape_[2] * out_shape_[3]);
         if (dx_winograd_) return;
 #endif
 #ifdef EIGENCNN_DIRECT_CONV
@@ -1414,11 +1434,11 @@ private:
     detail::InputPhases phases_;            // the stride-2 input gradient by phases: its plan, and whether this backward uses it
     bool dx_phases_ = false;
     bool dx_rows_ = false;                  // this backward's input gradient by rows (kernels/conv2d_input_rows.hpp)
-    bool dx_winograd_ = false;              // this backward's input gradient by Winograd F(2x2, 3x3)
+    bool dx_winograd_ = false;              // this backward's input gradient by Winograd F(2x2, 3x3) or F(2x2, 5x5)
     bool winograd_ = true;                  // set_winograd
-    Tensor<T> winograd_u_;                  // Winograd's U: [16, C, OC] (forward) or [16, OC, C] (input gradient)
+    Tensor<T> winograd_u_;                  // Winograd's U: [XI, C, OC] (forward: one per thread unless shared) or [XI, OC, C] (input gradient); XI 16 or 36
     Tensor<T> winograd_scratch_;            // Winograd's per-thread scratch
-    Tensor<T> winograd_dw_;                 // Winograd's weight gradient: per thread, dU [16, C, its OC], then scratch
+    Tensor<T> winograd_dw_;                 // Winograd's weight gradient: per thread, dU [XI, C, its OC], then scratch
     Tensor<T> weight_bias_t_;               // [W | b]^T [R + 1, OC], for the direct forward kernel
     Tensor<T> partial_;                     // per-chunk gradients [dW^T; db^T], [chunks, R + 1, OC] (or backward_winners')
     std::vector<std::int32_t> positions_;   // winners paths: per thread, the entries' positions [OC, Q], then (backward_winners) patch offsets [Q]
