@@ -329,9 +329,8 @@ inline Index winograd_image_scratch(Index Cin, Index Cout, Index H, Index W, Ind
            winograd_tile_elements(K) * kWinogradGroup * (Cin + Cout);
 }
 
-/// One image: rows [o0, o1) of y [Cout, OH, OW] = the KxK conv (K = 3, or 5 for a forward) of x [Cin, H, W]
-/// padded by pad, with U winograd_weights' block for those channels, and bias [Cout] (or null).
-/// OH = H + 2 pad - K + 1.
+/// One image: rows [o0, o1) of y [Cout, OH, OW] = the KxK conv (K 3 or 5) of x [Cin, H, W] padded by pad,
+/// with U winograd_weights' block for those channels, and bias [Cout] (or null). OH = H + 2 pad - K + 1.
 inline void winograd_image(const float* x, Index Cin, Index H, Index W, Index K, Index pad, const float* U, const float* bias,
                            Index Cout, Index o0, Index o1, float* y, float* scratch) {
     const Index OH = H + 2 * pad - K + 1, OW = W + 2 * pad - K + 1, th = (OH + 1) / 2, tw = (OW + 1) / 2, T = th * tw;
