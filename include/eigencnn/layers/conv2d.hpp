@@ -1138,17 +1138,23 @@ private:
         return planes ? padded_gradient_size() : in_ * k_ * k_ * out_shape_[2] * out_shape_[3];
     }
 #ifdef EIGENCNN_WINOGRAD
-    // U [XI, OC, C] of the input gradient by Winograd into winograd_u_ (the kernel reads it whole, or each
-    // thread its block, input_gradient_weight_rows), and the per-thread scratch. Shared images: only sized
-    // here, each thread builds the block of its own channels; else built here.
+    // U [XI, OC, C] of the input gradient by Winograd into winograd_u_, and the per-thread scratch. Shared
+    // images: only sized here, each thread builds the block of its own channels (input_gradient_weight_rows);
+    // else built here, a whole U per thread, each on its own thread (as the forward: one U read by every core
+    // cost a transfer of each line of it per call), input_gradient_channels picking the thread's.
     const T* winograd_input_gradient_weights(bool shared) {
-        const Index q = k_ - 1 - pad_;
+        const Index q = k_ - 1 - pad_, block = detail::winograd_tile_elements(k_) * out_ * in_;
         winograd_scratch_.resize(Shape{num_threads(), std::max(detail::winograd_image_scratch(out_, in_, out_shape_[2], out_shape_[3], k_, q),
                                                                detail::winograd_weights_scratch(in_, out_, k_))});
-        winograd_u_.resize(Shape{detail::winograd_tile_elements(k_), out_, in_});
+        winograd_u_.resize(Shape{shared ? 1 : num_threads(), block});
+        winograd_dx_copies_ = !shared;
         const T* w = effective_weight();
         if constexpr (std::is_same_v<T, float>)  // dx_winograd_ is float's only
-            if (!shared) detail::winograd_weights(w, out_, in_, k_, true, 0, in_, winograd_u_.data(), winograd_scratch(0));
+            if (!shared) {
+                EIGENCNN_OMP(parallel)
+                detail::winograd_weights(w, out_, in_, k_, true, 0, in_, winograd_u_.data() + thread_index() * block,
+                                         winograd_scratch(thread_index()));
+            }
         return winograd_u_.data();
     }
     T* winograd_scratch(int t) { return winograd_scratch_.data() + t * winograd_scratch_.dim(1); }
@@ -1180,9 +1186,11 @@ private:
         T* dx = grad_input_.data() + n * in_ * H * W;
 #ifdef EIGENCNN_WINOGRAD
         if constexpr (std::is_same_v<T, float>)
-            if (dx_winograd_)
-                return detail::winograd_image(g, out_, out_shape_[2], out_shape_[3], k_, k_ - 1 - pad_, WT, nullptr, in_, c0, c1, dx,
+            if (dx_winograd_) {  // WT: the thread's own block (shared images) or the first of the threads' copies of U
+                const T* U = winograd_dx_copies_ ? WT + thread_index() * winograd_u_.dim(1) : WT;
+                return detail::winograd_image(g, out_, out_shape_[2], out_shape_[3], k_, k_ - 1 - pad_, U, nullptr, in_, c0, c1, dx,
                                               winograd_scratch(thread_index()));
+            }
 #endif
 #ifdef EIGENCNN_DIRECT_CONV
         if constexpr (std::is_same_v<T, float>) {
@@ -1435,6 +1443,7 @@ private:
     bool dx_phases_ = false;
     bool dx_rows_ = false;                  // this backward's input gradient by rows (kernels/conv2d_input_rows.hpp)
     bool dx_winograd_ = false;              // this backward's input gradient by Winograd F(2x2, 3x3) or F(2x2, 5x5)
+    bool winograd_dx_copies_ = false;       // its U: one copy per thread in winograd_u_ (images not shared)
     bool winograd_ = true;                  // set_winograd
     Tensor<T> winograd_u_;                  // Winograd's U: [XI, C, OC] (forward: one per thread unless shared) or [XI, OC, C] (input gradient); XI 16 or 36
     Tensor<T> winograd_scratch_;            // Winograd's per-thread scratch
