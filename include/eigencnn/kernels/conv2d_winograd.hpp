@@ -105,37 +105,65 @@ inline constexpr float kWinogradG5[6][5] = {{1.f / 4, 0.f, 0.f, 0.f, 0.f},
                                             {1.f / 24, -1.f / 12, 1.f / 6, -1.f / 3, 2.f / 3},
                                             {0.f, 0.f, 0.f, 0.f, 1.f}};
 
+// F(2x2, 5x5)'s four 1-D transforms, each applied down a tile's columns and then along its rows.
+// out = B^T d (6 -> 6)
+inline void winograd5_bt(const gemm_vec* d, gemm_vec* out) {
+    const gemm_vec d4m2 = d[4] - d[2], d3m1 = d[3] - d[1];
+    out[0] = 4.f * d[0] - 5.f * d[2] + d[4];
+    out[1] = (d[3] + d[4]) - 4.f * (d[1] + d[2]);
+    out[2] = (d[4] - d[3]) + 4.f * (d[1] - d[2]);
+    out[3] = d4m2 + 2.f * d3m1;
+    out[4] = d4m2 - 2.f * d3m1;
+    out[5] = 4.f * d[1] - 5.f * d[3] + d[5];
+}
+// out = A^T m (6 -> 2)
+inline void winograd5_at(const gemm_vec* m, gemm_vec* out) {
+    out[0] = m[0] + (m[1] + m[2]) + (m[3] + m[4]);
+    out[1] = (m[1] - m[2]) + 2.f * (m[3] - m[4]) + m[5];
+}
+// out = G g (5 -> 6)
+inline void winograd5_g(const gemm_vec* g, gemm_vec* out) {
+    constexpr auto& G = kWinogradG5;
+    out[0] = G[0][0] * g[0];
+#pragma GCC unroll 4
+    for (int u = 1; u < 5; ++u) out[u] = G[u][0] * g[0] + G[u][1] * g[1] + G[u][2] * g[2] + G[u][3] * g[3] + G[u][4] * g[4];
+    out[5] = g[4];
+}
+// out = G^T u (6 -> 5)
+inline void winograd5_gt(const gemm_vec* u, gemm_vec* out) {
+    constexpr auto& G = kWinogradG5;
+    out[0] = G[0][0] * u[0] + G[1][0] * u[1] + G[2][0] * u[2] + G[3][0] * u[3] + G[4][0] * u[4];
+#pragma GCC unroll 3
+    for (int a = 1; a < 4; ++a) out[a] = G[1][a] * u[1] + G[2][a] * u[2] + G[3][a] * u[3] + G[4][a] * u[4];
+    out[4] = G[1][4] * u[1] + G[2][4] * u[2] + G[3][4] * u[3] + G[4][4] * u[4] + u[5];
+}
+
 /// F(2x2, 5x5)'s U [36, R, width] from Wt [R, 25, width] (the taps of each row r channel-last; flipped: read
 /// tap 24 - k for k): G g G^T a vector of 16 columns at a time, G applied down the window's columns then along
 /// its rows (330 multiply-adds per window where the product with G (x) G is 900; at batch 1 and 8 of the seed
 /// model's second conv, building U by that product cost more than the images).
 inline void winograd5_weights_channel_last(const float* Wt, Index R, Index width, bool flipped, float* U) {
     constexpr Index L = kGemmLanes;
-    constexpr auto& G = kWinogradG5;
     for (Index r = 0; r < R; ++r)
         for (Index s = 0; s < width; s += L) {
-            gemm_vec g[5][5];
-#pragma GCC unroll 25
-            for (int k = 0; k < 25; ++k) g[k / 5][k % 5] = gemm_load(Wt + (r * 25 + (flipped ? 24 - k : k)) * width + s);
-            gemm_vec t[6][5];  // (G g)[u][b]
+            gemm_vec t[5][6];  // (G g)[u][b] as t[b][u]
 #pragma GCC unroll 5
             for (int b = 0; b < 5; ++b) {
-                t[0][b] = G[0][0] * g[0][b];
-#pragma GCC unroll 4
-                for (int u = 1; u < 5; ++u)
-                    t[u][b] = G[u][0] * g[0][b] + G[u][1] * g[1][b] + G[u][2] * g[2][b] + G[u][3] * g[3][b] + G[u][4] * g[4][b];
-                t[5][b] = g[4][b];
+                gemm_vec column[5];
+#pragma GCC unroll 5
+                for (int a = 0; a < 5; ++a) column[a] = gemm_load(Wt + (r * 25 + (flipped ? 24 - (5 * a + b) : 5 * a + b)) * width + s);
+                winograd5_g(column, t[b]);
             }
             float* out = U + r * width + s;
             const Index xi_stride = R * width;
 #pragma GCC unroll 6
-            for (int u = 0; u < 6; ++u) {  // (G g G^T)[u][v] = sum_b t[u][b] G[v][b]
-                const gemm_vec* e = t[u];
-                gemm_store(out + (6 * u) * xi_stride, G[0][0] * e[0]);
-#pragma GCC unroll 4
-                for (int v = 1; v < 5; ++v)
-                    gemm_store(out + (6 * u + v) * xi_stride, G[v][0] * e[0] + G[v][1] * e[1] + G[v][2] * e[2] + G[v][3] * e[3] + G[v][4] * e[4]);
-                gemm_store(out + (6 * u + 5) * xi_stride, e[4]);
+            for (int u = 0; u < 6; ++u) {  // (G g G^T)[u][.]
+                gemm_vec row[5], e[6];
+#pragma GCC unroll 5
+                for (int b = 0; b < 5; ++b) row[b] = t[b][u];
+                winograd5_g(row, e);
+#pragma GCC unroll 6
+                for (int v = 0; v < 6; ++v) gemm_store(out + (6 * u + v) * xi_stride, e[v]);
             }
         }
 }
@@ -262,31 +290,23 @@ inline void winograd5_input_tiles(const float* xT, Index Wq, Index C, Index tw, 
         const Index ti = (t0 + t) / tw, tj = (t0 + t) % tw;
         const float* d0 = xT + (2 * ti * Wq + 2 * tj) * C;
         for (Index c = 0; c < C; c += L) {
-            gemm_vec r[6][6];  // (B^T d)[u][k]
+            gemm_vec r[6][6];  // (B^T d)[u][k] as r[k][u]
 #pragma GCC unroll 6
             for (int k = 0; k < 6; ++k) {
                 gemm_vec d[6];
 #pragma GCC unroll 6
                 for (int i = 0; i < 6; ++i) d[i] = gemm_load(d0 + (i * Wq + k) * C + c);
-                const gemm_vec d4m2 = d[4] - d[2], d3m1 = d[3] - d[1];
-                r[0][k] = 4.f * d[0] - 5.f * d[2] + d[4];
-                r[1][k] = (d[3] + d[4]) - 4.f * (d[1] + d[2]);
-                r[2][k] = (d[4] - d[3]) + 4.f * (d[1] - d[2]);
-                r[3][k] = d4m2 + 2.f * d3m1;
-                r[4][k] = d4m2 - 2.f * d3m1;
-                r[5][k] = 4.f * d[1] - 5.f * d[3] + d[5];
+                winograd5_bt(d, r[k]);
             }
             float* v = V + t * C + c;
 #pragma GCC unroll 6
-            for (int u = 0; u < 6; ++u) {  // (B^T d B)[u][.]: the same combinations along the row
-                const gemm_vec* e = r[u];
-                const gemm_vec e4m2 = e[4] - e[2], e3m1 = e[3] - e[1];
-                gemm_store(v + (6 * u + 0) * xi_stride, 4.f * e[0] - 5.f * e[2] + e[4]);
-                gemm_store(v + (6 * u + 1) * xi_stride, (e[3] + e[4]) - 4.f * (e[1] + e[2]));
-                gemm_store(v + (6 * u + 2) * xi_stride, (e[4] - e[3]) + 4.f * (e[1] - e[2]));
-                gemm_store(v + (6 * u + 3) * xi_stride, e4m2 + 2.f * e3m1);
-                gemm_store(v + (6 * u + 4) * xi_stride, e4m2 - 2.f * e3m1);
-                gemm_store(v + (6 * u + 5) * xi_stride, 4.f * e[1] - 5.f * e[3] + e[5]);
+            for (int u = 0; u < 6; ++u) {  // (B^T d B)[u][.]
+                gemm_vec row[6], e[6];
+#pragma GCC unroll 6
+                for (int k = 0; k < 6; ++k) row[k] = r[k][u];
+                winograd5_bt(row, e);
+#pragma GCC unroll 6
+                for (int w = 0; w < 6; ++w) gemm_store(v + (6 * u + w) * xi_stride, e[w]);
             }
         }
     }
@@ -302,21 +322,23 @@ inline void winograd5_output_tiles(const float* M, Index ldm, Index count, Index
         const Index ti = (t0 + t) / tw, tj = (t0 + t) % tw;
         for (Index o = o0; o < o1; o += L) {
             const float* m = M + t * ldm + (o - o0);
-            gemm_vec s[2][6];  // (A^T m)[u][v]
+            gemm_vec s[6][2];  // (A^T m)[u][v] as s[v][u]
 #pragma GCC unroll 6
             for (int v = 0; v < 6; ++v) {
                 gemm_vec c[6];
 #pragma GCC unroll 6
                 for (int i = 0; i < 6; ++i) c[i] = gemm_load(m + (6 * i + v) * xi_stride);
-                s[0][v] = c[0] + (c[1] + c[2]) + (c[3] + c[4]);
-                s[1][v] = (c[1] - c[2]) + 2.f * (c[3] - c[4]) + c[5];
+                winograd5_at(c, s[v]);
             }
             const gemm_vec b = bias ? gemm_load(bias + o) : gemm_vec{};
             for (int u = 0; u < 2 && 2 * ti + u < OH; ++u) {
-                const gemm_vec* e = s[u];
+                gemm_vec e[6], y[2];
+#pragma GCC unroll 6
+                for (int v = 0; v < 6; ++v) e[v] = s[v][u];
+                winograd5_at(e, y);
                 float* row = yT + ((2 * ti + u) * OW + 2 * tj) * ldy + o;
-                gemm_store(row, e[0] + (e[1] + e[2]) + (e[3] + e[4]) + b);
-                if (2 * tj + 1 < OW) gemm_store(row + ldy, (e[1] - e[2]) + 2.f * (e[3] - e[4]) + e[5] + b);
+                gemm_store(row, y[0] + b);
+                if (2 * tj + 1 < OW) gemm_store(row + ldy, y[1] + b);
             }
         }
     }
@@ -447,30 +469,24 @@ inline void winograd_weight_grad_image(const float* x, Index C, Index H, Index W
 /// F(2x2, 5x5): part [R + 1, OC] weight rows, columns [o0, o1) = G^T dU G, dU [36, C, o1 - o0], as winograd_weight_grad_finish.
 inline void winograd5_weight_grad_finish(const float* dU, Index C, Index OC, Index o0, Index o1, float* part) {
     constexpr Index L = kGemmLanes;
-    constexpr auto& G = kWinogradG5;
     const Index width = o1 - o0;
     for (Index c = 0; c < C; ++c)
         for (Index o = o0; o < o1; o += L) {
-            gemm_vec s[5][6];  // (G^T u)[a][v], u = dU[., c, o] (6x6)
+            gemm_vec s[6][5];  // (G^T u)[a][v] as s[v][a], u = dU[., c, o] (6x6)
 #pragma GCC unroll 6
             for (int v = 0; v < 6; ++v) {
                 gemm_vec u[6];
 #pragma GCC unroll 6
                 for (int i = 0; i < 6; ++i) u[i] = gemm_load(dU + ((6 * i + v) * C + c) * width + (o - o0));
-                s[0][v] = G[0][0] * u[0] + G[1][0] * u[1] + G[2][0] * u[2] + G[3][0] * u[3] + G[4][0] * u[4];
-#pragma GCC unroll 3
-                for (int a = 1; a < 4; ++a) s[a][v] = G[1][a] * u[1] + G[2][a] * u[2] + G[3][a] * u[3] + G[4][a] * u[4];
-                s[4][v] = G[1][4] * u[1] + G[2][4] * u[2] + G[3][4] * u[3] + G[4][4] * u[4] + u[5];
+                winograd5_gt(u, s[v]);
             }
             float* row = part + c * 25 * OC + o;
 #pragma GCC unroll 5
-            for (int a = 0; a < 5; ++a) {  // (G^T u G)[a][b] = sum_v s[a][v] G[v][b]
-                const gemm_vec* e = s[a];
-                gemm_vec w[5];
-                w[0] = G[0][0] * e[0] + G[1][0] * e[1] + G[2][0] * e[2] + G[3][0] * e[3] + G[4][0] * e[4];
-#pragma GCC unroll 3
-                for (int b = 1; b < 4; ++b) w[b] = G[1][b] * e[1] + G[2][b] * e[2] + G[3][b] * e[3] + G[4][b] * e[4];
-                w[4] = G[1][4] * e[1] + G[2][4] * e[2] + G[3][4] * e[3] + G[4][4] * e[4] + e[5];
+            for (int a = 0; a < 5; ++a) {  // (G^T u G)[a][.]
+                gemm_vec e[6], w[5];
+#pragma GCC unroll 6
+                for (int v = 0; v < 6; ++v) e[v] = s[v][a];
+                winograd5_gt(e, w);
 #pragma GCC unroll 5
                 for (int b = 0; b < 5; ++b) gemm_store(row + (5 * a + b) * OC, w[b]);
             }

@@ -432,13 +432,7 @@ private:
     void zero_winograd_du(Index o0, Index o1, int t) {
         std::fill(winograd_du(t), winograd_du(t) + winograd_du_size() / out_ * (o1 - o0), T(0));
     }
-    Index winograd_du_size() const {  // dU [XI, C, OC]
-#ifdef EIGENCNN_WINOGRAD
-        return detail::winograd_tile_elements(k_) * in_ * out_;
-#else
-        return 0;
-#endif
-    }
+    Index winograd_du_size() const { return detail::winograd_tile_elements(k_) * in_ * out_; }  // dU [XI, C, OC]
 
     // forward_pooled: conv -> MaxPool2d(2, 2) [-> ReLU] in one kernel per image (kernels/conv2d_planar_pool.hpp,
     // the first conv of a small CNN), for ConvPool, which has checked x (ys = output_shape(x.shape())): out
@@ -1147,7 +1141,6 @@ private:
         winograd_scratch_.resize(Shape{num_threads(), std::max(detail::winograd_image_scratch(out_, in_, out_shape_[2], out_shape_[3], k_, q),
                                                                detail::winograd_weights_scratch(in_, out_, k_))});
         winograd_u_.resize(Shape{shared ? 1 : num_threads(), block});
-        winograd_dx_copies_ = !shared;
         const T* w = effective_weight();
         if constexpr (std::is_same_v<T, float>)  // dx_winograd_ is float's only
             if (!shared) {
@@ -1186,8 +1179,8 @@ private:
         T* dx = grad_input_.data() + n * in_ * H * W;
 #ifdef EIGENCNN_WINOGRAD
         if constexpr (std::is_same_v<T, float>)
-            if (dx_winograd_) {  // WT: the thread's own block (shared images) or the first of the threads' copies of U
-                const T* U = winograd_dx_copies_ ? WT + thread_index() * winograd_u_.dim(1) : WT;
+            if (dx_winograd_) {  // WT: the thread's own block (shared images: one U) or the first of the threads' copies
+                const T* U = winograd_u_.dim(0) > 1 ? WT + thread_index() * winograd_u_.dim(1) : WT;
                 return detail::winograd_image(g, out_, out_shape_[2], out_shape_[3], k_, k_ - 1 - pad_, U, nullptr, in_, c0, c1, dx,
                                               winograd_scratch(thread_index()));
             }
@@ -1443,7 +1436,6 @@ private:
     bool dx_phases_ = false;
     bool dx_rows_ = false;                  // this backward's input gradient by rows (kernels/conv2d_input_rows.hpp)
     bool dx_winograd_ = false;              // this backward's input gradient by Winograd F(2x2, 3x3) or F(2x2, 5x5)
-    bool winograd_dx_copies_ = false;       // its U: one copy per thread in winograd_u_ (images not shared)
     bool winograd_ = true;                  // set_winograd
     Tensor<T> winograd_u_;                  // Winograd's U: [XI, C, OC] (forward: one per thread unless shared) or [XI, OC, C] (input gradient); XI 16 or 36
     Tensor<T> winograd_scratch_;            // Winograd's per-thread scratch
