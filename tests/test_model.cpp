@@ -217,7 +217,9 @@ TEST_CASE("Sequential: fused Conv2d -> MaxPool2d [-> ReLU] steps give bitwise th
 // The first conv of a small CNN runs its 2x2 pool in the conv kernel's registers (kernels/conv2d_planar_pool.hpp:
 // up to 27 window values, output channels in 16s, output rows of 8 or 24; AVX-512). Fused against the layers
 // run one by one: bitwise outputs (training and eval), argmax (through the gradients) and gradients, with ties
-// (zero patches: the conv gives its bias there), -0 inputs and a NaN, on 1 to 3 threads.
+// (zero patches: the conv gives its bias there), -0 inputs and a NaN, on 1 to 3 threads. Its weight gradient
+// (no input gradient: the first layer) reads the pool's gradient and winners where images are not shared
+// (Conv2d::backward_unpooled: 4 images on one thread, 11 on any), else dy_n^T scattered from them.
 TEST_CASE("Sequential: a conv with its 2x2 pool in one kernel gives bitwise the layers' outputs and gradients") {
     struct Case {
         Index C, OC, K, pad, H, W;
@@ -236,6 +238,9 @@ TEST_CASE("Sequential: a conv with its 2x2 pool in one kernel gives bitwise the 
     CHECK((detail::direct_forward_planar_pool_kernel(1, 5, 1, 24, 24) == nullptr));  // channels not in 16s
     CHECK((detail::direct_forward_planar_pool_kernel(1, 5, 2, 16, 24) == nullptr));  // stride 2
     CHECK((detail::direct_forward_planar_pool_kernel(4, 3, 1, 16, 24) == nullptr));  // 36 window values
+    CHECK((detail::direct_weight_grad_unpooled_kernel(1, 5, 1, 16) != nullptr) == runs);  // backward_unpooled
+    CHECK((detail::direct_weight_grad_unpooled_kernel(3, 3, 1, 16) != nullptr) == runs);
+    CHECK((detail::direct_weight_grad_unpooled_kernel(4, 3, 1, 16) == nullptr));
     Rng rng(31);
     for (const Case& c : cases) {
         CAPTURE(c.C);
@@ -247,38 +252,41 @@ TEST_CASE("Sequential: a conv with its 2x2 pool in one kernel gives bitwise the 
         net.emplace<MaxPool2d>(2).emplace<Flatten>();
         const Index PH = (c.H + 2 * c.pad - c.K + 1) / 2, PW = (c.W + 2 * c.pad - c.K + 1) / 2;
         net.emplace<Linear>(c.OC * PH * PW, 3);
-        const Index N = 4;
-        Tensor<float> x(Shape{N, c.C, c.H, c.W});
-        uniform_fill(x, 1.0, rng);
-        for (Index n = 0; n < N; ++n)
-            for (Index h = 0; h < c.H / 2; ++h)
-                for (Index w = 0; w < c.W / 2; ++w) x(n, 0, h, w) = (h + w) % 3 == 0 ? -0.0f : 0.0f;  // ties
-        Tensor<float> x_nan = x;
-        x_nan(2, 0, c.H / 2 + 1, c.W - 2) = std::numeric_limits<float>::quiet_NaN();
-        const std::vector<int> y{0, 2, 1, 1};
-        for (const Tensor<float>* input : {&x, &x_nan})
-            for (int threads : {1, 2, 3}) {
-                CAPTURE(threads);
-                set_num_threads(threads);
-                std::vector<Tensor<float>> outs, grads[2];
-                for (bool fused : {true, false}) {
-                    net.set_fusion(fused);
-                    net.train();
-                    const Tensor<float> out = net.forward(*input);
-                    net.backward(cross_entropy(out, y).grad);
-                    for (auto& p : net.parameters()) grads[fused].push_back(*p.grad);
-                    outs.push_back(out);
-                    net.eval();
-                    outs.push_back(net.forward(*input));
+        for (const Index N : {4, 11}) {
+            CAPTURE(N);
+            Tensor<float> x(Shape{N, c.C, c.H, c.W});
+            uniform_fill(x, 1.0, rng);
+            for (Index n = 0; n < N; ++n)
+                for (Index h = 0; h < c.H / 2; ++h)
+                    for (Index w = 0; w < c.W / 2; ++w) x(n, 0, h, w) = (h + w) % 3 == 0 ? -0.0f : 0.0f;  // ties
+            Tensor<float> x_nan = x;
+            x_nan(2, 0, c.H / 2 + 1, c.W - 2) = std::numeric_limits<float>::quiet_NaN();
+            std::vector<int> y(static_cast<std::size_t>(N));
+            for (Index n = 0; n < N; ++n) y[static_cast<std::size_t>(n)] = static_cast<int>(n * 7 % 3);
+            for (const Tensor<float>* input : {&x, &x_nan})
+                for (int threads : {1, 2, 3}) {
+                    CAPTURE(threads);
+                    set_num_threads(threads);
+                    std::vector<Tensor<float>> outs, grads[2];
+                    for (bool fused : {true, false}) {
+                        net.set_fusion(fused);
+                        net.train();
+                        const Tensor<float> out = net.forward(*input);
+                        net.backward(cross_entropy(out, y).grad);
+                        for (auto& p : net.parameters()) grads[fused].push_back(*p.grad);
+                        outs.push_back(out);
+                        net.eval();
+                        outs.push_back(net.forward(*input));
+                    }
+                    for (const auto& o : outs) CHECK(bitwise_same(o, outs[0]));
+                    REQUIRE(grads[0].size() == 4);
+                    for (std::size_t i = 0; i < grads[0].size(); ++i) {
+                        CAPTURE(i);
+                        CHECK(bitwise_same(grads[0][i], grads[1][i]));
+                    }
+                    CHECK(outs[0].vector().allFinite() == (input == &x));
                 }
-                for (const auto& o : outs) CHECK(bitwise_same(o, outs[0]));
-                REQUIRE(grads[0].size() == 4);
-                for (std::size_t i = 0; i < grads[0].size(); ++i) {
-                    CAPTURE(i);
-                    CHECK(bitwise_same(grads[0][i], grads[1][i]));
-                }
-                CHECK(outs[0].vector().allFinite() == (input == &x));
-            }
+        }
     }
     set_num_threads(2);
 }

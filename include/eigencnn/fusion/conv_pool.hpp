@@ -17,7 +17,10 @@
 //   backward, per image n:  dz_n = relu'(out_n) * dout_n      (or dout_n)
 //     fewer than 8 input channels:
 //                           dy_n[o, arg_n[o, q]] += dz_n[o, q]   (and the same into dy_n^T)
-//                           then Conv2d's per-image backward with dy_n (im2col + GEMMs);
+//                           then Conv2d's per-image backward with dy_n (im2col + GEMMs, or its
+//                           direct kernels); with windows apart and no input gradient wanted,
+//                           the direct kernel reads dz_n^T and the winners instead of dy_n^T
+//                           (Conv2d::backward_unpooled: the same values, nothing scattered);
 //     8 or more:            the winners-only backward (kernels/conv2d_winners.hpp): dy_n is
 //                           nonzero only there (a quarter of it with 2x2 pools), so
 //                           the gradients are sums over those positions.
@@ -96,6 +99,15 @@ public:
         const Index N = dout.dim(0), OC = dout.dim(1), OP = dout.dim(2) * dout.dim(3), P = conv_plane_;
         if (winners()) return conv_->backward_winners(N, OP, winner_entries(dout));
         dz_.resize(Shape{num_threads(), OC * OP});
+        if (pool_->stride() >= pool_->kernel_size()) {  // windows apart: dW and db straight from dz_n and the winners
+            const Tensor<T>* dx = conv_->backward_unpooled(N, dout.dim(2), dout.dim(3), pool_->stride(), [&](Index n, T* dzT, std::int32_t* argT) {
+                T* dz = dz_.data() + thread_index() * OC * OP;
+                image_gradient(dout, n, dz);
+                transpose(dz, OC, OP, dzT);
+                transpose(argmax_.data() + n * OC * OP, OC, OP, argT);
+            });
+            if (dx) return *dx;
+        }
         return conv_->backward_images(N, [&](Index n, T* g, T* gt) {
             T* dz = dz_.data() + thread_index() * OC * OP;
             image_gradient(dout, n, dz);

@@ -37,6 +37,7 @@
 #include "transpose.hpp"
 
 #include <algorithm>
+#include <cstdint>
 
 namespace eigencnn {
 namespace detail {
@@ -44,9 +45,34 @@ namespace detail {
 #if defined(EIGENCNN_GEMM_KERNEL) && defined(__AVX512F__)
 #define EIGENCNN_DIRECT_CONV 1
 
-/// part[R + 1, OC] += the weight and bias gradients of one image (see above); C is the template's.
-template <int C, int K>
-void direct_weight_grad(Index, Index OH, Index OW, Index Hp, Index Wp, const float* x, const float* gt, Index OC, float* part) {
+// Where the small-window weight gradient below reads dy_n^T's vector of 16 output channels at output position
+// (i, j): from dy_n^T [P, OC] itself (DenseGradient), or, under a max-pool whose windows do not overlap, from the
+// pool's output gradient and winners (UnpooledGradient): dy_n is zero but at each window's winner, so the
+// vector is the window's dz [16] where its winner is (i, j) and zero elsewhere, the very values a dy_n^T zeroed
+// and scattered into would hold (+0 included), without writing it.
+struct DenseGradient {
+    const float* gt;  // dy_n^T [P, OC]
+    Index OW, OC;
+    gemm_vec operator()(Index i, Index j, Index o0) const { return gemm_load(gt + (i * OW + j) * OC + o0); }
+};
+struct UnpooledGradient {
+    const float* dzT;            // the pool's output gradient dz_n^T [PH * PW, OC]
+    const std::int32_t* argT;    // each window's winner, its position i * OW + j in the conv plane, [PH * PW, OC]
+    const Index* window_row;     // per conv output row i: the first element of its windows' rows in dzT, or -1
+    const Index* window_column;  // per conv output column j: its window's offset in such a row, or -1
+    Index OW;
+    gemm_vec operator()(Index i, Index j, Index o0) const {
+        if (window_row[i] < 0 || window_column[j] < 0) return gemm_vec{};
+        const Index e = window_row[i] + window_column[j] + o0;
+        const __mmask16 won = _mm512_cmpeq_epi32_mask(_mm512_loadu_si512(argT + e), _mm512_set1_epi32(static_cast<int>(i * OW + j)));
+        return gemm_vec(_mm512_maskz_loadu_ps(won, dzT + e));
+    }
+};
+
+/// part[R + 1, OC] += the weight and bias gradients of one image (see above), dy_n^T's vectors from `gradient`;
+/// C is the template's.
+template <int C, int K, typename Gradient>
+void direct_weight_grad_from(Index OH, Index OW, Index Hp, Index Wp, const float* x, const Gradient& gradient, Index OC, float* part) {
     constexpr int R = C * K * K;
     const Index plane = Hp * Wp;
     for (Index o0 = 0; o0 < OC; o0 += kGemmLanes) {
@@ -55,9 +81,8 @@ void direct_weight_grad(Index, Index OH, Index OW, Index Hp, Index Wp, const flo
         for (int r = 0; r <= R; ++r) acc[r] = gemm_load(part + r * OC + o0);
         for (Index i = 0; i < OH; ++i) {
             const float* row = x + i * Wp;
-            const float* g = gt + i * OW * OC + o0;
             for (Index j = 0; j < OW; ++j) {
-                const gemm_vec gv = gemm_load(g + j * OC);
+                const gemm_vec gv = gradient(i, j, o0);
                 const float* window = row + j;
                 // Opaque to the optimiser: GCC's predictive commoning (-O3) otherwise carries the
                 // window values over to the next j in registers, spilling most of the accumulators.
@@ -77,6 +102,20 @@ void direct_weight_grad(Index, Index OH, Index OW, Index Hp, Index Wp, const flo
 #pragma GCC unroll 32
         for (int r = 0; r <= R; ++r) gemm_store(part + r * OC + o0, acc[r]);
     }
+}
+
+/// part[R + 1, OC] += the weight and bias gradients of one image from dy_n^T [P, OC] (see above).
+template <int C, int K>
+void direct_weight_grad(Index, Index OH, Index OW, Index Hp, Index Wp, const float* x, const float* gt, Index OC, float* part) {
+    direct_weight_grad_from<C, K>(OH, OW, Hp, Wp, x, DenseGradient{gt, OW, OC}, OC, part);
+}
+
+/// The same from a max-pool's output gradient and winners (UnpooledGradient): bitwise direct_weight_grad on the
+/// dy_n^T they stand for.
+template <int C, int K>
+void direct_weight_grad_unpooled(Index OH, Index OW, Index Hp, Index Wp, const float* x, const UnpooledGradient& gradient, Index OC,
+                                 float* part) {
+    direct_weight_grad_from<C, K>(OH, OW, Hp, Wp, x, gradient, OC, part);
 }
 
 // Wider windows (any C): the weight gradient a tile at a time, each tile the rows r = (c, a, b) of RA window
@@ -349,6 +388,18 @@ inline DirectWeightGrad direct_weight_grad_kernel(Index C, Index K, Index stride
     if (C == 3 && K == 3) return &direct_weight_grad<3, 3>;  // 28 accumulators
     if (K == 3) return &direct_weight_grad_streamed<3>;
     if (K == 5) return &direct_weight_grad_streamed<5>;
+    return nullptr;
+}
+
+using DirectWeightGradUnpooled = void (*)(Index, Index, Index, Index, const float*, const UnpooledGradient&, Index, float*);
+
+/// direct_weight_grad_unpooled for this geometry (the small windows of direct_weight_grad), or null.
+inline DirectWeightGradUnpooled direct_weight_grad_unpooled_kernel(Index C, Index K, Index stride, Index OC) {
+    if (stride != 1 || OC % kGemmLanes != 0) return nullptr;
+    if (C == 1 && K == 3) return &direct_weight_grad_unpooled<1, 3>;
+    if (C == 1 && K == 5) return &direct_weight_grad_unpooled<1, 5>;
+    if (C == 2 && K == 3) return &direct_weight_grad_unpooled<2, 3>;
+    if (C == 3 && K == 3) return &direct_weight_grad_unpooled<3, 3>;
     return nullptr;
 }
 

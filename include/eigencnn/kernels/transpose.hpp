@@ -9,7 +9,7 @@
 // as much as the small products around it. For float with AVX-512, whole
 // 16 x 16 blocks go through registers: 16 row loads, 64 shuffles (32-bit
 // unpacks, 64-bit unpacks, then two rounds of 128-bit lane shuffles), 16
-// stores. The edges (rows or columns past the last whole 16) and every other
+// stores (int32 too: the same bits). The edges (rows or columns past the last whole 16) and every other
 // type or target go element by element. A copy: bitwise exact either way.
 #pragma once
 
@@ -17,6 +17,7 @@
 #include "../core/tensor.hpp"
 
 #include <algorithm>
+#include <cstdint>
 #include <type_traits>
 
 #if defined(__AVX512F__)
@@ -66,8 +67,10 @@ inline void transpose16(__m512 (&r)[16]) {
     for (int j = 0; j < 16; ++j) r[j] = t[j];
 }
 
-// The 16 x 16 block at (r0, c0).
-inline void transpose_block16(const float* src, Index r0, Index c0, Index rows, Index cols, float* dst) {
+// The 16 x 16 block at (r0, c0); any 4-byte element (float, or int32 such as a pool's winners), moved as bits.
+template <typename T>
+inline void transpose_block16(const T* src, Index r0, Index c0, Index rows, Index cols, T* dst) {
+    static_assert(sizeof(T) == 4 && std::is_trivially_copyable_v<T>, "32-bit elements");
     __m512 r[16];
     for (int k = 0; k < 16; ++k) r[k] = _mm512_loadu_ps(src + (r0 + k) * cols + c0);
     transpose16(r);
@@ -86,7 +89,7 @@ inline void transpose_block16(const float* src, Index r0, Index c0, Index rows, 
 template <typename T>
 void transpose_block(const T* src, Index rows, Index cols, Index r0, Index r1, Index c0, Index c1, T* dst) {
 #if defined(__AVX512F__)
-    if constexpr (std::is_same_v<T, float>) {
+    if constexpr (std::is_same_v<T, float> || std::is_same_v<T, std::int32_t>) {
         const Index R16 = r0 + (r1 - r0) / 16 * 16, C16 = c0 + (c1 - c0) / 16 * 16;
         for (Index r = r0; r < R16; r += 16) {
             for (Index c = c0; c < C16; c += 16) detail::transpose_block16(src, r, c, rows, cols, dst);

@@ -520,15 +520,61 @@ private:
                 }
             }
         }
-        // Sum the chunks in order into chunk 0 (so the result does not depend on the thread count), then transpose.
-        grad_weight_.set_zero();  // an empty batch has no chunks and zero gradients
-        grad_bias_.set_zero();
-        if (chunks == 0) return grad_input_;
-        sum_chunks(chunks, (R + 1) * out_);
-        transpose(partial_.data(), R, out_, grad_weight_.data());  // rows 0..R-1 of [dW^T; db^T]: dW [OC, R]
-        std::copy(partial_.data() + R * out_, partial_.data() + (R + 1) * out_, grad_bias_.data());
-        finish_mask_gradients();
+        finish_weight_gradients(chunks);
         return grad_input_;
+    }
+
+    // backward_unpooled: the weight and bias gradients alone (no dx) of N images (the last forward's) whose
+    // output gradient dy_n is zero but at the winners of a max-pool whose windows do not overlap (stride >= kernel;
+    // the fused step's conv -> pool, fusion/conv_pool.hpp). source(n, dzT, argT) fills dzT [PH * PW, OC] with the
+    // pool's output gradient dz_n^T and argT with each window's winner, its position in the conv output plane.
+    // The small-window direct kernel reads dy_n^T's vectors from those (kernels/conv2d_direct.hpp,
+    // UnpooledGradient): bitwise backward_images with a source that zeroes dy_n^T and scatters dz_n into it, without
+    // that dy_n^T (on the seed's conv1, 36 KB per image zeroed and scattered into took about as long as the
+    // product). Returns the (empty) input gradient, or null with nothing done where this does not run: no such
+    // kernel for the geometry (float, AVX-512, few input channels, stride 1), an input gradient wanted, the
+    // weight gradient by Winograd, or images shared among threads (backward_images then).
+    template <typename Source>
+    const Tensor<T>* backward_unpooled(Index N, Index PH, Index PW, Index pool_stride, Source&& source) {
+#ifdef EIGENCNN_DIRECT_CONV
+        if constexpr (std::is_same_v<T, float>) {
+            const auto kernel = detail::direct_weight_grad_unpooled_kernel(in_, k_, stride_, out_);
+            if (!kernel || this->input_grad_ || !has_input_ || winograd_applies() || share_weight_images(N) || share_chunks(N))
+                return nullptr;
+            check_batch(N);
+            const Index OH = out_shape_[2], OW = out_shape_[3], R = in_ * k_ * k_, OP = PH * PW;
+            const Index H = in_shape_[2], W = in_shape_[3], Hp = H + 2 * pad_, Wp = input_copy_pitch();
+            const Index chunks = (N + kChunk - 1) / kChunk, scratch = input_copy_size() + OP * out_;
+            partial_.resize(Shape{chunks, R + 1, out_});
+            grad_input_.resize(Shape{0});
+            col_.resize(Shape{num_threads(), scratch});  // per thread: the padded image, if any; dz_n^T
+            positions_.resize(static_cast<std::size_t>(num_threads() * OP * out_));  // per thread: the winners^T
+            offsets_.resize(static_cast<std::size_t>(OH + OW));  // per conv row, then per column: its windows in dz_n^T
+            for (Index i = 0; i < OH; ++i) offsets_[i] = i / pool_stride < PH ? i / pool_stride * PW * out_ : -1;
+            for (Index j = 0; j < OW; ++j) offsets_[OH + j] = j / pool_stride < PW ? j / pool_stride * out_ : -1;
+            EIGENCNN_OMP(parallel if (chunks > 1 || !kSerialImage))
+            {
+                const int t = thread_index();
+                T* padded = col_.data() + t * scratch;
+                T* dzT = padded + input_copy_size();
+                std::int32_t* argT = positions_.data() + t * OP * out_;
+                const detail::UnpooledGradient gradient{dzT, argT, offsets_.data(), offsets_.data() + OH, OW};
+                EIGENCNN_OMP(for schedule(static))
+                for (Index c = 0; c < chunks; ++c) {
+                    T* part = partial_.data() + c * (R + 1) * out_;
+                    std::fill(part, part + (R + 1) * out_, T(0));
+                    for (Index n = c * kChunk; n < std::min(N, (c + 1) * kChunk); ++n) {
+                        source(n, dzT, argT);
+                        kernel(OH, OW, Hp, Wp, input_copy(input_.data() + n * in_ * H * W, padded), gradient, out_, part);
+                    }
+                }
+            }
+            finish_weight_gradients(chunks);
+            return &grad_input_;
+        }
+#endif
+        (void)N, (void)PH, (void)PW, (void)pool_stride, (void)source;
+        return nullptr;
     }
 
     // backward_input_images: dx alone for N images (the last forward's);
@@ -1261,6 +1307,19 @@ private:
             kernel(in_, w.begin, w.end, w.bias, out_shape_[2], out_shape_[3], in_shape_[2] + 2 * pad_, input_copy_pitch(), xp, gt, out_, part);
         else
             (void)kernel, (void)xp, (void)gt, (void)part, (void)w;
+    }
+
+    // The weight and bias gradients from the chunks' [dW^T; db^T] in partial_: summed in order into chunk 0 (so
+    // the result does not depend on the thread count), then transposed.
+    void finish_weight_gradients(Index chunks) {
+        const Index R = in_ * k_ * k_;
+        grad_weight_.set_zero();  // an empty batch has no chunks and zero gradients
+        grad_bias_.set_zero();
+        if (chunks == 0) return;
+        sum_chunks(chunks, (R + 1) * out_);
+        transpose(partial_.data(), R, out_, grad_weight_.data());  // rows 0..R-1 of [dW^T; db^T]: dW [OC, R]
+        std::copy(partial_.data() + R * out_, partial_.data() + (R + 1) * out_, grad_bias_.data());
+        finish_mask_gradients();
     }
 
     // partial_ [chunks, size]: chunk 0 += chunk 1, then += chunk 2, ... (the same order whatever the thread
