@@ -25,6 +25,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <utility>
 #include <vector>
@@ -207,7 +208,7 @@ TEST_CASE_TEMPLATE("Im2col unfold matches the definition and fold is its adjoint
 
 TEST_CASE("transpose matches an element-by-element copy, whole 16 x 16 blocks and edges") {
     Rng rng(21);
-    for (const auto& shape : std::vector<std::pair<Index, Index>>{{16, 16}, {32, 48}, {16, 576}, {576, 16}, {37, 50}, {5, 3}, {17, 33}, {1, 40}}) {
+    for (const auto& shape : std::vector<std::pair<Index, Index>>{{16, 16}, {32, 48}, {16, 576}, {576, 16}, {37, 50}, {5, 3}, {17, 33}, {1, 40}, {16, 25}}) {
         const Index rows = shape.first, cols = shape.second;  // not a structured binding: CAPTURE's lambda cannot use one in C++17
         CAPTURE(rows);
         CAPTURE(cols);
@@ -217,6 +218,14 @@ TEST_CASE("transpose matches an element-by-element copy, whole 16 x 16 blocks an
             for (Index c = 0; c < cols; ++c) want[c * rows + r] = src[r * cols + c];
         transpose(src.data(), rows, cols, dst.data());
         CHECK(std::memcmp(dst.data(), want.data(), sizeof(float) * dst.size()) == 0);
+        // int32 (a pool's winners) through the same registers: every bit, NaN patterns as floats included
+        std::vector<std::int32_t> bits(src.size()), bits_t(src.size(), -1), bits_want(src.size());
+        for (std::size_t e = 0; e < bits.size(); ++e)
+            bits[e] = static_cast<std::int32_t>(0x7fc00000u + static_cast<std::uint32_t>(e) * 2654435761u);
+        for (Index r = 0; r < rows; ++r)
+            for (Index c = 0; c < cols; ++c) bits_want[static_cast<std::size_t>(c * rows + r)] = bits[static_cast<std::size_t>(r * cols + c)];
+        transpose(bits.data(), rows, cols, bits_t.data());
+        CHECK(bits_t == bits_want);
     }
 }
 

@@ -90,12 +90,19 @@ template <typename T>
 void transpose_block(const T* src, Index rows, Index cols, Index r0, Index r1, Index c0, Index c1, T* dst) {
 #if defined(__AVX512F__)
     if constexpr (std::is_same_v<T, float> || std::is_same_v<T, std::int32_t>) {
+        // The rows (columns) past the last whole 16: one more 16 x 16 block ending at r1 (c1), over some the
+        // blocks before it wrote already (the same values again), where the block is 16 wide; else element
+        // by element. Conv2d's [C, 25] windows at C = 16: 144 of their 400 values were moved one at a time.
         const Index R16 = r0 + (r1 - r0) / 16 * 16, C16 = c0 + (c1 - c0) / 16 * 16;
-        for (Index r = r0; r < R16; r += 16) {
+        const bool last_rows = R16 < r1 && r1 - r0 >= 16, last_columns = C16 < c1 && c1 - c0 >= 16;
+        auto block_row = [&](Index r) {
             for (Index c = c0; c < C16; c += 16) detail::transpose_block16(src, r, c, rows, cols, dst);
-            detail::transpose_elements(src, r, r + 16, C16, c1, rows, cols, dst);
-        }
-        detail::transpose_elements(src, R16, r1, c0, c1, rows, cols, dst);
+            if (last_columns) detail::transpose_block16(src, r, c1 - 16, rows, cols, dst);
+            else detail::transpose_elements(src, r, r + 16, C16, c1, rows, cols, dst);
+        };
+        for (Index r = r0; r < R16; r += 16) block_row(r);
+        if (last_rows) block_row(r1 - 16);
+        else detail::transpose_elements(src, R16, r1, c0, c1, rows, cols, dst);
         return;
     }
 #endif
