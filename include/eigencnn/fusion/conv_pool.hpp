@@ -100,13 +100,13 @@ public:
         if (winners()) return conv_->backward_winners(N, OP, winner_entries(dout));
         dz_.resize(Shape{num_threads(), OC * OP});
         if (pool_->stride() >= pool_->kernel_size()) {  // windows apart: dW and db straight from dz_n and the winners
-            const Tensor<T>* dx = conv_->backward_unpooled(N, dout.dim(2), dout.dim(3), pool_->stride(), [&](Index n, T* dzT, std::int32_t* argT) {
+            auto unpooled = [&](Index n, T* dzT, std::int32_t* argT) {
                 T* dz = dz_.data() + thread_index() * OC * OP;
                 image_gradient(dout, n, dz);
                 transpose(dz, OC, OP, dzT);
                 transpose(argmax_.data() + n * OC * OP, OC, OP, argT);
-            });
-            if (dx) return *dx;
+            };
+            if (const Tensor<T>* dx = conv_->backward_unpooled(N, dout.dim(2), dout.dim(3), pool_->stride(), unpooled)) return *dx;
         }
         return conv_->backward_images(N, [&](Index n, T* g, T* gt) {
             T* dz = dz_.data() + thread_index() * OC * OP;

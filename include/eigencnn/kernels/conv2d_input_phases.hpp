@@ -24,7 +24,6 @@
 #include "conv2d_direct_planes.hpp"
 
 #include <algorithm>
-#include <stdexcept>
 #include <type_traits>
 
 namespace eigencnn {
@@ -139,7 +138,10 @@ void input_phase_weights(const InputPhases& plan, const T* w, Index c0, Index c1
             else if (shape == 3 * 4 + 3) run(three{}, three{});
             else if (shape == 1 * 4 + 3) run(one{}, three{});
             else if (shape == 3 * 4 + 1) run(three{}, one{});
-            else throw std::logic_error("input_phase_weights: a phase of more than 3 x 3 taps");
+            else  // not reached (K <= 5: at most 3 x 3 taps); the same copies with the taps in loops
+                for (Index o = 0; o < OC; ++o)
+                    for (Index c = c0; c < c1; ++c)
+                        for (Index t = 0; t < f.KA * f.KB; ++t) to[(c * OC + o) * f.KA * f.KB + t] = w[(o * C + c) * K * K + from[t]];
         }
 }
 

@@ -1501,8 +1501,8 @@ private:
     Tensor<T> winograd_dw_;                 // Winograd's weight gradient: per thread, dU [XI, C, its OC], then scratch
     Tensor<T> weight_bias_t_;               // [W | b]^T [R + 1, OC], for the direct forward kernel
     Tensor<T> partial_;                     // per-chunk gradients [dW^T; db^T], [chunks, R + 1, OC] (or backward_winners')
-    std::vector<std::int32_t> positions_;   // winners paths: per thread, the entries' positions [OC, Q], then (backward_winners) patch offsets [Q]
-    std::vector<Index> offsets_;            // winners paths' dx by position: per thread, the weight offsets of one position's entries [OC]
+    std::vector<std::int32_t> positions_;   // winners paths: per thread, the entries' positions [OC, Q], then (backward_winners) patch offsets [Q]; backward_unpooled: per thread, the winners [Q, OC]
+    std::vector<Index> offsets_;            // winners paths' dx by position: per thread, the weight offsets of one position's entries [OC]; backward_unpooled: per conv row, then column, its window in dz_n^T
     std::vector<Index> origin_, block_offset_;             // winners paths (winners_geometry): per output position, its window's top-left input row and column; per block of dW, its offset in a patch
     Im2col<T> unfold_;                      // geometry of the last forward's input
     Shape in_shape_, out_shape_;
