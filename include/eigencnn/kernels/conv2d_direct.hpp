@@ -38,6 +38,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 
 namespace eigencnn {
 namespace detail {
@@ -372,6 +373,24 @@ using DirectWeightGradRows = void (*)(Index, Index, Index, bool, Index, Index, I
 using DirectForward = void (*)(Index, Index, Index, Index, Index, const float*, const float*, Index, float*);
 using DirectForwardPlanar = void (*)(Index, Index, Index, Index, const float*, const float*, Index, float*, Index, Index);
 
+/// The small windows (C*K*K <= 27: few input channels, the first conv of a model) whose kernels keep a whole
+/// window's weights or gradient accumulators in registers: pick(C, K), both as std::integral_constant, for the
+/// one this geometry is, or null. One list for every kernel of that kind (the weight gradient's, read from
+/// dy_n^T or a pool's winners; the forward into planes; with its pool, kernels/conv2d_planar_pool.hpp).
+template <typename Pick>
+auto small_window_kernel(Index C, Index K, Pick pick)
+    -> decltype(pick(std::integral_constant<int, 1>{}, std::integral_constant<int, 3>{})) {
+    using one = std::integral_constant<int, 1>;
+    using two = std::integral_constant<int, 2>;
+    using three = std::integral_constant<int, 3>;
+    using five = std::integral_constant<int, 5>;
+    if (C == 1 && K == 3) return pick(one{}, three{});
+    if (C == 1 && K == 5) return pick(one{}, five{});
+    if (C == 2 && K == 3) return pick(two{}, three{});
+    if (C == 3 && K == 3) return pick(three{}, three{});  // the weight gradient: 28 accumulators
+    return nullptr;
+}
+
 /// The weight-gradient kernel for this geometry, or null (then: im2col + gemm). Stride 2 reads the image in
 /// phases (pad_phases).
 inline DirectWeightGrad direct_weight_grad_kernel(Index C, Index K, Index stride, Index OC) {
@@ -382,10 +401,8 @@ inline DirectWeightGrad direct_weight_grad_kernel(Index C, Index K, Index stride
         return nullptr;
     }
     if (stride != 1) return nullptr;
-    if (C == 1 && K == 3) return &direct_weight_grad<1, 3>;
-    if (C == 1 && K == 5) return &direct_weight_grad<1, 5>;
-    if (C == 2 && K == 3) return &direct_weight_grad<2, 3>;
-    if (C == 3 && K == 3) return &direct_weight_grad<3, 3>;  // 28 accumulators
+    const auto small = small_window_kernel(C, K, [](auto c, auto k) { return &direct_weight_grad<decltype(c)::value, decltype(k)::value>; });
+    if (small) return small;
     if (K == 3) return &direct_weight_grad_streamed<3>;
     if (K == 5) return &direct_weight_grad_streamed<5>;
     return nullptr;
@@ -396,11 +413,7 @@ using DirectWeightGradUnpooled = void (*)(Index, Index, Index, Index, const floa
 /// direct_weight_grad_unpooled for this geometry (the small windows of direct_weight_grad), or null.
 inline DirectWeightGradUnpooled direct_weight_grad_unpooled_kernel(Index C, Index K, Index stride, Index OC) {
     if (stride != 1 || OC % kGemmLanes != 0) return nullptr;
-    if (C == 1 && K == 3) return &direct_weight_grad_unpooled<1, 3>;
-    if (C == 1 && K == 5) return &direct_weight_grad_unpooled<1, 5>;
-    if (C == 2 && K == 3) return &direct_weight_grad_unpooled<2, 3>;
-    if (C == 3 && K == 3) return &direct_weight_grad_unpooled<3, 3>;
-    return nullptr;
+    return small_window_kernel(C, K, [](auto c, auto k) { return &direct_weight_grad_unpooled<decltype(c)::value, decltype(k)::value>; });
 }
 
 /// The weight-gradient kernel by window rows for this geometry (any C), or null: for images shared among threads.
@@ -420,11 +433,7 @@ inline DirectWeightGradRows direct_weight_grad_rows_kernel(Index K, Index stride
 /// The forward kernel straight into planes for this geometry, or null: up to 27 window values.
 inline DirectForwardPlanar direct_forward_planar_kernel(Index C, Index K, Index stride, Index OC) {
     if (stride != 1 || OC % kGemmLanes != 0) return nullptr;
-    if (C == 1 && K == 3) return &direct_forward_planar<1, 3>;
-    if (C == 1 && K == 5) return &direct_forward_planar<1, 5>;
-    if (C == 2 && K == 3) return &direct_forward_planar<2, 3>;
-    if (C == 3 && K == 3) return &direct_forward_planar<3, 3>;
-    return nullptr;
+    return small_window_kernel(C, K, [](auto c, auto k) { return &direct_forward_planar<decltype(c)::value, decltype(k)::value>; });
 }
 
 /// The forward kernel for this geometry, or null. Up to 25 window values: R weight vectors and 6 accumulators

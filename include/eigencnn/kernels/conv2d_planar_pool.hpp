@@ -25,6 +25,7 @@
 // (tests/test_kernels.cpp). With OH odd the last conv row is not computed (the pool drops it).
 #pragma once
 
+#include "conv2d_direct.hpp"
 #include "gemm.hpp"
 #include "maxpool.hpp"
 
@@ -135,11 +136,10 @@ void direct_forward_planar_pool(Index OH, Index Hp, Index Wp, const float* x, co
 inline DirectForwardPlanarPool direct_forward_planar_pool_kernel(Index C, Index K, Index stride, Index OC, Index OW) {
     if (stride != 1 || OC % kGemmLanes != 0 || (OW != 8 && OW != 24)) return nullptr;
     const bool wide = OW == 24;
-    if (C == 1 && K == 3) return wide ? &direct_forward_planar_pool<1, 3, 24> : &direct_forward_planar_pool<1, 3, 8>;
-    if (C == 1 && K == 5) return wide ? &direct_forward_planar_pool<1, 5, 24> : &direct_forward_planar_pool<1, 5, 8>;
-    if (C == 2 && K == 3) return wide ? &direct_forward_planar_pool<2, 3, 24> : &direct_forward_planar_pool<2, 3, 8>;
-    if (C == 3 && K == 3) return wide ? &direct_forward_planar_pool<3, 3, 24> : &direct_forward_planar_pool<3, 3, 8>;
-    return nullptr;
+    return small_window_kernel(C, K, [wide](auto c, auto k) {
+        constexpr int CC = decltype(c)::value, KK = decltype(k)::value;
+        return wide ? &direct_forward_planar_pool<CC, KK, 24> : &direct_forward_planar_pool<CC, KK, 8>;
+    });
 }
 #else
 /// Without AVX-512 there is none.
