@@ -1310,15 +1310,29 @@ private:
     }
 
     // The weight and bias gradients from the chunks' [dW^T; db^T] in partial_: summed in order into chunk 0 (so
-    // the result does not depend on the thread count), then transposed.
+    // the result does not depend on the thread count), then transposed; both by blocks of kTransposeRows rows of
+    // [dW^T; db^T] shared among the threads (run on one thread after the backward's region, the sum, the zeroing
+    // of dW and its transpose took ~10% of a batch-1 stride-2 3x3 64 -> 128 weight gradient on two threads).
     void finish_weight_gradients(Index chunks) {
-        const Index R = in_ * k_ * k_;
-        grad_weight_.set_zero();  // an empty batch has no chunks and zero gradients
-        grad_bias_.set_zero();
-        if (chunks == 0) return;
-        sum_chunks(chunks, (R + 1) * out_);
-        transpose(partial_.data(), R, out_, grad_weight_.data());  // rows 0..R-1 of [dW^T; db^T]: dW [OC, R]
-        std::copy(partial_.data() + R * out_, partial_.data() + (R + 1) * out_, grad_bias_.data());
+        const Index R = in_ * k_ * k_, size = (R + 1) * out_;
+        if (chunks == 0) {  // an empty batch: zero gradients
+            grad_weight_.set_zero();
+            grad_bias_.set_zero();
+            return;
+        }
+        T* total = partial_.data();
+        const Index blocks = (R + 1 + kTransposeRows - 1) / kTransposeRows;
+        EIGENCNN_OMP(parallel for schedule(static) if (chunks * size >= Index{1} << 16))
+        for (Index b = 0; b < blocks; ++b) {
+            const Index r0 = b * kTransposeRows, r1 = std::min(R + 1, r0 + kTransposeRows);
+            for (Index ch = 1; ch < chunks; ++ch) {
+                const T* part = partial_.data() + ch * size;
+                EIGENCNN_OMP(simd)
+                for (Index j = r0 * out_; j < r1 * out_; ++j) total[j] += part[j];
+            }
+            if (r0 < R) transpose_block(total, R, out_, r0, std::min(r1, R), Index(0), out_, grad_weight_.data());  // dW [OC, R]
+            if (r1 > R) std::copy(total + R * out_, total + (R + 1) * out_, grad_bias_.data());
+        }
         finish_mask_gradients();
     }
 
