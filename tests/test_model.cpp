@@ -340,8 +340,9 @@ TEST_CASE("a fused step's dense backward on images shared among threads (input g
     // input gradient runs by rows (kernels/conv2d_input_rows.hpp); 1 and 3 images on 1-4 threads, against the
     // winners-only backward within rounding. Then a 3x3 conv with padding 1 (16 -> 32 on 12 x 12), whose forward,
     // input gradient and weight gradient run by Winograd F(2x2, 3x3) (kernels/conv2d_winograd.hpp), the weight
-    // gradient shared by output channels.
-    for (Index K : {5, 3})
+    // gradient shared by output channels. Then a 1x1 conv, whose weight gradient reads the image in place and is
+    // shared by output channels (Conv2d::pointwise_weight_gradient).
+    for (Index K : {5, 3, 1})
     for (Index N : {1, 3}) {
         CAPTURE(K);
         CAPTURE(N);
@@ -476,12 +477,14 @@ TEST_CASE("batches smaller than the thread count share each image among the thre
     // pad 1 on an odd width with 3 channels (shares of 1 and 2); stride 2 on an odd width (forward and weight
     // gradient from the image in phases, the input gradient by im2col's fold); 1x1; one input channel (its 5
     // window rows shared: the direct weight kernel takes any window rows) and two (shares that split a
-    // channel's rows); and one below the threshold.
+    // channel's rows); and one below the threshold. The 1x1 convs share their weight gradient by output channels
+    // in 16s (64: four; 40: 16 + 16 + 8, the last through gemm's tail).
     struct Case {
         Index in, out, k, stride, pad, h;
     };
     const Case cases[] = {{16, 32, 5, 1, 0, 28}, {16, 128, 5, 1, 0, 12}, {3, 64, 3, 1, 1, 33}, {5, 96, 3, 2, 1, 31},
-                          {64, 64, 1, 1, 0, 16}, {1, 32, 5, 1, 0, 28},   {2, 16, 3, 1, 1, 20},  {3, 8, 3, 1, 1, 9}};
+                          {64, 64, 1, 1, 0, 16}, {1, 32, 5, 1, 0, 28},   {2, 16, 3, 1, 1, 20},  {3, 8, 3, 1, 1, 9},
+                          {24, 40, 1, 1, 0, 10}};
     for (const Case& c : cases)
         for (Index N : {1, 3})
             for (bool input_grad : {true, false}) {

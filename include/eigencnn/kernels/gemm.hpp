@@ -194,6 +194,37 @@ inline void gemm_float(Index M, Index N, Index K, const float* A, Index lda, con
 
 }  // namespace detail
 
+/// c[0, N) += B[0, .] + B[1, .] + ... + B[K - 1, .], in that order: the row of C that a row of ones in A gives
+/// (gemm's fma(1, b, c) is c + b, one rounding), bitwise, without A's row. B [K, N] with leading dimension ldb.
+/// Four vectors of columns at a time, so that four chains of adds wait on each other's latency, not one.
+template <typename T>
+void gemm_ones_row(Index N, Index K, const T* B, Index ldb, T* c) {
+    Index j = 0;
+#ifdef EIGENCNN_GEMM_KERNEL
+    if constexpr (std::is_same_v<T, float>) {
+        using detail::gemm_load, detail::gemm_store, detail::gemm_vec;
+        constexpr Index L = detail::kGemmLanes;
+        for (; j + 4 * L <= N; j += 4 * L) {
+            gemm_vec acc[4];
+            for (int v = 0; v < 4; ++v) acc[v] = gemm_load(c + j + v * L);
+            for (Index k = 0; k < K; ++k)
+                for (int v = 0; v < 4; ++v) acc[v] = acc[v] + gemm_load(B + k * ldb + j + v * L);
+            for (int v = 0; v < 4; ++v) gemm_store(c + j + v * L, acc[v]);
+        }
+        for (; j + L <= N; j += L) {
+            gemm_vec acc = gemm_load(c + j);
+            for (Index k = 0; k < K; ++k) acc = acc + gemm_load(B + k * ldb + j);
+            gemm_store(c + j, acc);
+        }
+    }
+#endif
+    for (; j < N; ++j) {
+        T acc = c[j];
+        for (Index k = 0; k < K; ++k) acc += B[k * ldb + j];
+        c[j] = acc;
+    }
+}
+
 /// C[M, N] = A[M, K] * B[K, N], or C += A * B when `accumulate`; row-major
 /// with leading dimensions lda, ldb, ldc. Single-threaded; C must not
 /// overlap A or B.

@@ -510,6 +510,8 @@ private:
                         const T* g = source(n, gs, gt);
                         if (winograd_dw) {
                             winograd_weight_grad_image(n, gt, 0, out_, part, t);
+                        } else if (pointwise()) {
+                            pointwise_weight_gradient(input_.data() + n * in_ * in_shape_[2] * in_shape_[3], gt, Index(0), out_, part);
                         } else if (!direct_weight_gradient(n, gt, part, col)) {
                             im2col(input_, n, col);
                             gemm(R + 1, out_, P, col, P, gt, out_, part, out_, true);  // [dW^T; db^T] += [col_n; 1] * dy_n^T
@@ -878,6 +880,7 @@ private:
             const Index r0 = w.begin * k_, rows = w.rows(k_);
             const T* WTt = want_dx ? input_gradient_weight_rows(dx_planes, WT, t, dx_channels.begin, dx_channels.end) : WT;
             const ThreadShare outputs = winograd_outputs(t, team);  // Winograd's weight gradient: by output channels
+            const ThreadShare columns = pointwise_share(t, team);     // a pointwise one: likewise
             for (Index n = 0; n < N; ++n) {
                 T* part = partial_.data() + (n / kChunk) * (R + 1) * out_;
                 const T* x_n = input_.data() + n * in_ * in_shape_[2] * in_shape_[3];
@@ -885,7 +888,7 @@ private:
                     if (n % kChunk == 0) zero_winograd_du(outputs.begin, outputs.end, t);
                 } else if (wg) {  // its channels of the padded image (stride 2: in phases), in col; read by all after the barrier
                     if (copies) copy_input_channels(x_n, col, channels.begin, channels.end);
-                } else {
+                } else if (!pointwise()) {  // pointwise: the image in place
                     unfold_.unfold(x_n, col, channels.begin, channels.end);
                     if (w.bias) std::fill(col + R * P, col + (R + 1) * P, T(1));
                 }
@@ -902,6 +905,8 @@ private:
                     }
                 } else if (wg) {  // the same rows by the direct kernel, from the padded image
                     if (rows > 0) weight_gradient_rows(wg, copies ? static_cast<const T*>(col) : x_n, gt, part, w);
+                } else if (pointwise()) {  // its output channels' columns
+                    pointwise_weight_gradient(x_n, gt, columns.begin, columns.end, part);
                 } else if (rows > 0) {  // [dW^T; db^T][share] += [col_n; 1][share] * dy_n^T
                     gemm(rows, out_, P, col + r0 * P, P, gt, out_, part + r0 * out_, out_, true);
                 }
@@ -935,6 +940,7 @@ private:
             const Index r0 = w.begin * k_, r1 = w.end * k_, rows = w.rows(k_);
             const T* WTt = want_dx ? input_gradient_weight_rows(dx_planes, WT, t, dx_channels.begin, dx_channels.end) : WT;
             const ThreadShare outputs = winograd_outputs(t, team);  // Winograd's weight gradient: by output channels
+            const ThreadShare columns = pointwise_share(t, team);     // a pointwise one: likewise
             for (Index n = 0; n < N; ++n) {
                 T* part = partial_.data() + (n / kChunk) * (R + 1) * out_;
                 const T* g = dy + n * out_ * P;
@@ -953,18 +959,27 @@ private:
                         input_gradient_channels(dx_planes, WTt, prepare_gradient(dx_planes, g, dcol), dcol, n, dx_channels.begin, dx_channels.end);
                     continue;
                 }
-                if (n % kChunk == 0) {  // its rows of the chunk's sums
-                    std::fill(part + r0 * out_, part + r1 * out_, T(0));
-                    if (w.bias) std::fill(part + R * out_, part + (R + 1) * out_, T(0));
-                }
-                if (rows > 0) transpose(g, out_, P, gt);  // dy_n^T, all of it
-                if (wg) {  // the channels of its window rows of the padded image (stride 2: in phases), in col
-                    if (copies) copy_input_channels(x_n, col, w.first_channel(k_), w.end_channel(k_));
-                    if (rows > 0) weight_gradient_rows(wg, copies ? static_cast<const T*>(col) : x_n, gt, part, w);
-                } else if (rows > 0) {  // [dW^T; db^T][share] += [col_n; 1][share] * dy_n^T
-                    unfold_.unfold(x_n, col, channels.begin, channels.end);
-                    if (w.bias) std::fill(col + R * P, col + (R + 1) * P, T(1));
-                    gemm(rows, out_, P, col + r0 * P, P, gt, out_, part + r0 * out_, out_, true);
+                if (pointwise()) {  // its columns of every row of the chunk's sums, from its rows of dy_n transposed
+                    if (columns.end > columns.begin) {
+                        if (n % kChunk == 0)
+                            for (Index r = 0; r <= R; ++r) std::fill(part + r * out_ + columns.begin, part + r * out_ + columns.end, T(0));
+                        transpose_block(g, out_, P, columns.begin, columns.end, Index(0), P, gt);
+                        pointwise_weight_gradient(x_n, gt, columns.begin, columns.end, part);
+                    }
+                } else {
+                    if (n % kChunk == 0) {  // its rows of the chunk's sums
+                        std::fill(part + r0 * out_, part + r1 * out_, T(0));
+                        if (w.bias) std::fill(part + R * out_, part + (R + 1) * out_, T(0));
+                    }
+                    if (rows > 0) transpose(g, out_, P, gt);  // dy_n^T, all of it
+                    if (wg) {  // the channels of its window rows of the padded image (stride 2: in phases), in col
+                        if (copies) copy_input_channels(x_n, col, w.first_channel(k_), w.end_channel(k_));
+                        if (rows > 0) weight_gradient_rows(wg, copies ? static_cast<const T*>(col) : x_n, gt, part, w);
+                    } else if (rows > 0) {  // [dW^T; db^T][share] += [col_n; 1][share] * dy_n^T
+                        unfold_.unfold(x_n, col, channels.begin, channels.end);
+                        if (w.bias) std::fill(col + R * P, col + (R + 1) * P, T(1));
+                        gemm(rows, out_, P, col + r0 * P, P, gt, out_, part + r0 * out_, out_, true);
+                    }
                 }
                 if (want_dx && dx_channels.end > dx_channels.begin)
                     input_gradient_channels(dx_planes, WTt, prepare_gradient(dx_planes, g, dcol), dcol, n, dx_channels.begin, dx_channels.end);
@@ -1292,12 +1307,30 @@ private:
         Index end_channel(Index K) const { return (end + K - 1) / K; }
     };
     WeightShare weight_share(bool direct, int t, int team) const {
-        const Index units = weight_share_units(direct);
+        const Index units = direct ? in_ * k_ : in_;
         const ThreadShare s = thread_share(units + direct, t, team);
         const Index per_unit = direct ? 1 : k_;  // window rows per unit
         return WeightShare{std::min(s.begin, units) * per_unit, std::min(s.end, units) * per_unit, t == team - 1};
     }
-    Index weight_share_units(bool direct) const { return direct ? in_ * k_ : in_; }
+    Index weight_share_units(bool direct) const { return pointwise() ? (out_ + kPointwiseColumns - 1) / kPointwiseColumns : direct ? in_ * k_ : in_; }
+
+    // A 1x1 conv of stride 1 without padding: col_n is x_n itself, [R = C, P]. Its weight gradient reads the
+    // image in place (no unfold) and, where threads share an image, is split by output channels (whole 16s,
+    // pointwise_share): each thread then transposes only its rows of dy_n (backward_images_apart), where a split
+    // by input channels had each transpose all of dy_n (1x1 64 -> 128 on 16 x 16: 128 KB per thread and image).
+    bool pointwise() const { return k_ == 1 && stride_ == 1 && pad_ == 0; }
+    ThreadShare pointwise_share(int t, int team) const { return thread_share(out_, t, team, kPointwiseColumns); }
+
+    // Columns [o0, o1) of part [R + 1, OC] += x_n [R, P] * dy_n^T [P, OC] (the weight rows, by gemm from the image
+    // in place) and the column sums of dy_n^T (the bias row: gemm's row of ones, fma(1, g, acc) = acc + g, summed
+    // over the positions in order): bitwise im2col + gemm on [x_n; 1].
+    void pointwise_weight_gradient(const T* x_n, const T* gt, Index o0, Index o1, T* part) const {
+        const Index P = out_shape_[2] * out_shape_[3], R = in_;
+        if (o1 <= o0) return;
+        gemm(R, o1 - o0, P, x_n, P, gt + o0, out_, part + o0, out_, true);
+        gemm_ones_row(o1 - o0, P, gt + o0, out_, part + R * out_ + o0);
+    }
+
 
     // Window rows [w.begin, w.end) of part [R + 1, OC] (and the bias row with w.bias) += one image's, from
     // its padded copy xp.
@@ -1484,6 +1517,7 @@ private:
     }
 
     static constexpr Index kChunk = 8;   // images per partial weight gradient
+    static constexpr Index kPointwiseColumns = 16;  // output channels per unit of a shared pointwise weight gradient (a vector)
     // Whether one image (or one chunk) may run outside a parallel region, with no team woken for it: float on
     // gemm()'s own kernel. Elsewhere gemm() is Eigen's, which threads itself outside a parallel region and then
     // sums in an order that follows the thread count (test_model checks double at batch 1 on 1-3 threads).
