@@ -191,12 +191,7 @@ void direct_weight_grad_rows(Index C, Index u0, Index u1, bool bias, Index OH, I
             else direct_weight_grad_rows_tile<K, S, RA, 1>(rows, OH, OW, Wp, x + c * plane, a, gt + o0, OC, part_u);
             u += rows;
         }
-        for (int v = 0; v < vectors && bias; ++v) {  // db: gemm's fma(1, g, acc) is acc + g
-            float* db = part + R * OC + o0 + v * kGemmLanes;
-            gemm_vec acc = gemm_load(db);
-            for (Index p = 0; p < P; ++p) acc = acc + gemm_load(gt + p * OC + o0 + v * kGemmLanes);
-            gemm_store(db, acc);
-        }
+        if (bias) gemm_ones_row(vectors * kGemmLanes, P, gt + o0, OC, part + R * OC + o0);  // db: gemm's row of ones
         o0 += vectors * kGemmLanes;
     }
 }

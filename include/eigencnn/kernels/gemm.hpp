@@ -194,28 +194,33 @@ inline void gemm_float(Index M, Index N, Index K, const float* A, Index lda, con
 
 }  // namespace detail
 
+namespace detail {
+#ifdef EIGENCNN_GEMM_KERNEL
+// Columns [j, j + NV*L) of gemm_ones_row: NV chains of adds side by side.
+template <int NV>
+inline void gemm_ones_row_vectors(Index j, Index K, const float* B, Index ldb, float* c) {
+    gemm_vec acc[NV];
+    for (int v = 0; v < NV; ++v) acc[v] = gemm_load(c + j + v * kGemmLanes);
+    for (Index k = 0; k < K; ++k)
+        for (int v = 0; v < NV; ++v) acc[v] = acc[v] + gemm_load(B + k * ldb + j + v * kGemmLanes);
+    for (int v = 0; v < NV; ++v) gemm_store(c + j + v * kGemmLanes, acc[v]);
+}
+#endif
+}  // namespace detail
+
 /// c[0, N) += B[0, .] + B[1, .] + ... + B[K - 1, .], in that order: the row of C that a row of ones in A gives
 /// (gemm's fma(1, b, c) is c + b, one rounding), bitwise, without A's row. B [K, N] with leading dimension ldb.
-/// Four vectors of columns at a time, so that four chains of adds wait on each other's latency, not one.
+/// Four vectors of columns at a time (then two, then one), so that four chains of adds wait on each other's
+/// latency, not one.
 template <typename T>
 void gemm_ones_row(Index N, Index K, const T* B, Index ldb, T* c) {
     Index j = 0;
 #ifdef EIGENCNN_GEMM_KERNEL
     if constexpr (std::is_same_v<T, float>) {
-        using detail::gemm_load, detail::gemm_store, detail::gemm_vec;
         constexpr Index L = detail::kGemmLanes;
-        for (; j + 4 * L <= N; j += 4 * L) {
-            gemm_vec acc[4];
-            for (int v = 0; v < 4; ++v) acc[v] = gemm_load(c + j + v * L);
-            for (Index k = 0; k < K; ++k)
-                for (int v = 0; v < 4; ++v) acc[v] = acc[v] + gemm_load(B + k * ldb + j + v * L);
-            for (int v = 0; v < 4; ++v) gemm_store(c + j + v * L, acc[v]);
-        }
-        for (; j + L <= N; j += L) {
-            gemm_vec acc = gemm_load(c + j);
-            for (Index k = 0; k < K; ++k) acc = acc + gemm_load(B + k * ldb + j);
-            gemm_store(c + j, acc);
-        }
+        for (; j + 4 * L <= N; j += 4 * L) detail::gemm_ones_row_vectors<4>(j, K, B, ldb, c);
+        if (j + 2 * L <= N) detail::gemm_ones_row_vectors<2>(j, K, B, ldb, c), j += 2 * L;
+        if (j + L <= N) detail::gemm_ones_row_vectors<1>(j, K, B, ldb, c), j += L;
     }
 #endif
     for (; j < N; ++j) {
