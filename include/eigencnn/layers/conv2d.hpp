@@ -1331,7 +1331,6 @@ private:
         gemm_ones_row(o1 - o0, P, gt + o0, out_, part + R * out_ + o0);
     }
 
-
     // Window rows [w.begin, w.end) of part [R + 1, OC] (and the bias row with w.bias) += one image's, from
     // its padded copy xp.
     template <typename Kernel>
