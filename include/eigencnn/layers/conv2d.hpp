@@ -1307,12 +1307,15 @@ private:
         Index end_channel(Index K) const { return (end + K - 1) / K; }
     };
     WeightShare weight_share(bool direct, int t, int team) const {
-        const Index units = direct ? in_ * k_ : in_;
+        const Index units = weight_row_units(direct);
         const ThreadShare s = thread_share(units + direct, t, team);
         const Index per_unit = direct ? 1 : k_;  // window rows per unit
         return WeightShare{std::min(s.begin, units) * per_unit, std::min(s.end, units) * per_unit, t == team - 1};
     }
-    Index weight_share_units(bool direct) const { return pointwise() ? (out_ + kPointwiseColumns - 1) / kPointwiseColumns : direct ? in_ * k_ : in_; }
+    Index weight_row_units(bool direct) const { return direct ? in_ * k_ : in_; }  // window rows, or input channels
+    // The units a shared image's weight gradient splits into: output channels in 16s for a pointwise conv, else
+    // weight_share's units of rows.
+    Index weight_share_units(bool direct) const { return pointwise() ? (out_ + kPointwiseColumns - 1) / kPointwiseColumns : weight_row_units(direct); }
 
     // A 1x1 conv of stride 1 without padding: col_n is x_n itself, [R = C, P]. Its weight gradient reads the
     // image in place (no unfold) and, where threads share an image, is split by output channels (whole 16s,
@@ -1352,16 +1355,12 @@ private:
             grad_bias_.set_zero();
             return;
         }
-        T* total = partial_.data();
+        const T* total = partial_.data();  // the chunks summed into chunk 0
         const Index blocks = (R + 1 + kTransposeRows - 1) / kTransposeRows;
         EIGENCNN_OMP(parallel for schedule(static) if (chunks * size >= Index{1} << 16))
         for (Index b = 0; b < blocks; ++b) {
             const Index r0 = b * kTransposeRows, r1 = std::min(R + 1, r0 + kTransposeRows);
-            for (Index ch = 1; ch < chunks; ++ch) {
-                const T* part = partial_.data() + ch * size;
-                EIGENCNN_OMP(simd)
-                for (Index j = r0 * out_; j < r1 * out_; ++j) total[j] += part[j];
-            }
+            sum_chunk_columns(chunks, size, r0 * out_, r1 * out_);
             if (r0 < R) transpose_block(total, R, out_, r0, std::min(r1, R), Index(0), out_, grad_weight_.data());  // dW [OC, R]
             if (r1 > R) std::copy(total + R * out_, total + (R + 1) * out_, grad_bias_.data());
         }
@@ -1373,15 +1372,16 @@ private:
     // fused backward.
     void sum_chunks(Index chunks, Index size) {
         constexpr Index kColumns = 1024;
-        T* total = partial_.data();
         EIGENCNN_OMP(parallel for schedule(static) if (chunks * size >= 1 << 16))
-        for (Index j0 = 0; j0 < size; j0 += kColumns) {
-            const Index j1 = std::min(size, j0 + kColumns);
-            for (Index ch = 1; ch < chunks; ++ch) {
-                const T* part = partial_.data() + ch * size;
-                EIGENCNN_OMP(simd)
-                for (Index j = j0; j < j1; ++j) total[j] += part[j];
-            }
+        for (Index j0 = 0; j0 < size; j0 += kColumns) sum_chunk_columns(chunks, size, j0, std::min(size, j0 + kColumns));
+    }
+    // Columns [j0, j1) of that sum, on the calling thread.
+    void sum_chunk_columns(Index chunks, Index size, Index j0, Index j1) {
+        T* total = partial_.data();
+        for (Index ch = 1; ch < chunks; ++ch) {
+            const T* part = partial_.data() + ch * size;
+            EIGENCNN_OMP(simd)
+            for (Index j = j0; j < j1; ++j) total[j] += part[j];
         }
     }
 
