@@ -255,7 +255,7 @@ TEST_CASE("transpose_block writes exactly its block of the transpose, for any ro
 }
 
 // Conv2d<float> forward and weight gradient against im2col + gemm done here, image by image, with the layer's
-// own order of sums (chunks of 8 images, then the chunks in order): bitwise. On AVX-512 the geometries below
+// own order of sums (Conv2d::chunk_images images a chunk, then the chunks in order): bitwise. On AVX-512 the geometries below
 // run the direct kernels, which must be the same FMAs in the same order; elsewhere the layer runs im2col + gemm
 // itself. Forward: the first eight straight into planes in runs of 16 positions (direct_forward_planar; rows of
 // 24 and 19: runs that cross into the next row, and a last partial run for 19; rows of 9, 12, 15, 5 and 12: one
@@ -329,13 +329,14 @@ TEST_CASE("Conv2d's direct small-window kernels give bitwise the im2col + gemm r
     for (const Geometry& g : cases) {
         CAPTURE(g.C);
         CAPTURE(g.K);
-        const Index N = 11, R = g.C * g.K * g.K;  // 11 images: a whole chunk of 8 and a partial one
+        const Index N = 17, R = g.C * g.K * g.K;  // 17 images: two whole chunks of 8 and a partial one
         ConvCase setup = conv_case(g, N, rng, true);
         Conv2d<float>& conv = setup.conv;
         const Tensor<float>& x = setup.x;
         const Tensor<float>& dy = setup.dy;
         const Index OH = g.OH(), OW = g.OW(), P = OH * OW;
-        // the reference: [W | b] * [col_n; 1] per image; [dW^T; db^T] summed per chunk of 8, then over chunks
+        // the reference: [W | b] * [col_n; 1] per image; [dW^T; db^T] of the first `count` images summed per
+        // chunk of Conv2d::chunk_images(count) images, then over the chunks
         Im2col<float> unfold;
         unfold.configure(g.C, g.H, g.W, g.K, g.stride, g.pad);
         std::vector<float> Wb(static_cast<std::size_t>(g.OC * (R + 1))), col(static_cast<std::size_t>((R + 1) * P), 1.0f);
@@ -344,20 +345,27 @@ TEST_CASE("Conv2d's direct small-window kernels give bitwise the im2col + gemm r
             Wb[o * (R + 1) + R] = conv.bias().data()[o];
         }
         std::vector<float> y_want(static_cast<std::size_t>(N * g.OC * P)), gt(static_cast<std::size_t>(P * g.OC));
-        std::vector<float> total(static_cast<std::size_t>((R + 1) * g.OC), 0.0f), part(total.size()), first5;
         for (Index n = 0; n < N; ++n) {
             unfold.unfold(x.data() + n * g.C * g.H * g.W, col.data());
             gemm(g.OC, P, R + 1, Wb.data(), R + 1, col.data(), P, y_want.data() + n * g.OC * P, P);
-            if (n % 8 == 0) std::fill(part.begin(), part.end(), 0.0f);
-            transpose(dy.data() + n * g.OC * P, g.OC, P, gt.data());
-            gemm(R + 1, g.OC, P, col.data(), P, gt.data(), g.OC, part.data(), g.OC, true);
-            if (n == 4) first5 = part;  // the gradients of the first 5 images (one partial chunk)
-            if (n % 8 == 7 || n == N - 1) {
-                if (n < 8) total = part;
-                else
-                    for (std::size_t i = 0; i < total.size(); ++i) total[i] += part[i];
-            }
         }
+        auto weight_gradient = [&](Index count) {
+            const Index chunk = Conv2d<float>::chunk_images(count);
+            std::vector<float> total(static_cast<std::size_t>((R + 1) * g.OC), 0.0f), part(total.size());
+            for (Index n = 0; n < count; ++n) {
+                unfold.unfold(x.data() + n * g.C * g.H * g.W, col.data());
+                if (n % chunk == 0) std::fill(part.begin(), part.end(), 0.0f);
+                transpose(dy.data() + n * g.OC * P, g.OC, P, gt.data());
+                gemm(R + 1, g.OC, P, col.data(), P, gt.data(), g.OC, part.data(), g.OC, true);
+                if (n % chunk == chunk - 1 || n == count - 1) {
+                    if (n < chunk) total = part;
+                    else
+                        for (std::size_t i = 0; i < total.size(); ++i) total[i] += part[i];
+                }
+            }
+            return total;
+        };
+        const std::vector<float> total = weight_gradient(N), first5 = weight_gradient(5);  // 5 images: chunks of 3 and 2
         for (int threads : {1, 2}) {
             CAPTURE(threads);
             set_num_threads(threads);
@@ -373,12 +381,12 @@ TEST_CASE("Conv2d's direct small-window kernels give bitwise the im2col + gemm r
             CHECK(weights_equal);
             CHECK(bias_equal);
         }
-        // the first 5 images: one chunk, fewer than 2 or 3 threads could take; with enough work per image
-        // (the larger geometries) each image's backward is shared among the threads (share_chunks)
+        // the first 5 images: two chunks (3 + 2), a thread each on 2 or 3 threads; on 4, with enough work per
+        // image (the larger geometries), each image's backward is shared among the threads (share_chunks)
         Tensor<float> x5(Shape{5, g.C, g.H, g.W}), dy5(Shape{5, g.OC, OH, OW});
         std::copy(x.data(), x.data() + x5.size(), x5.data());
         std::copy(dy.data(), dy.data() + dy5.size(), dy5.data());
-        for (int threads : {1, 2, 3}) {
+        for (int threads : {1, 2, 3, 4}) {
             CAPTURE(threads);
             set_num_threads(threads);
             conv.forward(x5);
@@ -608,8 +616,8 @@ TEST_CASE("Conv2d's input gradient: the im2col result within rounding, bitwise t
 // Winograd F(2x2, 3x3) (kernels/conv2d_winograd.hpp) for the forward, input gradient and weight gradient of
 // stride-1 3x3 convs with channels in whole vectors: against the direct path (set_winograd(false), bitwise im2col + gemm
 // above) within rounding, scaled by the terms' count; the bias gradient bitwise the direct one; bitwise the same
-// on 1-3 threads (a batch of 5 is one chunk: on 2 and 3 threads each image is shared, the weight gradient by
-// output channels), alone (batch 1) or in a batch; with an output mask, bitwise a layer with diag(a) W and c * b.
+// on 1-4 threads (a batch of 5 is two chunks, 3 + 2: a thread each on 2 and 3 threads, on 4 each image is shared,
+// the weight gradient by output channels), alone (batch 1) or in a batch; with an output mask, bitwise a layer with diag(a) W and c * b.
 // Stride-1 5x5 convs by F(2x2, 5x5) the same way. Each pass where Winograd pays on its plane
 // (detail::winograd_pays), the direct kernels' bits elsewhere.
 TEST_CASE("Conv2d by Winograd F(2x2, 3x3) and F(2x2, 5x5): the direct results within rounding, the same on any thread count and batch") {
@@ -681,11 +689,11 @@ TEST_CASE("Conv2d by Winograd F(2x2, 3x3) and F(2x2, 5x5): the direct results wi
         CHECK((std::memcmp(dw.data(), dw_want.data(), sizeof(float) * dw.size()) != 0) == wc.forward);
         CHECK(std::memcmp(db.data(), direct.grad_bias().data(), sizeof(float) * db.size()) == 0);
         CHECK(std::memcmp(wino.backward_input(dy).data(), dx.data(), sizeof(float) * dx.size()) == 0);
-        // image 1 alone and in the batch, on 1-3 threads
+        // image 1 alone and in the batch, on 1-4 threads
         Tensor<float> x1(Shape{1, g.C, g.H, g.W}), dy1(Shape{1, g.OC, g.OH(), g.OW()});
         std::copy(x.data() + image_in, x.data() + 2 * image_in, x1.data());
         std::copy(dy.data() + image_out, dy.data() + 2 * image_out, dy1.data());
-        for (int threads : {1, 2, 3}) {
+        for (int threads : {1, 2, 3, 4}) {
             CAPTURE(threads);
             set_num_threads(threads);
             CHECK(std::memcmp(wino.forward(x).data(), y.data(), sizeof(float) * y.size()) == 0);

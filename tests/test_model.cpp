@@ -303,7 +303,7 @@ TEST_CASE("Sequential: a fused step's winners-only backward (>= 8 input channels
         .emplace<Conv2d>(16, 5, 3, 2, 1).emplace<ReLU>().emplace<MaxPool2d>(2)          // stride 2, padding, blocked + border
         .emplace<Flatten>().emplace<Linear>(5, 3);
     Rng rng(12);
-    Tensor<float> x(Shape{11, 2, 16, 16});  // 11 images: two chunks of 8, the second partial
+    Tensor<float> x(Shape{11, 2, 16, 16});  // 11 images: two chunks (Conv2d::chunk_images), 6 + 5
     uniform_fill(x, 1.0, rng);
     const std::vector<int> y{0, 2, 1, 1, 0, 2, 2, 1, 0, 0, 1};
     net.set_input_grad(true);

@@ -25,7 +25,8 @@
 //   dcol         = W^T * dy_n             [R, P]; col2im scatters (adds) it into dx_n
 // (or, where the planes kernel applies, dx_n as the forward of the padded
 // dy_n with W flipped: input_gradient_planes() below).
-// The sums over n run over fixed chunks of kChunk images and then over the
+// The sums over n run over fixed chunks of images (kChunk each; a batch of
+// fewer than 2 kChunk images in two halves: chunk_images) and then over the
 // chunks in order, so the result does not depend on the number of threads.
 // Forward keeps a copy of x, not the cols: backward recomputes col_n per
 // image into per-thread scratch, where it stays in cache for both GEMMs.
@@ -234,6 +235,11 @@ public:
     /// bitwise im2col + gemm's.
     void set_winograd(bool on) { winograd_ = on; }
     bool winograd() const { return winograd_; }
+    /// The images of one partial weight gradient in a batch of N: kChunk (8), or half a batch of fewer than
+    /// 2 kChunk (rounded up), so that two threads share a small batch by images (batch 8: two chunks of 4).
+    /// [dW; db] sums each chunk's images in order and then the chunks in order: a function of N alone, never
+    /// of the thread count, so gradients are bitwise the same on any number of threads.
+    static Index chunk_images(Index N) { return N >= 2 * kChunk ? kChunk : std::max<Index>(1, (N + 1) / 2); }
 
 private:
     friend class ConvPool<T>;
@@ -478,7 +484,7 @@ private:
         if (!has_input_) detail::no_backward_state(name());
         check_batch(N);
         const Index P = out_shape_[2] * out_shape_[3], R = in_ * k_ * k_;
-        const Index chunks = (N + kChunk - 1) / kChunk;
+        const Index chunk = chunk_images(N), chunks = (N + chunk - 1) / chunk;
         partial_.resize(Shape{chunks, R + 1, out_});
         const bool want_dx = this->input_grad_;
         grad_input_.resize(want_dx ? in_shape_ : Shape{0});
@@ -506,7 +512,7 @@ private:
                     T* part = partial_.data() + c * (R + 1) * out_;
                     std::fill(part, part + (R + 1) * out_, T(0));
                     if (winograd_dw) zero_winograd_du(0, out_, t);
-                    for (Index n = c * kChunk; n < std::min(N, (c + 1) * kChunk); ++n) {
+                    for (Index n = c * chunk; n < std::min(N, (c + 1) * chunk); ++n) {
                         const T* g = source(n, gs, gt);
                         if (winograd_dw) {
                             winograd_weight_grad_image(n, gt, 0, out_, part, t);
@@ -546,7 +552,7 @@ private:
             check_batch(N);
             const Index OH = out_shape_[2], OW = out_shape_[3], R = in_ * k_ * k_, OP = PH * PW;
             const Index H = in_shape_[2], W = in_shape_[3], Hp = H + 2 * pad_, Wp = input_copy_pitch();
-            const Index chunks = (N + kChunk - 1) / kChunk, scratch = input_copy_size() + OP * out_;
+            const Index chunk = chunk_images(N), chunks = (N + chunk - 1) / chunk, scratch = input_copy_size() + OP * out_;
             partial_.resize(Shape{chunks, R + 1, out_});
             grad_input_.resize(Shape{0});
             col_.resize(Shape{num_threads(), scratch});  // per thread: the padded image, if any; dz_n^T
@@ -565,7 +571,7 @@ private:
                 for (Index c = 0; c < chunks; ++c) {
                     T* part = partial_.data() + c * (R + 1) * out_;
                     std::fill(part, part + (R + 1) * out_, T(0));
-                    for (Index n = c * kChunk; n < std::min(N, (c + 1) * kChunk); ++n) {
+                    for (Index n = c * chunk; n < std::min(N, (c + 1) * chunk); ++n) {
                         source(n, dzT, argT);
                         kernel(OH, OW, Hp, Wp, input_copy(input_.data() + n * in_ * H * W, padded), gradient, out_, part);
                     }
@@ -619,22 +625,22 @@ private:
         check_batch(N);
         const Index C = in_, K = k_, H = in_shape_[2], W = in_shape_[3], HW = H * W;
         const Index KKC = K * K * C, stride = (KKC + 1) * out_;  // per chunk: dW [OC, K, K, C], then db [OC]
-        const Index chunks = (N + kChunk - 1) / kChunk;
+        const Index chunk = chunk_images(N), chunks = (N + chunk - 1) / chunk;
         partial_.resize(Shape{chunks, stride});
         const bool want_dx = this->input_grad_;
         grad_input_.resize(want_dx ? in_shape_ : Shape{0});
         const WinnersGeometry geo = winners_geometry(Q);
         const Index E = out_ * Q, P = geo.P;
         // dW of a whole chunk at once where it can (conv2d_winners_weight_images), after every image's entries;
-        // else image by image. Per thread: x_n channel-last (a chunk's: [kChunk, HW*C]), dx_n channel-last, dx's
-        // table by position, val (a chunk's: [kChunk, E]), gs; pos (a chunk's) and one image's patch offsets at
-        // [Q] (int32); dx's weight offsets woff [OC] and the chunk's patch offsets [kChunk*Q] (Index)
+        // else image by image. Per thread: x_n channel-last (a chunk's: [chunk, HW*C]), dx_n channel-last, dx's
+        // table by position, val (a chunk's: [chunk, E]), gs; pos (a chunk's) and one image's patch offsets at
+        // [Q] (int32); dx's weight offsets woff [OC] and the chunk's patch offsets [chunk*Q] (Index)
         const bool chunk_dw = conv2d_winners_weight_images_apply<T>(geo);
-        const Index images = chunk_dw ? kChunk : 1;
+        const Index images = chunk_dw ? chunk : 1;
         const Index table = want_dx ? P * out_ : 0, gs_size = std::max(images * Q, out_);
         const Index scratch = (images * HW * C + HW * C + table + images * E + gs_size + 15) / 16 * 16;  // whole 64-byte lines
         col_.resize(Shape{num_threads(), scratch});
-        const Index ints = images * E + Q, longs = out_ + (chunk_dw ? kChunk * Q : 0);
+        const Index ints = images * E + Q, longs = out_ + (chunk_dw ? chunk * Q : 0);
         positions_.resize(static_cast<std::size_t>(num_threads() * ints));
         offsets_.resize(static_cast<std::size_t>(num_threads() * longs));
         EIGENCNN_OMP(parallel if (chunks > 1 || !kSerialImage))  // one chunk: no team to wake
@@ -652,7 +658,7 @@ private:
             for (Index ch = 0; ch < chunks; ++ch) {
                 T* part = partial_.data() + ch * stride;
                 std::fill(part, part + stride, T(0));
-                const Index first = ch * kChunk, count = std::min(N, first + kChunk) - first;
+                const Index first = ch * chunk, count = std::min(N, first + chunk) - first;
                 for (Index n = first; n < first + count; ++n) {
                     const Index slot = chunk_dw ? n - first : 0;
                     std::int32_t* pos = pos_chunk + slot * E;
@@ -778,12 +784,12 @@ private:
         return false;
     }
 
-    // A batch of at least as many images as threads but of so few chunks (kChunk images each, the unit of the
+    // A batch of at least as many images as threads but of so few chunks (chunk_images each, the unit of the
     // image-parallel backward) that half the threads that could take a share of the weight gradient or more
-    // would sit idle: batch 8 on 2 threads is one chunk, one thread busy. backward then shares each image
+    // would sit idle: batch 8 on 4 threads is two chunks, two threads busy. backward then shares each image
     // among the threads too (backward_images_shared, which sums the chunks the same way).
     bool share_chunks(Index N) const {
-        const Index chunks = (N + kChunk - 1) / kChunk;
+        const Index chunk = chunk_images(N), chunks = (N + chunk - 1) / chunk;
         const Index units = weight_share_units(direct_weight_gradient_rows() != nullptr);
         return N >= num_threads() && 2 * chunks <= std::min<Index>(units, num_threads()) && shares_pay(kSharedBackwardWork);
     }
@@ -863,7 +869,7 @@ private:
 
     template <typename Source>
     void backward_images_shared(Index N, const T* WT, detail::DirectForwardPlanes dx_planes, Index dx_scratch, Source& source) {
-        const Index P = out_shape_[2] * out_shape_[3], R = in_ * k_ * k_;
+        const Index P = out_shape_[2] * out_shape_[3], R = in_ * k_ * k_, chunk = chunk_images(N);
         const auto wg = direct_weight_gradient_rows();
         const bool want_dx = this->input_grad_, copies = input_copy_size() > 0;
         T* col = col_.data();
@@ -882,10 +888,10 @@ private:
             const ThreadShare outputs = winograd_outputs(t, team);  // Winograd's weight gradient: by output channels
             const ThreadShare columns = pointwise_share(t, team);     // a pointwise one: likewise
             for (Index n = 0; n < N; ++n) {
-                T* part = partial_.data() + (n / kChunk) * (R + 1) * out_;
+                T* part = partial_.data() + (n / chunk) * (R + 1) * out_;
                 const T* x_n = input_.data() + n * in_ * in_shape_[2] * in_shape_[3];
                 if (winograd_dw) {  // each thread reads x_n itself
-                    if (n % kChunk == 0) zero_winograd_du(outputs.begin, outputs.end, t);
+                    if (n % chunk == 0) zero_winograd_du(outputs.begin, outputs.end, t);
                 } else if (wg) {  // its channels of the padded image (stride 2: in phases), in col; read by all after the barrier
                     if (copies) copy_input_channels(x_n, col, channels.begin, channels.end);
                 } else if (!pointwise()) {  // pointwise: the image in place
@@ -893,7 +899,7 @@ private:
                     if (w.bias) std::fill(col + R * P, col + (R + 1) * P, T(1));
                 }
                 if (t == 0) {
-                    if (n % kChunk == 0) std::fill(part, part + (R + 1) * out_, T(0));
+                    if (n % chunk == 0) std::fill(part, part + (R + 1) * out_, T(0));
                     g = source(n, gs, gt);
                     if (want_dx) g = prepare_gradient(dx_planes, g, dcol);
                 }
@@ -901,7 +907,7 @@ private:
                 if (winograd_dw) {  // its output channels, from the whole image and dy_n^T
                     if (outputs.end > outputs.begin) {
                         winograd_weight_grad_image(n, gt, outputs.begin, outputs.end, part, t);
-                        if (n % kChunk == kChunk - 1 || n == N - 1) winograd_weight_grad_finish(outputs.begin, outputs.end, part, t);
+                        if (n % chunk == chunk - 1 || n == N - 1) winograd_weight_grad_finish(outputs.begin, outputs.end, part, t);
                     }
                 } else if (wg) {  // the same rows by the direct kernel, from the padded image
                     if (rows > 0) weight_gradient_rows(wg, copies ? static_cast<const T*>(col) : x_n, gt, part, w);
@@ -924,7 +930,7 @@ private:
     // which measured up to twice as slow as one thread when the two cores sit far apart (docs/performance.md).
     // The same kernels on the same rows: bitwise backward_images_shared's results.
     void backward_images_apart(Index N, const T* WT, detail::DirectForwardPlanes dx_planes, Index dx_scratch, const T* dy) {
-        const Index P = out_shape_[2] * out_shape_[3], R = in_ * k_ * k_;
+        const Index P = out_shape_[2] * out_shape_[3], R = in_ * k_ * k_, chunk = chunk_images(N);
         const bool winograd_dw = winograd_applies();
         const Index scratch = col_.size() / std::max<Index>(1, col_.dim(0));
         const auto wg = direct_weight_gradient_rows();
@@ -942,18 +948,18 @@ private:
             const ThreadShare outputs = winograd_outputs(t, team);  // Winograd's weight gradient: by output channels
             const ThreadShare columns = pointwise_share(t, team);     // a pointwise one: likewise
             for (Index n = 0; n < N; ++n) {
-                T* part = partial_.data() + (n / kChunk) * (R + 1) * out_;
+                T* part = partial_.data() + (n / chunk) * (R + 1) * out_;
                 const T* g = dy + n * out_ * P;
                 const T* x_n = input_.data() + n * in_ * in_shape_[2] * in_shape_[3];
                 if (winograd_dw) {  // its columns of every row of the chunk's sums; dy_n^T, all of it
                     if (outputs.end > outputs.begin) {
-                        if (n % kChunk == 0) {  // the bias row (winograd_weight_grad_finish sets the weight rows)
+                        if (n % chunk == 0) {  // the bias row (winograd_weight_grad_finish sets the weight rows)
                             std::fill(part + R * out_ + outputs.begin, part + R * out_ + outputs.end, T(0));
                             zero_winograd_du(outputs.begin, outputs.end, t);
                         }
                         transpose(g, out_, P, gt);
                         winograd_weight_grad_image(n, gt, outputs.begin, outputs.end, part, t);
-                        if (n % kChunk == kChunk - 1 || n == N - 1) winograd_weight_grad_finish(outputs.begin, outputs.end, part, t);
+                        if (n % chunk == chunk - 1 || n == N - 1) winograd_weight_grad_finish(outputs.begin, outputs.end, part, t);
                     }
                     if (want_dx && dx_channels.end > dx_channels.begin)
                         input_gradient_channels(dx_planes, WTt, prepare_gradient(dx_planes, g, dcol), dcol, n, dx_channels.begin, dx_channels.end);
@@ -961,13 +967,13 @@ private:
                 }
                 if (pointwise()) {  // its columns of every row of the chunk's sums, from its rows of dy_n transposed
                     if (columns.end > columns.begin) {
-                        if (n % kChunk == 0)
+                        if (n % chunk == 0)
                             for (Index r = 0; r <= R; ++r) std::fill(part + r * out_ + columns.begin, part + r * out_ + columns.end, T(0));
                         transpose_block(g, out_, P, columns.begin, columns.end, Index(0), P, gt);
                         pointwise_weight_gradient(x_n, gt, columns.begin, columns.end, part);
                     }
                 } else {
-                    if (n % kChunk == 0) {  // its rows of the chunk's sums
+                    if (n % chunk == 0) {  // its rows of the chunk's sums
                         std::fill(part + r0 * out_, part + r1 * out_, T(0));
                         if (w.bias) std::fill(part + R * out_, part + (R + 1) * out_, T(0));
                     }
