@@ -507,6 +507,7 @@ private:
                 T* dcol = col + (R + 1) * P;
                 T* gt = dcol + dx_scratch;
                 T* gs = want_dx ? gt + P * out_ : nullptr;
+                const T* WTt = want_dx ? own_input_gradient_weights(dx_planes, WT, t) : WT;
                 EIGENCNN_OMP(for schedule(static))
                 for (Index c = 0; c < chunks; ++c) {
                     T* part = partial_.data() + c * (R + 1) * out_;
@@ -522,7 +523,7 @@ private:
                             im2col(input_, n, col);
                             gemm(R + 1, out_, P, col, P, gt, out_, part, out_, true);  // [dW^T; db^T] += [col_n; 1] * dy_n^T
                         }
-                        if (want_dx) input_gradient_channels(dx_planes, WT, prepare_gradient(dx_planes, g, dcol), dcol, n, 0, in_);
+                        if (want_dx) input_gradient_channels(dx_planes, WTt, prepare_gradient(dx_planes, g, dcol), dcol, n, 0, in_);
                     }
                     if (winograd_dw) winograd_weight_grad_finish(0, out_, part, t);
                 }
@@ -602,11 +603,16 @@ private:
         const Index scratch = dx_scratch + out_ * P;
         col_.resize(Shape{num_threads(), scratch});  // per thread: dcol (planes: the padded dy_n; phases: it, then dx_n in phases), dy_n
         if (shared) return backward_input_images_shared(N, WT, dx_planes, dx_scratch, source, dy);
-        EIGENCNN_OMP(parallel for schedule(static) if (N > 1 || !kSerialImage))  // one image: no team to wake
-        for (Index n = 0; n < N; ++n) {
-            T* dcol = col_.data() + thread_index() * scratch;
-            const T* g = source(n, dcol + dx_scratch);
-            input_gradient_channels(dx_planes, WT, prepare_gradient(dx_planes, g, dcol), dcol, n, 0, in_);
+        EIGENCNN_OMP(parallel if (N > 1 || !kSerialImage))  // one image: no team to wake
+        {
+            const int t = thread_index();
+            T* dcol = col_.data() + t * scratch;
+            const T* WTt = own_input_gradient_weights(dx_planes, WT, t);
+            EIGENCNN_OMP(for schedule(static))
+            for (Index n = 0; n < N; ++n) {
+                const T* g = source(n, dcol + dx_scratch);
+                input_gradient_channels(dx_planes, WTt, prepare_gradient(dx_planes, g, dcol), dcol, n, 0, in_);
+            }
         }
         return grad_input_;
     }
@@ -1165,13 +1171,19 @@ private:
             if (dx_winograd_) return winograd_input_gradient_weights(shared);
 #endif
         if (dx_phases_) return phase_weights();
-        if (dx_rows_) {
+        if (dx_rows_) {  // one channel-last W per thread, each built on its own thread (input_gradient_weight_rows)
             effective_weight();  // weight_eff_ with a mask
-            weight_t_.resize(Shape{shared ? num_threads() : 1, out_, k_ * k_, in_});
-            return shared ? weight_t_.data() : channel_last_weight(weight_t_.data());
+            weight_t_.resize(Shape{num_threads(), out_, k_ * k_, in_});
+            return weight_t_.data();
         }
         if (!planes) return shared ? size_transposed_weight() : transposed_weight();
         return shared ? size_flipped_weight() : flipped_weight();
+    }
+    // The weights thread t reads for whole images (images apart, not shared): its own channel-last W for the
+    // rows kernel, built on that thread (one W built before the region and read by both cores cost a transfer of
+    // each line of it per call), else WT as input_gradient_weights built it.
+    const T* own_input_gradient_weights(detail::DirectForwardPlanes planes, const T* WT, int t) {
+        return dx_rows_ ? input_gradient_weight_rows(planes, WT, t, 0, in_) : WT;
     }
     // Thread t's part of them (channels [c0, c1)); returns the weights it reads.
     const T* input_gradient_weight_rows(detail::DirectForwardPlanes planes, const T* WT, int t, Index c0, Index c1) {
