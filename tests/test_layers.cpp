@@ -114,6 +114,15 @@ TEST_CASE("Conv2d weight gradient sums over more images than one reduction chunk
     check_layer_gradients(conv, random_tensor(Shape{19, 2, 5, 5}, rng));
 }
 
+TEST_CASE("Conv2d's weight-gradient chunks follow the batch size alone, as docs/reliability.md states") {
+    // 8 images a chunk from 16 images on; below, the batch's two halves (rounded up), so two threads split batch 8
+    for (Index n : {0, 1, 2}) CHECK(Conv2d<float>::chunk_images(n) == 1);
+    CHECK(Conv2d<float>::chunk_images(3) == 2);
+    CHECK(Conv2d<float>::chunk_images(8) == 4);
+    CHECK(Conv2d<float>::chunk_images(15) == 8);
+    for (Index n : {16, 17, 500}) CHECK(Conv2d<double>::chunk_images(n) == 8);
+}
+
 TEST_CASE("Conv2d on an empty batch gives an empty output and zero gradients") {
     Conv2d<double> conv(2, 3, 3, 1, 1, 6);
     const Tensor<double> y = conv.forward(Tensor<double>(Shape{0, 2, 5, 5}));
