@@ -27,6 +27,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <utility>
 #include <vector>
 
@@ -142,6 +143,45 @@ TEST_CASE("gemm: a row of C does not depend on which other rows are computed wit
         gemm(rows, N, K, A.data() + r * K, K, B.data(), N, pieces.data() + r * N, N);
     }
     CHECK(whole == pieces);
+}
+
+TEST_CASE("winners_nonzero_patches: the nonzero entries in order, as the scalar loop lists them") {
+    // The fused conv -> pool backward's lists of patches for dW (kernels/conv2d_winners.hpp): with AVX-512, 16
+    // entries at a time compressed into place; a NaN counts as nonzero, -0 as zero, as `g != 0` does.
+    Rng rng(17);
+    const Index P = 64, image = 2304, OC = 3;
+    std::vector<std::int32_t> patch_at(static_cast<std::size_t>(P));
+    for (Index p = 0; p < P; ++p) patch_at[static_cast<std::size_t>(p)] = static_cast<std::int32_t>(p * 16 + p % 5);
+    for (const Index Q : {1, 15, 16, 20, 32, 37})
+        for (const Index count : {1, 3}) {
+            const Index E = OC * Q;
+            std::vector<float> val(static_cast<std::size_t>(count * E));
+            std::vector<std::int32_t> pos(val.size());
+            for (std::size_t i = 0; i < val.size(); ++i) {
+                const double u = rng.uniform();
+                val[i] = u < 0.4 ? 0.0f : u < 0.45 ? -0.0f : u < 0.5 ? std::numeric_limits<float>::quiet_NaN() : static_cast<float>(u - 0.75);
+                pos[i] = static_cast<std::int32_t>(rng.uniform() * double(P)) % static_cast<std::int32_t>(P);
+            }
+            for (Index o = 0; o < OC; ++o) {
+                std::vector<float> want_g, gs(static_cast<std::size_t>(count * Q));
+                std::vector<Index> want_at, at(gs.size());
+                for (Index n = 0; n < count; ++n)
+                    for (Index q = 0; q < Q; ++q) {
+                        const std::size_t e = static_cast<std::size_t>(n * E + o * Q + q);
+                        if (val[e] == 0.0f) continue;  // NaN kept, -0 dropped
+                        want_g.push_back(val[e]);
+                        want_at.push_back(n * image + patch_at[static_cast<std::size_t>(pos[e])]);
+                    }
+                const Index m = winners_nonzero_patches(count, Q, E, image, val.data() + o * Q, pos.data() + o * Q, patch_at.data(), gs.data(), at.data());
+                INFO("Q=" << Q << " count=" << count << " o=" << o);
+                REQUIRE(m == static_cast<Index>(want_g.size()));
+                for (Index i = 0; i < m; ++i) {
+                    const float g = gs[static_cast<std::size_t>(i)], w = want_g[static_cast<std::size_t>(i)];
+                    CHECK((std::memcmp(&g, &w, sizeof g) == 0));  // bit for bit, NaN included
+                    CHECK(at[static_cast<std::size_t>(i)] == want_at[static_cast<std::size_t>(i)]);
+                }
+            }
+        }
 }
 
 TEST_CASE("gemm<double> (the Eigen path) agrees with the float kernel") {

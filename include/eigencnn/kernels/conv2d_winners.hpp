@@ -35,6 +35,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <type_traits>
+#include <vector>
 
 namespace eigencnn {
 
@@ -272,23 +273,60 @@ bool conv2d_winners_weight_images_apply(const WinnersGeometry& geo) {
     return geo.origin[0] >= 0 && geo.origin[1] >= 0 && last[0] + geo.K <= geo.H && last[1] + geo.K <= geo.W &&
            winners_whole_patch<T>(geo, [](auto, auto) {});
 }
+// One output channel's nonzero entries over `count` images, in order: gs[0, m) their gradients, at[0, m) their
+// patches' offsets in the chunk's images (image n at n * image; patch_at [P] per output position). val and pos at
+// the channel's first entry of image 0, images E apart, Q entries each. Returns m. With AVX-512, 16 entries at a
+// time: the nonzero ones compressed into place (a NaN counts as nonzero, -0 as zero, as `g != 0` below), their
+// offsets gathered from patch_at; 16 lanes are stored at gs + m (8 and 8 at at + m), all within the count * Q
+// entries the lists hold, since m never passes the entries already read.
+template <typename T>
+Index winners_nonzero_patches(Index count, Index Q, Index E, Index image, const T* val, const std::int32_t* pos, const std::int32_t* patch_at,
+                              T* gs, Index* at) {
+    Index m = 0;
+    for (Index n = 0; n < count; ++n) {
+        const T* v = val + n * E;
+        const std::int32_t* p = pos + n * E;
+        Index q = 0;
+#if defined(EIGENCNN_GEMM_KERNEL) && defined(__AVX512F__)
+        if constexpr (std::is_same_v<T, float>) {
+            const __m512i base = _mm512_set1_epi64(static_cast<long long>(n * image));
+            for (; q + 16 <= Q; q += 16) {
+                const __m512 g = _mm512_loadu_ps(v + q);
+                const __mmask16 keep = _mm512_cmp_ps_mask(g, _mm512_setzero_ps(), _CMP_NEQ_UQ);
+                const __m512i offset = _mm512_i32gather_epi32(_mm512_loadu_si512(p + q), patch_at, 4);
+                _mm512_storeu_ps(gs + m, _mm512_maskz_compress_ps(keep, g));
+                const auto low = static_cast<__mmask8>(keep & 0xff), high = static_cast<__mmask8>(keep >> 8);
+                const __m512i at_low = _mm512_add_epi64(base, _mm512_cvtepi32_epi64(_mm512_castsi512_si256(offset)));
+                const __m512i at_high = _mm512_add_epi64(base, _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(offset, 1)));
+                _mm512_storeu_si512(at + m, _mm512_maskz_compress_epi64(low, at_low));
+                m += __builtin_popcount(low);
+                _mm512_storeu_si512(at + m, _mm512_maskz_compress_epi64(high, at_high));
+                m += __builtin_popcount(high);
+            }
+        }
+#endif
+        for (; q < Q; ++q) {  // without a branch on the values
+            gs[m] = v[q];
+            at[m] = n * image + patch_at[p[q]];
+            m += v[q] != T(0);
+        }
+    }
+    return m;
+}
+
 template <typename T>
 bool conv2d_winners_weight_images(const WinnersGeometry& geo, Index count, const T* xs, const std::int32_t* pos, const T* val, T* part,
                                   T* gs, Index* at) {
     const Index C = geo.C, K = geo.K, H = geo.H, W = geo.W, Q = geo.Q, OC = geo.OC, KKC = K * K * C, E = OC * Q;
     if (!conv2d_winners_weight_images_apply<T>(geo)) return false;
+    // each output position's patch, from the image's start (every patch lies inside: C*H*W < 2^31, Conv2d checks)
+    thread_local std::vector<std::int32_t> patch_at;
+    patch_at.resize(static_cast<std::size_t>(geo.P));
+    for (Index p = 0; p < geo.P; ++p) patch_at[static_cast<std::size_t>(p)] = static_cast<std::int32_t>((geo.origin[2 * p] * W + geo.origin[2 * p + 1]) * C);
     return winners_whole_patch<T>(geo, [&](auto k, auto kb) {
         for (Index n = 0; n < count; ++n) conv2d_winners_bias(OC, Q, val + n * E, part + OC * KKC);  // image after image, as conv2d_winners_image
         for (Index o = 0; o < OC; ++o) {
-            Index m = 0;  // the nonzero entries of channel o, image after image, without a branch on the values
-            for (Index n = 0; n < count; ++n)
-                for (Index q = 0; q < Q; ++q) {
-                    const T g = val[n * E + o * Q + q];
-                    const Index p = pos[n * E + o * Q + q];
-                    gs[m] = g;
-                    at[m] = n * H * W * C + (geo.origin[2 * p] * W + geo.origin[2 * p + 1]) * C;
-                    m += g != T(0);
-                }
+            const Index m = winners_nonzero_patches(count, Q, E, H * W * C, val + o * Q, pos + o * Q, patch_at.data(), gs, at);
             conv2d_winners_patch_dw<decltype(k)::value, decltype(kb)::value>(m, gs, at, xs, W * C, part + o * KKC);
         }
     });
@@ -379,8 +417,28 @@ void conv2d_winners_input_image(const WinnersGeometry& geo, const T* wt, const s
         for (Index q = 0; q < Q; ++q) table[pos[o * Q + q] * OC + o] += val[o * Q + q];
     for (Index p = 0; p < P; ++p) {
         const T* gp = table + p * OC;
-        Index m = 0;
-        for (Index o0 = 0; o0 < OC; o0 += 64)
+        Index m = 0, o0 = 0;
+#if defined(EIGENCNN_GEMM_KERNEL) && defined(__AVX512F__)
+        if constexpr (std::is_same_v<T, float>) {  // 16 channels at a time, the nonzero ones compressed into place (as above)
+            const long long k = static_cast<long long>(KKC);  // lane l's weight offset from the first's: l * KKC
+            const __m512i lane_low = _mm512_setr_epi64(0, k, 2 * k, 3 * k, 4 * k, 5 * k, 6 * k, 7 * k);
+            const __m512i lane_high = _mm512_add_epi64(lane_low, _mm512_set1_epi64(8 * k));
+            for (; o0 + 16 <= OC; o0 += 16) {
+                const __m512 g = _mm512_loadu_ps(gp + o0);
+                const __mmask16 keep = _mm512_cmp_ps_mask(g, _mm512_setzero_ps(), _CMP_NEQ_UQ);
+                if (!keep) continue;
+                _mm512_storeu_ps(gs + m, _mm512_maskz_compress_ps(keep, g));
+                const __m512i first = _mm512_set1_epi64(static_cast<long long>(o0 * KKC));
+                const __m512i off_low = _mm512_add_epi64(first, lane_low), off_high = _mm512_add_epi64(first, lane_high);
+                const auto low = static_cast<__mmask8>(keep & 0xff), high = static_cast<__mmask8>(keep >> 8);
+                _mm512_storeu_si512(woff + m, _mm512_maskz_compress_epi64(low, off_low));
+                m += __builtin_popcount(low);
+                _mm512_storeu_si512(woff + m, _mm512_maskz_compress_epi64(high, off_high));
+                m += __builtin_popcount(high);
+            }
+        }
+#endif
+        for (; o0 < OC; o0 += 64)
             for (std::uint64_t mask = nonzero_mask(gp + o0, std::min<Index>(64, OC - o0)); mask; mask &= mask - 1) {
                 const Index o = o0 + lowest_bit(mask);
                 gs[m] = gp[o];
