@@ -6,7 +6,7 @@
 // the library's sums must depend neither on the processor the compiler tunes for nor on what else the
 // translation unit includes. With GCC's default -ffp-contract=fast they did: GCC contracts a * b + c into an FMA
 // where its tuning and its inlining decisions say, and the Winograd F(2x2, 5x5) transforms of the seed model's
-// conv2 rounded differently (three builds, three results). eigencnn::eigencnn carries -ffp-contract=off
+// conv2 rounded differently (of these three builds, the rocketlake one gave other bits). eigencnn::eigencnn carries -ffp-contract=off
 // (CMakeLists.txt, docs/reliability.md).
 #ifdef TUNE_INVARIANCE_ALL_HEADERS
 #include <eigencnn/eigencnn.hpp>

@@ -273,6 +273,21 @@ bool conv2d_winners_weight_images_apply(const WinnersGeometry& geo) {
     return geo.origin[0] >= 0 && geo.origin[1] >= 0 && last[0] + geo.K <= geo.H && last[1] + geo.K <= geo.W &&
            winners_whole_patch<T>(geo, [](auto, auto) {});
 }
+#if defined(EIGENCNN_GEMM_KERNEL) && defined(__AVX512F__)
+// The lanes `keep` of 16 entries, in order, appended to two lists at m: g's values to gs, their 64-bit offsets
+// (lanes 0-7 in low, 8-15 in high) to off; returns the new m. Compressed in registers and stored whole (compress
+// straight to memory is slow on Zen 4): 16 floats at gs + m and 8 + 8 offsets from off + m, so the lists need
+// room for 16 values past m (the callers' m never passes the entries already read).
+inline Index store_kept_lanes(__mmask16 keep, __m512 g, __m512i low, __m512i high, float* gs, Index* off, Index m) {
+    _mm512_storeu_ps(gs + m, _mm512_maskz_compress_ps(keep, g));
+    const auto keep_low = static_cast<__mmask8>(keep & 0xff), keep_high = static_cast<__mmask8>(keep >> 8);
+    _mm512_storeu_si512(off + m, _mm512_maskz_compress_epi64(keep_low, low));
+    m += __builtin_popcount(keep_low);
+    _mm512_storeu_si512(off + m, _mm512_maskz_compress_epi64(keep_high, high));
+    return m + __builtin_popcount(keep_high);
+}
+#endif
+
 // One output channel's nonzero entries over `count` images, in order: gs[0, m) their gradients, at[0, m) their
 // patches' offsets in the chunk's images (image n at n * image; patch_at [P] per output position). val and pos at
 // the channel's first entry of image 0, images E apart, Q entries each. Returns m. With AVX-512, 16 entries at a
@@ -294,14 +309,9 @@ Index winners_nonzero_patches(Index count, Index Q, Index E, Index image, const 
                 const __m512 g = _mm512_loadu_ps(v + q);
                 const __mmask16 keep = _mm512_cmp_ps_mask(g, _mm512_setzero_ps(), _CMP_NEQ_UQ);
                 const __m512i offset = _mm512_i32gather_epi32(_mm512_loadu_si512(p + q), patch_at, 4);
-                _mm512_storeu_ps(gs + m, _mm512_maskz_compress_ps(keep, g));
-                const auto low = static_cast<__mmask8>(keep & 0xff), high = static_cast<__mmask8>(keep >> 8);
                 const __m512i at_low = _mm512_add_epi64(base, _mm512_cvtepi32_epi64(_mm512_castsi512_si256(offset)));
                 const __m512i at_high = _mm512_add_epi64(base, _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(offset, 1)));
-                _mm512_storeu_si512(at + m, _mm512_maskz_compress_epi64(low, at_low));
-                m += __builtin_popcount(low);
-                _mm512_storeu_si512(at + m, _mm512_maskz_compress_epi64(high, at_high));
-                m += __builtin_popcount(high);
+                m = store_kept_lanes(keep, g, at_low, at_high, gs, at, m);
             }
         }
 #endif
@@ -427,14 +437,8 @@ void conv2d_winners_input_image(const WinnersGeometry& geo, const T* wt, const s
                 const __m512 g = _mm512_loadu_ps(gp + o0);
                 const __mmask16 keep = _mm512_cmp_ps_mask(g, _mm512_setzero_ps(), _CMP_NEQ_UQ);
                 if (!keep) continue;
-                _mm512_storeu_ps(gs + m, _mm512_maskz_compress_ps(keep, g));
                 const __m512i first = _mm512_set1_epi64(static_cast<long long>(o0 * KKC));
-                const __m512i off_low = _mm512_add_epi64(first, lane_low), off_high = _mm512_add_epi64(first, lane_high);
-                const auto low = static_cast<__mmask8>(keep & 0xff), high = static_cast<__mmask8>(keep >> 8);
-                _mm512_storeu_si512(woff + m, _mm512_maskz_compress_epi64(low, off_low));
-                m += __builtin_popcount(low);
-                _mm512_storeu_si512(woff + m, _mm512_maskz_compress_epi64(high, off_high));
-                m += __builtin_popcount(high);
+                m = store_kept_lanes(keep, g, _mm512_add_epi64(first, lane_low), _mm512_add_epi64(first, lane_high), gs, woff, m);
             }
         }
 #endif
