@@ -145,6 +145,26 @@ TEST_CASE("gemm: a row of C does not depend on which other rows are computed wit
     CHECK(whole == pieces);
 }
 
+TEST_CASE("gemm_rows: bitwise one gemm() call on any thread count, rows or columns shared") {
+    // Linear's products (kernels/matmul.hpp): shares of rows in whole tiles, or with few rows, of columns in
+    // whole panels of 64 (the seed model's [10, 500] x [500, 512] weight gradient); shapes on both sides of the
+    // switches, with column tails.
+    Rng rng(23);
+    const int saved = num_threads();
+    for (const Case& s : {Case{500, 512, 64}, Case{130, 10, 64}, Case{61, 75, 30}, Case{10, 512, 500}, Case{59, 200, 100},
+                          Case{3, 130, 300}, Case{10, 127, 40}})
+        for (int threads : {1, 2, 3}) {
+            INFO("M=" << s.M << " N=" << s.N << " K=" << s.K << " threads=" << threads);
+            const auto A = random_vector(s.M * s.K, rng), B = random_vector(s.K * s.N, rng);
+            std::vector<float> whole(static_cast<std::size_t>(s.M * s.N)), shared(whole.size(), 7.0f);
+            gemm(s.M, s.N, s.K, A.data(), s.K, B.data(), s.N, whole.data(), s.N);
+            set_num_threads(threads);
+            gemm_rows(s.M, s.N, s.K, A.data(), s.K, B.data(), s.N, shared.data(), s.N);
+            set_num_threads(saved);
+            CHECK(std::memcmp(whole.data(), shared.data(), sizeof(float) * whole.size()) == 0);
+        }
+}
+
 TEST_CASE("winners_nonzero_patches: the nonzero entries in order, as the scalar loop lists them") {
     // The fused conv -> pool backward's lists of patches for dW (kernels/conv2d_winners.hpp): with AVX-512, 16
     // entries at a time compressed into place; a NaN counts as nonzero, -0 as zero, as `g != 0` does.

@@ -7,7 +7,7 @@
 //   A, B, C row-major with leading dimensions lda, ldb, ldc (elements).
 //
 // Conv2d calls it per image, one call per thread, so it never threads
-// itself; Linear calls it per block of 64 rows (gemm_rows, matmul.hpp).
+// itself; Linear calls it on each thread's share of rows (gemm_rows, matmul.hpp).
 // Shapes here are small and
 // skinny (conv2 of the seed model: M 32, N 64, K 400), where Eigen's general
 // GEMM reaches 50-80% of one core; this one reaches 90-95% for float.

@@ -2,12 +2,13 @@
 // eigencnn/kernels/matmul.hpp
 //
 // gemm_rows: C[M, N] = A[M, K] * B[K, N] (row-major, leading dimensions lda,
-// ldb, ldc) on all threads, for Linear. The rows of C are cut into fixed
-// blocks of 64 that OpenMP threads share, each block one single-threaded
-// gemm() (kernels/gemm.hpp), whose every element is the k-ordered sum
-// whatever the block: the result is bitwise the same on any number of
-// threads. (Eigen's own threaded GEMM splits rows by thread count, and its
-// remainder kernels accumulate in another order.)
+// ldb, ldc) on all threads, for Linear. Each thread takes a share of C's rows
+// (or, with few rows, of its columns) and runs single-threaded gemm() calls
+// (kernels/gemm.hpp) on it; gemm()'s every element is the k-ordered sum
+// whatever the tile or call, so the result is bitwise the same on any number
+// of threads. Eigen's path (matmul_rows) cuts the rows into fixed blocks of
+// 64 instead: Eigen's own threaded GEMM splits rows by thread count, and its
+// remainder kernels accumulate in another order.
 //
 // Linear used Eigen's GEMM per block (matmul_rows, below) until gemm()'s
 // broadcast was fixed: Eigen packs the whole right-hand side again for every
@@ -20,10 +21,12 @@
 #include "../core/omp.hpp"
 
 #include "../core/tensor.hpp"
+#include "../core/threads.hpp"
 #include "gemm.hpp"
 #include "transpose.hpp"
 
 #include <algorithm>
+#include <type_traits>
 
 namespace eigencnn {
 
@@ -48,10 +51,43 @@ void matmul_rows(Dst&& dst, const Lhs& lhs, const Rhs& rhs) {
     for_row_blocks(dst.rows(), [&](Index r, Index len) { dst.middleRows(r, len).noalias() = lhs.middleRows(r, len) * rhs; });
 }
 
-/// C[M, N] = A[M, K] * B[K, N] in the fixed row blocks, each block one gemm() call.
+/// gemm()'s rows over the threads: each thread one contiguous share of whole tiles (kGemmShareRows, a multiple of
+/// both tile heights), taken kGemmRowBlock rows at a time (A's block stays in L2 over all of B's panels).
+/// gemm()'s every element is the k-ordered sum whatever the tile, so the result does not depend on the split; the
+/// fixed blocks of 64 (for_row_blocks) left the thread holding the short last block waiting, and every block
+/// ended in a short tile (M = 500 on two threads: 64 = 10 x 6 + 4; each panel's 4-row tile ran at half the rate).
+constexpr Index kGemmShareRows = 12, kGemmRowBlock = 60;
+template <typename F>
+void for_gemm_row_shares(Index rows, F&& f) {
+    EIGENCNN_OMP(parallel if (rows > kGemmRowBlock))
+    {
+        const ThreadShare share = thread_share(rows, thread_index(), num_threads_in_region(), kGemmShareRows);
+        for (Index r = share.begin; r < share.end; r += kGemmRowBlock) f(r, std::min(kGemmRowBlock, share.end - r));
+    }
+}
+
+/// C[M, N] = A[M, K] * B[K, N] on all threads: gemm() calls over the rows; for float on gemm()'s kernel each
+/// thread takes a share of whole tiles (for_gemm_row_shares), or, with fewer rows than one block and at least
+/// two panels of columns, a share of the columns in whole panels (Linear's weight gradient with few outputs,
+/// [10, 500] x [500, 512] on the seed model: one thread did it while the other waited); otherwise the fixed
+/// row blocks.
 template <typename T>
 void gemm_rows(Index M, Index N, Index K, const T* A, Index lda, const T* B, Index ldb, T* C, Index ldc) {
-    for_row_blocks(M, [&](Index r, Index len) { gemm(len, N, K, A + r * lda, lda, B, ldb, C + r * ldc, ldc); });
+    auto product = [&](Index r, Index len) { gemm(len, N, K, A + r * lda, lda, B, ldb, C + r * ldc, ldc); };
+#ifdef EIGENCNN_GEMM_KERNEL
+    if constexpr (std::is_same_v<T, float>) {
+        constexpr Index panel = 4 * detail::kGemmLanes;
+        if (M >= kGemmRowBlock || N < 2 * panel) return for_gemm_row_shares(M, product);
+        EIGENCNN_OMP(parallel if (M * N * K >= (Index{1} << 20)))
+        {
+            const ThreadShare share = thread_share(N, thread_index(), num_threads_in_region(), panel);
+            if (share.end > share.begin)
+                gemm(M, share.end - share.begin, K, A, lda, B + share.begin, ldb, C + share.begin, ldc);
+        }
+        return;
+    }
+#endif
+    for_row_blocks(M, product);
 }
 
 /// Batches up to this many rows take linear_few_rows (below) where it exists.

@@ -9,9 +9,9 @@
 //   dW = dy^T * x      [out, in]
 //   db = sum_n dy[n]   [out]
 //   dx = dy * W        [N, in]
-// Each product runs in fixed blocks of rows over the threads (kernels/matmul.hpp), so results do not depend
-// on the thread count. Float with AVX-512: on gemm() (gemm_rows), which wants its right operand's rows
-// contiguous: the forward multiplies by a copy of W^T, or for batches under kCopyWeightRows computes
+// Each product runs in shares of rows (or columns) over the threads (kernels/matmul.hpp) whose every element is
+// the same sum however they are shared, so results do not depend on the thread count. Float with AVX-512: on
+// gemm() (gemm_rows), which wants its right operand's rows contiguous: the forward multiplies by a copy of W^T, or for batches under kCopyWeightRows computes
 // y^T = W x^T from a copy of x^T (copying W for a few rows would cost more than the product), or for up to
 // kLinearFewRows rows reads W in place, 16 x 16 blocks transposed in registers (linear_few_rows; y^T = W x^T
 // would fill one lane of 16 at batch 1); dW is formed from a copy of dy^T (kernels/transpose.hpp). The three
@@ -97,7 +97,7 @@ public:
             transposed_.resize(Shape{in_, out_});
             parallel_transpose(w.data(), out_, in_, transposed_.data());  // W^T [in, out]
             const T* b = has_bias_ ? (mask_.active() ? bias_eff_ : bias_).data() : nullptr;
-            for_row_blocks(N, [&](Index r, Index len) {  // y = x W^T (+ b, while the block is in cache)
+            for_gemm_row_shares(N, [&](Index r, Index len) {  // y = x W^T (+ b, while the block is in cache)
                 T* y_rows = output_.data() + r * out_;
                 gemm(len, out_, in_, x.data() + r * in_, in_, transposed_.data(), out_, y_rows, out_);
                 if (b)
