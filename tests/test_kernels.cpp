@@ -680,7 +680,9 @@ TEST_CASE("Conv2d's input gradient: the im2col result within rounding, bitwise t
 // the weight gradient by output channels), alone (batch 1) or in a batch; with an output mask, bitwise a layer with diag(a) W and c * b.
 // Stride-1 5x5 convs by F(2x2, 5x5) the same way. Each pass where Winograd pays on its plane
 // (detail::winograd_pays), the direct kernels' bits elsewhere.
-TEST_CASE("Conv2d by Winograd F(2x2, 3x3) and F(2x2, 5x5): the direct results within rounding, the same on any thread count and batch") {
+TEST_CASE("Conv2d by Winograd F(2x2, 3x3), F(4x4, 5x5) and F(2x2, 5x5): the direct results within rounding, the same on any thread count and batch") {
+    // 5x5: the forward by F(4x4, 5x5), small images several to a group (kernels/conv2d_winograd45.hpp); the input
+    // and weight gradients by F(2x2, 5x5)
     if (!detail::winograd_applies(16, 16, 3, 1, 1)) {
         MESSAGE("no gemm() vectors here: Winograd does not run");
         return;
@@ -709,10 +711,11 @@ TEST_CASE("Conv2d by Winograd F(2x2, 3x3) and F(2x2, 5x5): the direct results wi
                                           {{48, 16, 3, 2, 5, 6}, true, true},     // padding 2: the input gradient's 0
                                           {{64, 64, 3, 1, 8, 8}, true, true},     // batch 1 on 3 threads: 4 blocks of 16 channels, 1 + 2 + 1
                                           {{16, 16, 3, 1, 1, 1}, false, false},   // one output: all direct
-                                          {{16, 32, 5, 0, 12, 12}, true, false},  // 5x5: the seed model's second conv, 16 tiles
-                                          {{16, 16, 5, 2, 14, 13}, true, true},   // 49 tiles: two groups; odd columns
+                                          {{16, 32, 5, 0, 12, 12}, true, false},  // 5x5: the seed model's second conv, 4 tiles (F(4x4)): 5 images a group
+                                          {{16, 16, 5, 2, 14, 13}, true, true},   // 16 tiles, 3 images a group: 3 + 2; odd columns; dx: 49 tiles, two groups
                                           {{32, 48, 5, 4, 3, 4}, true, true},     // padding 4, odd rows; 3 blocks of 16 output channels
-                                          {{64, 64, 5, 2, 6, 6}, true, true}};    // 9 tiles; batch 1 on 3 threads: 1 + 2 + 1
+                                          {{64, 64, 5, 2, 6, 6}, true, true},     // 4 tiles; batch 1 on 3 threads: 1 + 2 + 1
+                                          {{16, 16, 5, 2, 30, 29}, true, true}};  // 64 tiles: one image, groups of 48 + 16; odd columns
     Rng rng(31);
     const int threads_before = num_threads();
     for (const WinogradCase& wc : cases) {

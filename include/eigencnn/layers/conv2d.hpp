@@ -85,6 +85,7 @@
 #include "../kernels/conv2d_input_rows.hpp"
 #include "../kernels/conv2d_winners.hpp"
 #include "../kernels/conv2d_winograd.hpp"
+#include "../kernels/conv2d_winograd45.hpp"
 #include "../kernels/gemm.hpp"
 #include "../kernels/im2col.hpp"
 
@@ -347,8 +348,13 @@ private:
     void forward_images_winograd(const Tensor<T>& x, Dest& dest, Sink& sink) {
         const Index N = out_shape_[0], P = out_shape_[2] * out_shape_[3], H = x.dim(2), W = x.dim(3), image_in = in_ * H * W;
         const bool shared = small_batch(N);
-        const Index work = std::max(detail::winograd_image_scratch(in_, out_, H, W, k_, pad_), detail::winograd_weights_scratch(in_, out_, k_));
-        const Index per_thread = work + (shared ? 2 : 1) * out_ * P, XI = detail::winograd_tile_elements(k_);
+        // 5x5: F(4x4, 5x5), small images G at a time (kernels/conv2d_winograd45.hpp); 3x3: F(2x2, 3x3)
+        const bool f45 = k_ == 5;
+        const Index G = f45 && !shared ? std::min(N, detail::winograd45_images_per_group(H, W, pad_)) : 1, groups = (N + G - 1) / G;
+        const Index work = f45 ? std::max(detail::winograd45_images_scratch(G, in_, out_, H, W, pad_), detail::winograd45_weights_scratch(in_, out_))
+                               : std::max(detail::winograd_image_scratch(in_, out_, H, W, k_, pad_), detail::winograd_weights_scratch(in_, out_, k_));
+        const Index per_thread = work + (shared ? 2 : G) * out_ * P;
+        const Index XI = f45 ? detail::kWinograd45Elements : detail::winograd_tile_elements(k_);
         winograd_scratch_.resize(Shape{num_threads(), per_thread});
         winograd_u_.resize(Shape{shared ? 1 : num_threads(), XI, in_, out_});
         const T* w = effective_weight();
@@ -358,29 +364,40 @@ private:
         {
             const int t = thread_index(), team = num_threads_in_region();
             T* scratch = winograd_scratch_.data() + t * per_thread;
+            auto weights = [&](Index o0, Index o1, T* Ut) {
+                if (f45) detail::winograd45_weights(w, in_, o0, o1, Ut, scratch);
+                else detail::winograd_weights(w, out_, in_, k_, false, o0, o1, Ut, scratch);
+            };
             if (!shared) {
                 T* Ut = U + t * XI * in_ * out_;  // its own U, all of it, one block
-                detail::winograd_weights(w, out_, in_, k_, false, 0, out_, Ut, scratch);
+                weights(0, out_, Ut);
                 EIGENCNN_OMP(for schedule(static))
-                for (Index n = 0; n < N; ++n) {
-                    const T* x_n = x.data() + n * image_in;
-                    if (has_input_) std::copy(x_n, x_n + image_in, input_.data() + n * image_in);
-                    T* y = dest(n, scratch + work);
-                    detail::winograd_image(x_n, in_, H, W, k_, pad_, Ut, bias, out_, 0, out_, y, scratch);
-                    sink(n, static_cast<const T*>(y));
+                for (Index group = 0; group < groups; ++group) {
+                    const Index n0 = group * G, count = std::min(G, N - n0);
+                    T* ys[detail::kWinograd45Tiles];  // G <= kWinograd45Tiles (an image has a tile at least)
+                    for (Index g = 0; g < count; ++g) {
+                        const T* x_n = x.data() + (n0 + g) * image_in;
+                        if (has_input_) std::copy(x_n, x_n + image_in, input_.data() + (n0 + g) * image_in);
+                        ys[g] = dest(n0 + g, scratch + work + g * out_ * P);
+                    }
+                    if (f45) detail::winograd45_images(x.data() + n0 * image_in, image_in, count, in_, H, W, pad_, Ut, bias, 0, out_, ys, scratch);
+                    else detail::winograd_image(x.data() + n0 * image_in, in_, H, W, k_, pad_, Ut, bias, out_, 0, out_, ys[0], scratch);
+                    for (Index g = 0; g < count; ++g) sink(n0 + g, static_cast<const T*>(ys[g]));
                 }
             } else {
                 const ThreadShare outputs = thread_share(out_, t, team, detail::kGemmLanes), inputs = thread_share(in_, t, team);
                 T* Ut = U + XI * in_ * outputs.begin;  // its own block of U
-                if (outputs.end > outputs.begin) detail::winograd_weights(w, out_, in_, k_, false, outputs.begin, outputs.end, Ut, scratch);
+                if (outputs.end > outputs.begin) weights(outputs.begin, outputs.end, Ut);
                 T* y_scratch = winograd_scratch_.data() + work;  // thread 0's two
                 for (Index n = 0; n < N; ++n) {
                     const T* x_n = x.data() + n * image_in;
                     if (has_input_)
                         std::copy(x_n + inputs.begin * H * W, x_n + inputs.end * H * W, input_.data() + n * image_in + inputs.begin * H * W);
                     T* y = dest(n, y_scratch + (n % 2) * out_ * P);
-                    if (outputs.end > outputs.begin)
-                        detail::winograd_image(x_n, in_, H, W, k_, pad_, Ut, bias, out_, outputs.begin, outputs.end, y, scratch);
+                    if (outputs.end > outputs.begin) {
+                        if (f45) detail::winograd45_images(x_n, image_in, 1, in_, H, W, pad_, Ut, bias, outputs.begin, outputs.end, &y, scratch);
+                        else detail::winograd_image(x_n, in_, H, W, k_, pad_, Ut, bias, out_, outputs.begin, outputs.end, y, scratch);
+                    }
                     EIGENCNN_OMP(barrier)
                     EIGENCNN_OMP(single nowait)  // the others write the next image's y_n, the other scratch, meanwhile
                     sink(n, static_cast<const T*>(y));
@@ -1561,7 +1578,7 @@ private:
     bool dx_rows_ = false;                  // this backward's input gradient by rows (kernels/conv2d_input_rows.hpp)
     bool dx_winograd_ = false;              // this backward's input gradient by Winograd F(2x2, 3x3) or F(2x2, 5x5)
     bool winograd_ = true;                  // set_winograd
-    Tensor<T> winograd_u_;                  // Winograd's U: [XI, C, OC] (forward: one per thread unless shared) or [XI, OC, C] (input gradient); XI 16 or 36
+    Tensor<T> winograd_u_;                  // Winograd's U: [XI, C, OC] (forward: one per thread unless shared) or [XI, OC, C] (input gradient); XI 16 or 64 (forward), 16 or 36 (input gradient)
     Tensor<T> winograd_scratch_;            // Winograd's per-thread scratch
     Tensor<T> winograd_dw_;                 // Winograd's weight gradient: per thread, dU [XI, C, its OC], then scratch
     Tensor<T> weight_bias_t_;               // [W | b]^T [R + 1, OC], for the direct forward kernel

@@ -1,0 +1,246 @@
+// SPDX-License-Identifier: MIT
+// eigencnn/kernels/conv2d_winograd45.hpp
+//
+// The forward of stride-1 5x5 convs by Winograd's F(4x4, 5x5): each 4x4 tile of outputs from an 8x8 tile of
+// the padded input with 64 products per input channel where F(2x2, 5x5) (kernels/conv2d_winograd.hpp) takes 36
+// per 2x2 tile, 144 per 4x4: 2.25x fewer, 6.25x fewer than the direct 400. The same scheme as there, on 8x8
+// tiles, with the points 0, 1, -1, 2, -2, 1/2, -1/2 and infinity (those of Lavin and Gray's F(6x6, 3x3), the
+// other 8x8 transform; the matrices below come from the Toom-Cook construction, checked in rationals before
+// use: A^T (G g . B^T d) is the 1-D correlation exactly):
+//
+//       | 1      0      0      0      0    |          | 1   0  -21/4    0    21/4    0   -1  0 |
+//       |-2/9   -2/9   -2/9   -2/9   -2/9  |          | 0   1    1    -17/4 -17/4    1    1  0 |
+//       |-2/9    2/9   -2/9    2/9   -2/9  |          | 0  -1    1     17/4 -17/4   -1    1  0 |
+//   G = | 1/90   1/45   2/45   4/45   8/45 |    B^T = | 0  1/2  1/4   -5/2  -5/4     2    1  0 |
+//       | 1/90  -1/45   2/45  -4/45   8/45 |          | 0 -1/2  1/4    5/2  -5/4    -2    1  0 |
+//       | 32/45  16/45  8/45   4/45   2/45 |          | 0   2    4    -5/2   -5    1/2   1  0 |
+//       | 32/45 -16/45  8/45  -4/45   2/45 |          | 0  -2    4     5/2   -5   -1/2   1  0 |
+//       | 0      0      0      0      1    |          | 0  -1    0     21/4   0   -21/4   0  1 |
+//
+//         | 1  1   1  1   1   1    1    0 |
+//   A^T = | 0  1  -1  2  -2  1/2 -1/2   0 |
+//         | 0  1   1  4   4  1/4  1/4   0 |
+//         | 0  1  -1  8  -8  1/8 -1/8   1 |
+//
+//   U[xi] = (G g G^T)[xi]        g = W[o, c] (5x5)                                   U  [64, C, OC]
+//   V[xi] = (B^T d B)[xi]        d = x_pad[c, 4ti .. 4ti+7, 4tj .. 4tj+7]             V  [64, T, C]
+//   M[xi] = V[xi] U[xi]          (gemm(): T x C times C x OC)                       M  [64, T, OC]
+//   y[o, 4ti + u, 4tj + v] = (A^T m A)[u, v] + bias[o],  m = M[., t, o] (8x8)
+//
+// An 8x8 output (the seed model's second conv) is 4 tiles: the products of one image would have 4 rows, so the
+// tiles of several images go through them together (winograd45_images; kWinograd45Tiles tiles a group). Each
+// output is the same sum whatever the group or the share of output channels a thread takes: the same on any
+// number of threads and in any batch. Rounding: the transforms' larger constants (21/4, 17/4, 32/45) cost
+// precision; in a scratch comparison against float64 on [16, 8, 8] x [16, 5, 5] tiles of nonnegative inputs,
+// the largest error was 1.3e-5 of the outputs' RMS (F(2x2, 5x5): 6.3e-6; the direct float sum: 3.5e-6).
+// tests/test_kernels.cpp checks it against im2col. The input and weight gradients stay on F(2x2, 5x5).
+#pragma once
+
+#include "conv2d_winograd.hpp"
+
+namespace eigencnn {
+namespace detail {
+
+#if defined(EIGENCNN_WINOGRAD)
+
+constexpr Index kWinograd45Elements = 64;  // an 8x8 transformed tile
+constexpr Index kWinograd45Tiles = 48;     // tiles per group (of one image, or of several small ones)
+
+inline constexpr float kWinogradG45[8][5] = {{1.f, 0.f, 0.f, 0.f, 0.f},
+                                             {-2.f / 9, -2.f / 9, -2.f / 9, -2.f / 9, -2.f / 9},
+                                             {-2.f / 9, 2.f / 9, -2.f / 9, 2.f / 9, -2.f / 9},
+                                             {1.f / 90, 1.f / 45, 2.f / 45, 4.f / 45, 8.f / 45},
+                                             {1.f / 90, -1.f / 45, 2.f / 45, -4.f / 45, 8.f / 45},
+                                             {32.f / 45, 16.f / 45, 8.f / 45, 4.f / 45, 2.f / 45},
+                                             {32.f / 45, -16.f / 45, 8.f / 45, -4.f / 45, 2.f / 45},
+                                             {0.f, 0.f, 0.f, 0.f, 1.f}};
+
+// out = B^T d (8 -> 8): rows 1-6 in pairs a + b, a - b.
+inline void winograd45_bt(const gemm_vec* d, gemm_vec* out) {
+    out[0] = (d[0] - d[6]) + 5.25f * (d[4] - d[2]);
+    gemm_vec a = (d[2] + d[6]) - 4.25f * d[4], b = (d[1] + d[5]) - 4.25f * d[3];
+    out[1] = a + b;
+    out[2] = a - b;
+    a = (0.25f * d[2] + d[6]) - 1.25f * d[4];
+    b = (0.5f * d[1] + 2.f * d[5]) - 2.5f * d[3];
+    out[3] = a + b;
+    out[4] = a - b;
+    a = (4.f * d[2] + d[6]) - 5.f * d[4];
+    b = (2.f * d[1] + 0.5f * d[5]) - 2.5f * d[3];
+    out[5] = a + b;
+    out[6] = a - b;
+    out[7] = (d[7] - d[1]) + 5.25f * (d[3] - d[5]);
+}
+// out = A^T m (8 -> 4)
+inline void winograd45_at(const gemm_vec* m, gemm_vec* out) {
+    const gemm_vec p12 = m[1] + m[2], q12 = m[1] - m[2], p34 = m[3] + m[4], q34 = m[3] - m[4], p56 = m[5] + m[6], q56 = m[5] - m[6];
+    out[0] = m[0] + p12 + p34 + p56;
+    out[1] = q12 + 2.f * q34 + 0.5f * q56;
+    out[2] = p12 + 4.f * p34 + 0.25f * p56;
+    out[3] = q12 + 8.f * q34 + 0.125f * q56 + m[7];
+}
+// out = G g (5 -> 8)
+inline void winograd45_g(const gemm_vec* g, gemm_vec* out) {
+    constexpr auto& G = kWinogradG45;
+    out[0] = g[0];
+#pragma GCC unroll 6
+    for (int u = 1; u < 7; ++u) out[u] = G[u][0] * g[0] + G[u][1] * g[1] + G[u][2] * g[2] + G[u][3] * g[3] + G[u][4] * g[4];
+    out[7] = g[4];
+}
+
+/// The scratch winograd45_weights needs: W channel-last.
+inline Index winograd45_weights_scratch(Index C, Index OC) { return 25 * C * OC; }
+
+/// U [64, C, o1 - o0] for output channels [o0, o1) from W [OC, C, 5, 5]: W's rows channel-last (Wt [C, 25,
+/// width]), then G g G^T a vector of 16 channels at a time, G down the window's columns then along its rows.
+inline void winograd45_weights(const float* W, Index C, Index o0, Index o1, float* U, float* scratch) {
+    constexpr Index L = kGemmLanes;
+    const Index width = o1 - o0;
+    float* Wt = scratch;
+    transpose(W + o0 * C * 25, width, C * 25, Wt);  // rows (o, .) -> [(c, tap), o - o0]
+    for (Index c = 0; c < C; ++c)
+        for (Index s = 0; s < width; s += L) {
+            gemm_vec t[5][8];  // (G g)[u][b] as t[b][u]
+#pragma GCC unroll 5
+            for (int b = 0; b < 5; ++b) {
+                gemm_vec column[5];
+#pragma GCC unroll 5
+                for (int a = 0; a < 5; ++a) column[a] = gemm_load(Wt + (c * 25 + 5 * a + b) * width + s);
+                winograd45_g(column, t[b]);
+            }
+            float* out = U + c * width + s;
+            const Index xi_stride = C * width;
+#pragma GCC unroll 8
+            for (int u = 0; u < 8; ++u) {  // (G g G^T)[u][.]
+                gemm_vec row[5], e[8];
+#pragma GCC unroll 5
+                for (int b = 0; b < 5; ++b) row[b] = t[b][u];
+                winograd45_g(row, e);
+#pragma GCC unroll 8
+                for (int v = 0; v < 8; ++v) gemm_store(out + (8 * u + v) * xi_stride, e[v]);
+            }
+        }
+}
+
+/// V's tiles [0, count) from tiles [t0, t0 + count) (tile t = (t / tw, t % tw)) of xT [Hq, Wq, C]; V's 64
+/// planes `planes` * C apart. B^T d a column at a time, then (B^T d) B a row at a time.
+inline void winograd45_input_tiles(const float* xT, Index Wq, Index C, Index tw, Index t0, Index count, float* V, Index planes) {
+    constexpr Index L = kGemmLanes;
+    const Index xi_stride = planes * C;
+    for (Index t = 0; t < count; ++t) {
+        const Index ti = (t0 + t) / tw, tj = (t0 + t) % tw;
+        const float* d0 = xT + (4 * ti * Wq + 4 * tj) * C;
+        for (Index c = 0; c < C; c += L) {
+            gemm_vec r[8][8];  // (B^T d)[u][k] as r[k][u]
+#pragma GCC unroll 8
+            for (int k = 0; k < 8; ++k) {
+                gemm_vec d[8];
+#pragma GCC unroll 8
+                for (int i = 0; i < 8; ++i) d[i] = gemm_load(d0 + (i * Wq + k) * C + c);
+                winograd45_bt(d, r[k]);
+            }
+            float* v = V + t * C + c;
+#pragma GCC unroll 8
+            for (int u = 0; u < 8; ++u) {  // (B^T d B)[u][.]
+                gemm_vec row[8], e[8];
+#pragma GCC unroll 8
+                for (int k = 0; k < 8; ++k) row[k] = r[k][u];
+                winograd45_bt(row, e);
+#pragma GCC unroll 8
+                for (int w = 0; w < 8; ++w) gemm_store(v + (8 * u + w) * xi_stride, e[w]);
+            }
+        }
+    }
+}
+
+/// yT [OH*OW, ldy] columns [0, width) for tiles [t0, t0 + count) from M's tiles [0, count) (M's 64 planes
+/// `planes` * width apart, each tile's row `width` long), + bias[o] (bias may be null); outputs past OH, OW
+/// dropped.
+inline void winograd45_output_tiles(const float* M, Index width, Index count, Index t0, Index tw, Index OH, Index OW,
+                                    const float* bias, float* yT, Index ldy, Index planes) {
+    constexpr Index L = kGemmLanes;
+    const Index xi_stride = planes * width;
+    for (Index t = 0; t < count; ++t) {
+        const Index ti = (t0 + t) / tw, tj = (t0 + t) % tw;
+        for (Index o = 0; o < width; o += L) {
+            const float* m = M + t * width + o;
+            gemm_vec s[8][4];  // (A^T m)[u][v] as s[v][u]
+#pragma GCC unroll 8
+            for (int v = 0; v < 8; ++v) {
+                gemm_vec c[8];
+#pragma GCC unroll 8
+                for (int i = 0; i < 8; ++i) c[i] = gemm_load(m + (8 * i + v) * xi_stride);
+                winograd45_at(c, s[v]);
+            }
+            const gemm_vec b = bias ? gemm_load(bias + o) : gemm_vec{};
+            for (int u = 0; u < 4 && 4 * ti + u < OH; ++u) {
+                gemm_vec e[8], y[4];
+#pragma GCC unroll 8
+                for (int v = 0; v < 8; ++v) e[v] = s[v][u];
+                winograd45_at(e, y);
+                float* row = yT + ((4 * ti + u) * OW + 4 * tj) * ldy + o;
+                for (int w = 0; w < 4 && 4 * tj + w < OW; ++w) gemm_store(row + w * ldy, y[w] + b);
+            }
+        }
+    }
+}
+
+/// Images per call of winograd45_images: as many whole images as kWinograd45Tiles holds (at least one).
+inline Index winograd45_images_per_group(Index H, Index W, Index pad) {
+    const Index OH = H + 2 * pad - 4, OW = W + 2 * pad - 4, T = ((OH + 3) / 4) * ((OW + 3) / 4);
+    return std::max<Index>(1, kWinograd45Tiles / T);
+}
+
+/// The scratch winograd45_images needs for G images and `width` output channels: each image's padded image
+/// channel-last, one transposed image or y^T, V and M of a group.
+inline Index winograd45_images_scratch(Index G, Index Cin, Index width, Index H, Index W, Index pad) {
+    const Index OH = H + 2 * pad - 4, OW = W + 2 * pad - 4, th = (OH + 3) / 4, tw = (OW + 3) / 4, T = th * tw;
+    const Index group = G > 1 ? G * T : std::min(T, kWinograd45Tiles);
+    return G * (4 * th + 4) * (4 * tw + 4) * Cin + std::max(H * W * Cin, OH * OW * width) + kWinograd45Elements * group * (Cin + width);
+}
+
+/// Output channels [o0, o1) of G images: y_g [Cout, OH, OW] (ys[g], rows o0.. written) = the 5x5 conv of
+/// x_g = x + g * image_stride [Cin, H, W] padded by pad, with U winograd45_weights' block for those channels
+/// and bias [Cout] (or null). G images of T tiles each: one group of G*T tiles (G > 1 only where G*T <=
+/// kWinograd45Tiles), or one image's tiles in groups of kWinograd45Tiles.
+inline void winograd45_images(const float* x, Index image_stride, Index G, Index Cin, Index H, Index W, Index pad, const float* U,
+                              const float* bias, Index o0, Index o1, float* const* ys, float* scratch) {
+    const Index OH = H + 2 * pad - 4, OW = W + 2 * pad - 4, th = (OH + 3) / 4, tw = (OW + 3) / 4, T = th * tw;
+    const Index Hq = 4 * th + 4, Wq = 4 * tw + 4, width = o1 - o0, P = OH * OW;
+    const Index group = G > 1 ? G * T : std::min(T, kWinograd45Tiles);
+    float* xTs = scratch;
+    float* tmp = xTs + G * Hq * Wq * Cin;  // a transposed image, then y^T [P, width]
+    float* V = tmp + std::max(H * W * Cin, P * width);
+    float* M = V + kWinograd45Elements * group * Cin;
+    const float* b = bias ? bias + o0 : nullptr;
+    auto products = [&](Index rows) {
+        for (Index xi = 0; xi < kWinograd45Elements; ++xi)
+            gemm(rows, width, Cin, V + xi * group * Cin, Cin, U + xi * Cin * width, width, M + xi * group * width, width);
+    };
+    if (G > 1) {
+        for (Index g = 0; g < G; ++g) {
+            float* xT = xTs + g * Hq * Wq * Cin;
+            winograd_input_layout(x + g * image_stride, Cin, H, W, pad, Hq, Wq, tmp, xT);
+            winograd45_input_tiles(xT, Wq, Cin, tw, 0, T, V + g * T * Cin, group);
+        }
+        products(group);
+        for (Index g = 0; g < G; ++g) {
+            winograd45_output_tiles(M + g * T * width, width, T, 0, tw, OH, OW, b, tmp, width, group);
+            transpose(tmp, P, width, ys[g] + o0 * P);
+        }
+        return;
+    }
+    winograd_input_layout(x, Cin, H, W, pad, Hq, Wq, tmp, xTs);
+    for (Index t0 = 0; t0 < T; t0 += group) {
+        const Index count = std::min(group, T - t0);
+        winograd45_input_tiles(xTs, Wq, Cin, tw, t0, count, V, group);
+        products(count);
+        winograd45_output_tiles(M, width, count, t0, tw, OH, OW, b, tmp, width, group);
+    }
+    transpose(tmp, P, width, ys[0] + o0 * P);
+}
+
+#endif
+
+}  // namespace detail
+}  // namespace eigencnn
