@@ -350,7 +350,9 @@ private:
         const bool shared = small_batch(N);
         // 5x5: F(4x4, 5x5), small images G at a time (kernels/conv2d_winograd45.hpp); 3x3: F(2x2, 3x3)
         const bool f45 = k_ == 5;
-        const Index G = f45 && !shared ? std::min(N, detail::winograd45_images_per_group(H, W, pad_)) : 1, groups = (N + G - 1) / G;
+        // (at least one group a thread: the group does not change an output's sum, so it may follow the thread count)
+        const Index G = f45 && !shared ? std::min(std::max<Index>(1, N / num_threads()), detail::winograd45_images_per_group(H, W, pad_)) : 1;
+        const Index groups = (N + G - 1) / G;
         const Index work = f45 ? std::max(detail::winograd45_images_scratch(G, in_, out_, H, W, pad_), detail::winograd45_weights_scratch(in_, out_))
                                : std::max(detail::winograd_image_scratch(in_, out_, H, W, k_, pad_), detail::winograd_weights_scratch(in_, out_, k_));
         const Index per_thread = work + (shared ? 2 : G) * out_ * P;
