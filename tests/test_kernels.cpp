@@ -681,8 +681,8 @@ TEST_CASE("Conv2d's input gradient: the im2col result within rounding, bitwise t
 // Stride-1 5x5 convs by F(2x2, 5x5) the same way. Each pass where Winograd pays on its plane
 // (detail::winograd_pays), the direct kernels' bits elsewhere.
 TEST_CASE("Conv2d by Winograd F(2x2, 3x3), F(4x4, 5x5) and F(2x2, 5x5): the direct results within rounding, the same on any thread count and batch") {
-    // 5x5: the forward by F(4x4, 5x5), small images several to a group (kernels/conv2d_winograd45.hpp); the input
-    // and weight gradients by F(2x2, 5x5)
+    // 5x5: the forward and the weight gradient by F(4x4, 5x5), small images several to a group
+    // (kernels/conv2d_winograd45.hpp); the input gradient by F(2x2, 5x5)
     if (!detail::winograd_applies(16, 16, 3, 1, 1)) {
         MESSAGE("no gemm() vectors here: Winograd does not run");
         return;

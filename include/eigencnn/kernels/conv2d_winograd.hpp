@@ -53,9 +53,9 @@
 // the largest terms (tests/test_kernels.cpp). The input gradient of a 5x5 conv is again the forward of dy
 // (W turned and transposed, padding 4 - p); its weight gradient as below. U is built separably here (G g
 // G^T over 16 channels at a time, winograd5_weights_channel_last), the 3x3 one by a gemm(). Where each pass
-// pays (its tiles' products against the direct kernels'): winograd_pays. Conv2d's 5x5 forward runs by
-// F(4x4, 5x5) instead (kernels/conv2d_winograd45.hpp: 8x8 tiles, 2.25x fewer products again); its input and
-// weight gradients by F(2x2, 5x5) here.
+// pays (its tiles' products against the direct kernels'): winograd_pays. Conv2d's 5x5 forward and weight
+// gradient run by F(4x4, 5x5) instead (kernels/conv2d_winograd45.hpp: 8x8 tiles, 2.25x fewer products again);
+// its input gradient by F(2x2, 5x5) here.
 #pragma once
 
 #include "gemm.hpp"

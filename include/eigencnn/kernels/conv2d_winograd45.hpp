@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // eigencnn/kernels/conv2d_winograd45.hpp
 //
-// The forward of stride-1 5x5 convs by Winograd's F(4x4, 5x5): each 4x4 tile of outputs from an 8x8 tile of
+// The forward and the weight gradient of stride-1 5x5 convs by Winograd's F(4x4, 5x5): each 4x4 tile of outputs from an 8x8 tile of
 // the padded input with 64 products per input channel where F(2x2, 5x5) (kernels/conv2d_winograd.hpp) takes 36
 // per 2x2 tile, 144 per 4x4: 2.25x fewer, 6.25x fewer than the direct 400. The same scheme as there, on 8x8
 // tiles, with the points 0, 1, -1, 2, -2, 1/2, -1/2 and infinity (those of Lavin and Gray's F(6x6, 3x3), the
@@ -33,7 +33,8 @@
 // number of threads and in any batch. Rounding: the transforms' larger constants (21/4, 17/4, 32/45) cost
 // precision; in a scratch comparison against float64 on [16, 8, 8] x [16, 5, 5] tiles of nonnegative inputs,
 // the largest error was 1.3e-5 of the outputs' RMS (F(2x2, 5x5): 6.3e-6; the direct float sum: 3.5e-6).
-// tests/test_kernels.cpp checks it against im2col. The input and weight gradients stay on F(2x2, 5x5).
+// tests/test_kernels.cpp checks it against im2col. The weight gradient the same way (below); the input gradient
+// stays on F(2x2, 5x5), where Winograd pays (kernels/conv2d_winograd.hpp).
 #pragma once
 
 #include "conv2d_winograd.hpp"
@@ -238,6 +239,137 @@ inline void winograd45_images(const float* x, Index image_stride, Index G, Index
         winograd45_output_tiles(M, width, count, t0, tw, OH, OW, b, tmp, width, group);
     }
     transpose(tmp, P, width, ys[0] + o0 * P);
+}
+
+// The weight gradient. With M = V U and y = A^T m A per 4x4 tile, dL/dM[xi] = (A g A^T)[xi] for the output
+// gradient's 4x4 tile g (A = (A^T)^T, 8x4), so
+//   dU[xi] [C, OC] = sum over images and tiles of V[xi]^T dM[xi]        dM [64, T, OC]
+//   dW[o, c] = G^T dU[., c, o] G                                         (once per chunk of images)
+// An image's 4 tiles (8x8 outputs) would make each product a sum of 4: the V and dM of up to kWinograd45Tiles
+// tiles of consecutive images are held (winograd45_weight_grad_hold) and summed in one product per element
+// (winograd45_weight_grad_flush), each element of dU still the sum over the tiles in order, from its value
+// before: the same bits whatever the group.
+
+// out = A h (4 -> 8), a column of a 4x4 tile
+inline void winograd45_a(const gemm_vec* h, gemm_vec* out) {
+    const gemm_vec e1 = h[0] + h[2], o1 = h[1] + h[3];
+    const gemm_vec e2 = h[0] + 4.f * h[2], o2 = 2.f * h[1] + 8.f * h[3];
+    const gemm_vec e3 = h[0] + 0.25f * h[2], o3 = 0.5f * h[1] + 0.125f * h[3];
+    out[0] = h[0];
+    out[1] = e1 + o1;
+    out[2] = e1 - o1;
+    out[3] = e2 + o2;
+    out[4] = e2 - o2;
+    out[5] = e3 + o3;
+    out[6] = e3 - o3;
+    out[7] = h[3];
+}
+// out = G^T u (8 -> 5)
+inline void winograd45_gt(const gemm_vec* u, gemm_vec* out) {
+    constexpr auto& G = kWinogradG45;
+#pragma GCC unroll 5
+    for (int a = 0; a < 5; ++a) out[a] = G[1][a] * u[1] + G[2][a] * u[2] + G[3][a] * u[3] + G[4][a] * u[4] + G[5][a] * u[5] + G[6][a] * u[6];
+    out[0] = out[0] + u[0];
+    out[4] = out[4] + u[7];
+}
+
+/// dM's tiles [0, count) (its 64 planes `planes` * (o1 - o0) apart) from the first `count` tiles of gt = dy_n^T
+/// [OH*OW, OC], columns [o0, o1) (positions past OH, OW: 0): A g A^T, down the columns and then along the rows.
+inline void winograd45_gradient_tiles(const float* gt, Index OC, Index OH, Index OW, Index tw, Index count, Index o0, Index o1,
+                                      float* dM, Index planes) {
+    constexpr Index L = kGemmLanes;
+    const Index width = o1 - o0, xi_stride = planes * width;
+    for (Index t = 0; t < count; ++t) {
+        const Index ti = t / tw, tj = t % tw;
+        for (Index o = o0; o < o1; o += L) {
+            gemm_vec r[4][8];  // (A g)[k][v] as r[v][k]
+            for (int v = 0; v < 4; ++v) {
+                gemm_vec h[4];
+                for (int u = 0; u < 4; ++u) {
+                    const Index i = 4 * ti + u, j = 4 * tj + v;
+                    h[u] = i < OH && j < OW ? gemm_load(gt + (i * OW + j) * OC + o) : gemm_vec{};
+                }
+                winograd45_a(h, r[v]);
+            }
+            float* m = dM + t * width + (o - o0);
+#pragma GCC unroll 8
+            for (int k = 0; k < 8; ++k) {  // (A g A^T)[k][.]
+                gemm_vec row[4], e[8];
+#pragma GCC unroll 4
+                for (int v = 0; v < 4; ++v) row[v] = r[v][k];
+                winograd45_a(row, e);
+#pragma GCC unroll 8
+                for (int l = 0; l < 8; ++l) gemm_store(m + (8 * k + l) * xi_stride, e[l]);
+            }
+        }
+    }
+}
+
+/// Images a weight-gradient group holds: as many as kWinograd45Tiles tiles take (at least one).
+inline Index winograd45_weight_grad_images(Index H, Index W, Index pad) { return winograd45_images_per_group(H, W, pad); }
+
+/// The scratch the weight gradient needs beyond dU, for groups of G images and `width` output channels: the
+/// padded image channel-last, a transposed image, V, one plane of V^T, dM.
+inline Index winograd45_weight_grad_scratch(Index G, Index C, Index width, Index H, Index W, Index pad) {
+    const Index OH = H + 2 * pad - 4, OW = W + 2 * pad - 4, th = (OH + 3) / 4, tw = (OW + 3) / 4, GT = G * th * tw;
+    return (4 * th + 4) * (4 * tw + 4) * C + H * W * C + kWinograd45Elements * GT * C + GT * C + kWinograd45Elements * GT * width;
+}
+
+/// Holds image g of a group of G (scratch as sized above): its tiles' V from x [C, H, W] padded by pad, and
+/// their dM from gt = dy_n^T [OH*OW, OC], columns [o0, o1).
+inline void winograd45_weight_grad_hold(const float* x, Index C, Index H, Index W, Index pad, const float* gt, Index OC, Index o0,
+                                        Index o1, Index g, Index G, float* scratch) {
+    const Index OH = H + 2 * pad - 4, OW = W + 2 * pad - 4, th = (OH + 3) / 4, tw = (OW + 3) / 4, T = th * tw, GT = G * T;
+    const Index Hq = 4 * th + 4, Wq = 4 * tw + 4;
+    float* xT = scratch;
+    float* tmp = xT + Hq * Wq * C;
+    float* V = tmp + H * W * C;
+    float* dM = V + kWinograd45Elements * GT * C + GT * C;
+    winograd_input_layout(x, C, H, W, pad, Hq, Wq, tmp, xT);
+    winograd45_input_tiles(xT, Wq, C, tw, 0, T, V + g * T * C, GT);
+    winograd45_gradient_tiles(gt, OC, OH, OW, tw, T, o0, o1, dM + g * T * (o1 - o0), GT);
+}
+
+/// dU [64, C, width] += the first `held` images of the group: per element xi, V[xi]^T dM[xi] over their tiles.
+inline void winograd45_weight_grad_flush(Index held, Index G, Index C, Index width, Index H, Index W, Index pad, float* dU,
+                                         float* scratch) {
+    const Index OH = H + 2 * pad - 4, OW = W + 2 * pad - 4, th = (OH + 3) / 4, tw = (OW + 3) / 4, T = th * tw, GT = G * T;
+    const Index rows = held * T;
+    const float* V = scratch + (4 * th + 4) * (4 * tw + 4) * C + H * W * C;
+    float* VT = scratch + (4 * th + 4) * (4 * tw + 4) * C + H * W * C + kWinograd45Elements * GT * C;
+    const float* dM = VT + GT * C;
+    for (Index xi = 0; xi < kWinograd45Elements; ++xi) {
+        transpose(V + xi * GT * C, rows, C, VT);  // [C, rows]
+        gemm(C, width, rows, VT, rows, dM + xi * GT * width, width, dU + xi * C * width, width, true);
+    }
+}
+
+/// part [R + 1, OC] weight rows (r = (c, a, b)), columns [o0, o1) = G^T dU G, dU [64, C, o1 - o0]; set, not
+/// added (as winograd_weight_grad_finish).
+inline void winograd45_weight_grad_finish(const float* dU, Index C, Index OC, Index o0, Index o1, float* part) {
+    constexpr Index L = kGemmLanes;
+    const Index width = o1 - o0;
+    for (Index c = 0; c < C; ++c)
+        for (Index o = o0; o < o1; o += L) {
+            gemm_vec s[8][5];  // (G^T u)[a][v] as s[v][a], u = dU[., c, o] (8x8)
+#pragma GCC unroll 8
+            for (int v = 0; v < 8; ++v) {
+                gemm_vec u[8];
+#pragma GCC unroll 8
+                for (int i = 0; i < 8; ++i) u[i] = gemm_load(dU + ((8 * i + v) * C + c) * width + (o - o0));
+                winograd45_gt(u, s[v]);
+            }
+            float* row = part + c * 25 * OC + o;
+#pragma GCC unroll 5
+            for (int a = 0; a < 5; ++a) {  // (G^T u G)[a][.]
+                gemm_vec e[8], w[5];
+#pragma GCC unroll 8
+                for (int v = 0; v < 8; ++v) e[v] = s[v][a];
+                winograd45_gt(e, w);
+#pragma GCC unroll 5
+                for (int b = 0; b < 5; ++b) gemm_store(row + (5 * a + b) * OC, w[b]);
+            }
+        }
 }
 
 #endif

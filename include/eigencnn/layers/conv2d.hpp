@@ -423,10 +423,18 @@ private:
     // its block of dU [XI, C, width] for the chunk of images it is summing, then its scratch. Sized by
     // size_winograd_weight_grad; image n's gradients of output channels [o0, o1) into part (the bias row
     // directly, dW into dU); at the end of a chunk, part's weight rows, columns [o0, o1), set to G^T dU G.
+    // 5x5: F(4x4, 5x5) (kernels/conv2d_winograd45.hpp), the images held winograd_group_ at a time (per thread:
+    // winograd_held_ of them so far) and summed into dU when the group is full or the chunk ends.
     void size_winograd_weight_grad() {
 #ifdef EIGENCNN_WINOGRAD
-        if constexpr (std::is_same_v<T, float>)
-            winograd_dw_.resize(Shape{num_threads(), winograd_du_size() + detail::winograd_weight_grad_scratch(in_, out_, in_shape_[2], in_shape_[3], k_, pad_)});
+        if constexpr (std::is_same_v<T, float>) {
+            const Index H = in_shape_[2], W = in_shape_[3];
+            winograd_group_ = k_ == 5 ? detail::winograd45_weight_grad_images(H, W, pad_) : 1;
+            winograd_held_.assign(static_cast<std::size_t>(num_threads()), 0);
+            const Index scratch = k_ == 5 ? detail::winograd45_weight_grad_scratch(winograd_group_, in_, out_, H, W, pad_)
+                                          : detail::winograd_weight_grad_scratch(in_, out_, H, W, k_, pad_);
+            winograd_dw_.resize(Shape{num_threads(), winograd_du_size() + scratch});
+        }
 #endif
     }
     T* winograd_du(int t) { return winograd_dw_.data() + t * winograd_dw_.dim(1); }
@@ -434,16 +442,36 @@ private:
 #ifdef EIGENCNN_WINOGRAD
         if constexpr (std::is_same_v<T, float>) {
             const Index H = in_shape_[2], W = in_shape_[3], R = in_ * k_ * k_;
+            const T* x_n = input_.data() + n * in_ * H * W;
+            T* scratch = winograd_du(t) + winograd_du_size();
             detail::winograd_bias_grad(gt, out_shape_[2] * out_shape_[3], out_, o0, o1, part + R * out_);
-            detail::winograd_weight_grad_image(input_.data() + n * in_ * H * W, in_, H, W, k_, pad_, gt, out_, o0, o1, winograd_du(t),
-                                               winograd_du(t) + winograd_du_size());
+            if (k_ != 5) return detail::winograd_weight_grad_image(x_n, in_, H, W, k_, pad_, gt, out_, o0, o1, winograd_du(t), scratch);
+            Index& held = winograd_held_[static_cast<std::size_t>(t)];
+            detail::winograd45_weight_grad_hold(x_n, in_, H, W, pad_, gt, out_, o0, o1, held, winograd_group_, scratch);
+            if (++held == winograd_group_) flush_winograd_weight_grad(o0, o1, t);
         }
 #endif
         (void)n, (void)gt, (void)o0, (void)o1, (void)part, (void)t;
     }
+    void flush_winograd_weight_grad(Index o0, Index o1, int t) {
+#ifdef EIGENCNN_WINOGRAD
+        if constexpr (std::is_same_v<T, float>) {
+            Index& held = winograd_held_[static_cast<std::size_t>(t)];
+            if (held > 0)
+                detail::winograd45_weight_grad_flush(held, winograd_group_, in_, o1 - o0, in_shape_[2], in_shape_[3], pad_, winograd_du(t),
+                                                     winograd_du(t) + winograd_du_size());
+            held = 0;
+        }
+#endif
+        (void)o0, (void)o1, (void)t;
+    }
     void winograd_weight_grad_finish(Index o0, Index o1, T* part, int t) {
 #ifdef EIGENCNN_WINOGRAD
-        if constexpr (std::is_same_v<T, float>) detail::winograd_weight_grad_finish(winograd_du(t), in_, out_, k_, o0, o1, part);
+        if constexpr (std::is_same_v<T, float>) {
+            if (k_ != 5) return detail::winograd_weight_grad_finish(winograd_du(t), in_, out_, k_, o0, o1, part);
+            flush_winograd_weight_grad(o0, o1, t);
+            detail::winograd45_weight_grad_finish(winograd_du(t), in_, out_, o0, o1, part);
+        }
 #endif
         (void)o0, (void)o1, (void)part, (void)t;
     }
@@ -456,8 +484,14 @@ private:
     }
     void zero_winograd_du(Index o0, Index o1, int t) {
         std::fill(winograd_du(t), winograd_du(t) + winograd_du_size() / out_ * (o1 - o0), T(0));
+        if (!winograd_held_.empty()) winograd_held_[static_cast<std::size_t>(t)] = 0;
     }
-    Index winograd_du_size() const { return detail::winograd_tile_elements(k_) * in_ * out_; }  // dU [XI, C, OC]
+    Index winograd_du_size() const {  // dU [XI, C, OC]
+#ifdef EIGENCNN_WINOGRAD
+        if (k_ == 5) return detail::kWinograd45Elements * in_ * out_;
+#endif
+        return detail::winograd_tile_elements(k_) * in_ * out_;
+    }
 
     // forward_pooled: conv -> MaxPool2d(2, 2) [-> ReLU] in one kernel per image (kernels/conv2d_planar_pool.hpp,
     // the first conv of a small CNN), for ConvPool, which has checked x (ys = output_shape(x.shape())): out
@@ -1581,6 +1615,8 @@ private:
     bool dx_winograd_ = false;              // this backward's input gradient by Winograd F(2x2, 3x3) or F(2x2, 5x5)
     bool winograd_ = true;                  // set_winograd
     Tensor<T> winograd_u_;                  // Winograd's U: [XI, C, OC] (forward: one per thread unless shared) or [XI, OC, C] (input gradient); XI 16 or 64 (forward), 16 or 36 (input gradient)
+    Index winograd_group_ = 1;              // the weight gradient by F(4x4, 5x5): images a group holds
+    std::vector<Index> winograd_held_;      // ... and per thread, how many it holds now
     Tensor<T> winograd_scratch_;            // Winograd's per-thread scratch
     Tensor<T> winograd_dw_;                 // Winograd's weight gradient: per thread, dU [XI, C, its OC], then scratch
     Tensor<T> weight_bias_t_;               // [W | b]^T [R + 1, OC], for the direct forward kernel
