@@ -5,8 +5,9 @@
 // the padded input with 64 products per input channel where F(2x2, 5x5) (kernels/conv2d_winograd.hpp) takes 36
 // per 2x2 tile, 144 per 4x4: 2.25x fewer, 6.25x fewer than the direct 400. The same scheme as there, on 8x8
 // tiles, with the points 0, 1, -1, 2, -2, 1/2, -1/2 and infinity (those of Lavin and Gray's F(6x6, 3x3), the
-// other 8x8 transform; the matrices below come from the Toom-Cook construction, checked in rationals before
-// use: A^T (G g . B^T d) is the 1-D correlation exactly):
+// other 8x8 transform; the matrices below come from the Toom-Cook construction, checked in rationals
+// (bench/winograd_error.py: A^T (G g . B^T d) is the 1-D correlation exactly), with G's and B^T's first rows
+// negated, which leaves every product the same):
 //
 //       | 1      0      0      0      0    |          | 1   0  -21/4    0    21/4    0   -1  0 |
 //       |-2/9   -2/9   -2/9   -2/9   -2/9  |          | 0   1    1    -17/4 -17/4    1    1  0 |
@@ -31,8 +32,9 @@
 // tiles of several images go through them together (winograd45_images; kWinograd45Tiles tiles a group). Each
 // output is the same sum whatever the group or the share of output channels a thread takes: the same on any
 // number of threads and in any batch. Rounding: the transforms' larger constants (21/4, 17/4, 32/45) cost
-// precision; in a scratch comparison against float64 on [16, 8, 8] x [16, 5, 5] tiles of nonnegative inputs,
-// the largest error was 1.3e-5 of the outputs' RMS (F(2x2, 5x5): 6.3e-6; the direct float sum: 3.5e-6).
+// precision; against float64 on [16, 8, 8] x [16, 5, 5] tiles of nonnegative inputs (bench/winograd_error.py,
+// which also rebuilds the matrices), the largest error was 1.4e-5 of the outputs' RMS (F(2x2, 5x5): 6.5e-6; the
+// direct float32 sum: 3.0e-6).
 // tests/test_kernels.cpp checks it against im2col. The weight gradient the same way (below); the input gradient
 // stays on F(2x2, 5x5), where Winograd pays (kernels/conv2d_winograd.hpp).
 #pragma once
