@@ -188,6 +188,9 @@ inline void winograd45_output_tiles(const float* M, Index width, Index count, In
     }
 }
 
+/// Tiles a group takes, forward or weight gradient: G images' (G > 1), or one image's kWinograd45Tiles at a time.
+inline Index winograd45_group_tiles(Index G, Index T) { return G > 1 ? G * T : std::min(T, kWinograd45Tiles); }
+
 /// Images per call of winograd45_images: as many whole images as kWinograd45Tiles holds (at least one).
 inline Index winograd45_images_per_group(Index H, Index W, Index pad) {
     const Index OH = H + 2 * pad - 4, OW = W + 2 * pad - 4, T = ((OH + 3) / 4) * ((OW + 3) / 4);
@@ -198,7 +201,7 @@ inline Index winograd45_images_per_group(Index H, Index W, Index pad) {
 /// channel-last, one transposed image or y^T, V and M of a group.
 inline Index winograd45_images_scratch(Index G, Index Cin, Index width, Index H, Index W, Index pad) {
     const Index OH = H + 2 * pad - 4, OW = W + 2 * pad - 4, th = (OH + 3) / 4, tw = (OW + 3) / 4, T = th * tw;
-    const Index group = G > 1 ? G * T : std::min(T, kWinograd45Tiles);
+    const Index group = winograd45_group_tiles(G, T);
     return G * (4 * th + 4) * (4 * tw + 4) * Cin + std::max(H * W * Cin, OH * OW * width) + kWinograd45Elements * group * (Cin + width);
 }
 
@@ -210,7 +213,7 @@ inline void winograd45_images(const float* x, Index image_stride, Index G, Index
                               const float* bias, Index o0, Index o1, float* const* ys, float* scratch) {
     const Index OH = H + 2 * pad - 4, OW = W + 2 * pad - 4, th = (OH + 3) / 4, tw = (OW + 3) / 4, T = th * tw;
     const Index Hq = 4 * th + 4, Wq = 4 * tw + 4, width = o1 - o0, P = OH * OW;
-    const Index group = G > 1 ? G * T : std::min(T, kWinograd45Tiles);
+    const Index group = winograd45_group_tiles(G, T);
     float* xTs = scratch;
     float* tmp = xTs + G * Hq * Wq * Cin;  // a transposed image, then y^T [P, width]
     float* V = tmp + std::max(H * W * Cin, P * width);
@@ -275,14 +278,14 @@ inline void winograd45_gt(const gemm_vec* u, gemm_vec* out) {
     out[4] = out[4] + u[7];
 }
 
-/// dM's tiles [0, count) (its 64 planes `planes` * (o1 - o0) apart) from the first `count` tiles of gt = dy_n^T
+/// dM's tiles [0, count) (its 64 planes `planes` * (o1 - o0) apart) from tiles [t0, t0 + count) of gt = dy_n^T
 /// [OH*OW, OC], columns [o0, o1) (positions past OH, OW: 0): A g A^T, down the columns and then along the rows.
-inline void winograd45_gradient_tiles(const float* gt, Index OC, Index OH, Index OW, Index tw, Index count, Index o0, Index o1,
-                                      float* dM, Index planes) {
+inline void winograd45_gradient_tiles(const float* gt, Index OC, Index OH, Index OW, Index tw, Index t0, Index count, Index o0,
+                                      Index o1, float* dM, Index planes) {
     constexpr Index L = kGemmLanes;
     const Index width = o1 - o0, xi_stride = planes * width;
     for (Index t = 0; t < count; ++t) {
-        const Index ti = t / tw, tj = t % tw;
+        const Index ti = (t0 + t) / tw, tj = (t0 + t) % tw;
         for (Index o = o0; o < o1; o += L) {
             gemm_vec r[4][8];  // (A g)[k][v] as r[v][k]
             for (int v = 0; v < 4; ++v) {
@@ -313,37 +316,54 @@ inline Index winograd45_weight_grad_images(Index H, Index W, Index pad) { return
 /// The scratch the weight gradient needs beyond dU, for groups of G images and `width` output channels: the
 /// padded image channel-last, a transposed image, V, one plane of V^T, dM.
 inline Index winograd45_weight_grad_scratch(Index G, Index C, Index width, Index H, Index W, Index pad) {
-    const Index OH = H + 2 * pad - 4, OW = W + 2 * pad - 4, th = (OH + 3) / 4, tw = (OW + 3) / 4, GT = G * th * tw;
+    const Index OH = H + 2 * pad - 4, OW = W + 2 * pad - 4, th = (OH + 3) / 4, tw = (OW + 3) / 4;
+    const Index GT = winograd45_group_tiles(G, th * tw);
     return (4 * th + 4) * (4 * tw + 4) * C + H * W * C + kWinograd45Elements * GT * C + GT * C + kWinograd45Elements * GT * width;
 }
 
-/// Holds image g of a group of G (scratch as sized above): its tiles' V from x [C, H, W] padded by pad, and
-/// their dM from gt = dy_n^T [OH*OW, OC], columns [o0, o1).
-inline void winograd45_weight_grad_hold(const float* x, Index C, Index H, Index W, Index pad, const float* gt, Index OC, Index o0,
-                                        Index o1, Index g, Index G, float* scratch) {
-    const Index OH = H + 2 * pad - 4, OW = W + 2 * pad - 4, th = (OH + 3) / 4, tw = (OW + 3) / 4, T = th * tw, GT = G * T;
-    const Index Hq = 4 * th + 4, Wq = 4 * tw + 4;
-    float* xT = scratch;
-    float* tmp = xT + Hq * Wq * C;
-    float* V = tmp + H * W * C;
-    float* dM = V + kWinograd45Elements * GT * C + GT * C;
-    winograd_input_layout(x, C, H, W, pad, Hq, Wq, tmp, xT);
-    winograd45_input_tiles(xT, Wq, C, tw, 0, T, V + g * T * C, GT);
-    winograd45_gradient_tiles(gt, OC, OH, OW, tw, T, o0, o1, dM + g * T * (o1 - o0), GT);
-}
-
-/// dU [64, C, width] += the first `held` images of the group: per element xi, V[xi]^T dM[xi] over their tiles.
-inline void winograd45_weight_grad_flush(Index held, Index G, Index C, Index width, Index H, Index W, Index pad, float* dU,
-                                         float* scratch) {
-    const Index OH = H + 2 * pad - 4, OW = W + 2 * pad - 4, th = (OH + 3) / 4, tw = (OW + 3) / 4, T = th * tw, GT = G * T;
-    const Index rows = held * T;
-    const float* V = scratch + (4 * th + 4) * (4 * tw + 4) * C + H * W * C;
-    float* VT = scratch + (4 * th + 4) * (4 * tw + 4) * C + H * W * C + kWinograd45Elements * GT * C;
-    const float* dM = VT + GT * C;
+// dU [64, C, width] += V[xi]^T dM[xi] over the group's first `rows` tiles (GT tiles a plane), per element xi.
+inline void winograd45_weight_grad_products(Index rows, Index GT, Index C, Index width, const float* V, float* VT, const float* dM,
+                                            float* dU) {
     for (Index xi = 0; xi < kWinograd45Elements; ++xi) {
         transpose(V + xi * GT * C, rows, C, VT);  // [C, rows]
         gemm(C, width, rows, VT, rows, dM + xi * GT * width, width, dU + xi * C * width, width, true);
     }
+}
+
+/// Image g of a group of G (scratch as sized above), x [C, H, W] padded by pad and gt = dy_n^T [OH*OW, OC],
+/// columns [o0, o1): with G > 1, its tiles' V and dM held for winograd45_weight_grad_flush; with G = 1, summed into
+/// dU [64, C, o1 - o0] at once, kWinograd45Tiles tiles at a time.
+inline void winograd45_weight_grad_hold(const float* x, Index C, Index H, Index W, Index pad, const float* gt, Index OC, Index o0,
+                                        Index o1, Index g, Index G, float* dU, float* scratch) {
+    const Index OH = H + 2 * pad - 4, OW = W + 2 * pad - 4, th = (OH + 3) / 4, tw = (OW + 3) / 4, T = th * tw;
+    const Index Hq = 4 * th + 4, Wq = 4 * tw + 4, GT = winograd45_group_tiles(G, T), width = o1 - o0;
+    float* xT = scratch;
+    float* tmp = xT + Hq * Wq * C;
+    float* V = tmp + H * W * C;
+    float* VT = V + kWinograd45Elements * GT * C;
+    float* dM = VT + GT * C;
+    winograd_input_layout(x, C, H, W, pad, Hq, Wq, tmp, xT);
+    if (G > 1) {
+        winograd45_input_tiles(xT, Wq, C, tw, 0, T, V + g * T * C, GT);
+        winograd45_gradient_tiles(gt, OC, OH, OW, tw, 0, T, o0, o1, dM + g * T * width, GT);
+        return;
+    }
+    for (Index t0 = 0; t0 < T; t0 += GT) {
+        const Index count = std::min(GT, T - t0);
+        winograd45_input_tiles(xT, Wq, C, tw, t0, count, V, GT);
+        winograd45_gradient_tiles(gt, OC, OH, OW, tw, t0, count, o0, o1, dM, GT);
+        winograd45_weight_grad_products(count, GT, C, width, V, VT, dM, dU);
+    }
+}
+
+/// dU [64, C, width] += the first `held` images of a group of G > 1 (held by winograd45_weight_grad_hold).
+inline void winograd45_weight_grad_flush(Index held, Index G, Index C, Index width, Index H, Index W, Index pad, float* dU,
+                                         float* scratch) {
+    const Index OH = H + 2 * pad - 4, OW = W + 2 * pad - 4, th = (OH + 3) / 4, tw = (OW + 3) / 4, T = th * tw;
+    const Index GT = winograd45_group_tiles(G, T);
+    float* V = scratch + (4 * th + 4) * (4 * tw + 4) * C + H * W * C;
+    float* VT = V + kWinograd45Elements * GT * C;
+    winograd45_weight_grad_products(held * T, GT, C, width, V, VT, VT + GT * C, dU);
 }
 
 /// part [R + 1, OC] weight rows (r = (c, a, b)), columns [o0, o1) = G^T dU G, dU [64, C, o1 - o0]; set, not

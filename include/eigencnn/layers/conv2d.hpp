@@ -423,8 +423,9 @@ private:
     // its block of dU [XI, C, width] for the chunk of images it is summing, then its scratch. Sized by
     // size_winograd_weight_grad; image n's gradients of output channels [o0, o1) into part (the bias row
     // directly, dW into dU); at the end of a chunk, part's weight rows, columns [o0, o1), set to G^T dU G.
-    // 5x5: F(4x4, 5x5) (kernels/conv2d_winograd45.hpp), the images held winograd_group_ at a time (per thread:
-    // winograd_held_ of them so far) and summed into dU when the group is full or the chunk ends.
+    // 5x5: F(4x4, 5x5) (kernels/conv2d_winograd45.hpp), small images held winograd_group_ at a time (per thread:
+    // winograd_held_ of them so far) and summed into dU when the group is full or the chunk ends; a larger image
+    // (winograd_group_ 1) summed at once, 48 tiles at a time.
     void size_winograd_weight_grad() {
 #ifdef EIGENCNN_WINOGRAD
         if constexpr (std::is_same_v<T, float>) {
@@ -447,8 +448,8 @@ private:
             detail::winograd_bias_grad(gt, out_shape_[2] * out_shape_[3], out_, o0, o1, part + R * out_);
             if (k_ != 5) return detail::winograd_weight_grad_image(x_n, in_, H, W, k_, pad_, gt, out_, o0, o1, winograd_du(t), scratch);
             Index& held = winograd_held_[static_cast<std::size_t>(t)];
-            detail::winograd45_weight_grad_hold(x_n, in_, H, W, pad_, gt, out_, o0, o1, held, winograd_group_, scratch);
-            if (++held == winograd_group_) flush_winograd_weight_grad(o0, o1, t);
+            detail::winograd45_weight_grad_hold(x_n, in_, H, W, pad_, gt, out_, o0, o1, held, winograd_group_, winograd_du(t), scratch);
+            if (winograd_group_ > 1 && ++held == winograd_group_) flush_winograd_weight_grad(o0, o1, t);
         }
 #endif
         (void)n, (void)gt, (void)o0, (void)o1, (void)part, (void)t;
