@@ -132,17 +132,24 @@ TEST_CASE("gemm on the seed model's conv and linear shapes") {
 }
 
 TEST_CASE("gemm: a row of C does not depend on which other rows are computed with it") {
-    // Conv2d and Linear split rows among threads; the result must not change.
+    // Conv2d and Linear split rows among threads; the result must not change. With enough rows gemm() packs B
+    // a block of rows at a time (kernels/gemm.hpp: for 64-wide panels, blocks of 128 rows; 32-wide, 256; 16-wide,
+    // 512), and 5 rows at a time it reads B in place: the shapes below take several blocks, a last partial one,
+    // narrower panels and a tail, with and without accumulation.
     Rng rng(3);
-    const Index M = 37, N = 75, K = 50;
-    const auto A = random_vector(M * K, rng), B = random_vector(K * N, rng);
-    std::vector<float> whole(static_cast<std::size_t>(M * N)), pieces(whole.size());
-    gemm(M, N, K, A.data(), K, B.data(), N, whole.data(), N);
-    for (Index r = 0; r < M; r += 5) {
-        const Index rows = std::min<Index>(5, M - r);
-        gemm(rows, N, K, A.data() + r * K, K, B.data(), N, pieces.data() + r * N, N);
-    }
-    CHECK(whole == pieces);
+    for (const Case& s : {Case{37, 75, 50}, Case{40, 232, 300}, Case{48, 40, 600}, Case{40, 20, 1100}, Case{19, 64, 129}})
+        for (bool accumulate : {false, true}) {
+            INFO("M=" << s.M << " N=" << s.N << " K=" << s.K << " accumulate=" << accumulate);
+            const auto A = random_vector(s.M * s.K, rng), B = random_vector(s.K * s.N, rng), C0 = random_vector(s.M * s.N, rng);
+            auto whole = C0, pieces = C0;
+            gemm(s.M, s.N, s.K, A.data(), s.K, B.data(), s.N, whole.data(), s.N, accumulate);
+            for (Index r = 0; r < s.M; r += 5) {
+                const Index rows = std::min<Index>(5, s.M - r);
+                gemm(rows, s.N, s.K, A.data() + r * s.K, s.K, B.data(), s.N, pieces.data() + r * s.N, s.N, accumulate);
+            }
+            CHECK(whole == pieces);
+            check_case(s, accumulate, rng);  // and within rounding of the double reference
+        }
 }
 
 TEST_CASE("gemm_rows: bitwise one gemm() call on any thread count, rows or columns shared") {

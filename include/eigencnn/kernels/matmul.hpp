@@ -52,17 +52,19 @@ void matmul_rows(Dst&& dst, const Lhs& lhs, const Rhs& rhs) {
 }
 
 /// gemm()'s rows over the threads: each thread one contiguous share of whole tiles (kGemmShareRows, a multiple of
-/// both tile heights), taken kGemmRowBlock rows at a time (A's block stays in L2 over all of B's panels).
+/// both tile heights), in one call, so that gemm() packs each block of B once for all the share's rows (in calls
+/// of 60 rows, packing made Linear(512, 512) slower, not faster).
 /// gemm()'s every element is the k-ordered sum whatever the tile, so the result does not depend on the split; the
 /// fixed blocks of 64 (for_row_blocks) left the thread holding the short last block waiting, and every block
 /// ended in a short tile (M = 500 on two threads: 64 = 10 x 6 + 4; each panel's 4-row tile ran at half the rate).
+/// Products of fewer than kGemmRowBlock rows run on one thread (or share columns: gemm_rows).
 constexpr Index kGemmShareRows = 12, kGemmRowBlock = 60;
 template <typename F>
 void for_gemm_row_shares(Index rows, F&& f) {
     EIGENCNN_OMP(parallel if (rows > kGemmRowBlock))
     {
         const ThreadShare share = thread_share(rows, thread_index(), num_threads_in_region(), kGemmShareRows);
-        for (Index r = share.begin; r < share.end; r += kGemmRowBlock) f(r, std::min(kGemmRowBlock, share.end - r));
+        if (share.end > share.begin) f(share.begin, share.end - share.begin);
     }
 }
 
