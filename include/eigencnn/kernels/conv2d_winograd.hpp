@@ -51,11 +51,12 @@
 // columns (1, p_i), the last (0, 1); checked exactly in rationals before use). Its rounding error is larger
 // than F(2x2, 3x3)'s (products of up to 5 x 2/3 in the transforms), still a few units in the last place of
 // the largest terms (tests/test_kernels.cpp). The input gradient of a 5x5 conv is again the forward of dy
-// (W turned and transposed, padding 4 - p); its weight gradient as below. U is built separably here (G g
-// G^T over 16 channels at a time, winograd5_weights_channel_last), the 3x3 one by a gemm(). Where each pass
-// pays (its tiles' products against the direct kernels'): winograd_pays. Conv2d's 5x5 forward and weight
-// gradient run by F(4x4, 5x5) instead (kernels/conv2d_winograd45.hpp: 8x8 tiles, 2.25x fewer products again);
-// its input gradient by F(2x2, 5x5) here.
+// (W turned and transposed, padding 4 - p). U is built separably here (G g G^T over 16 channels at a time,
+// winograd5_weights_channel_last), the 3x3 one by a gemm(). Where each pass pays (its tiles' products against
+// the direct kernels'): winograd_pays. Conv2d's 5x5 forward and weight gradient run by F(4x4, 5x5) instead
+// (kernels/conv2d_winograd45.hpp: 8x8 tiles, 2.25x fewer products again); its input gradient by F(2x2, 5x5)
+// here. Every F(2x2, 5x5) and F(4x4, 5x5) tile function goes through one separable pass (winograd_separable:
+// a 1-D transform down the tile's columns, another along its rows).
 #pragma once
 
 #include "gemm.hpp"
@@ -107,6 +108,36 @@ inline constexpr float kWinogradG5[6][5] = {{1.f / 4, 0.f, 0.f, 0.f, 0.f},
                                             {1.f / 24, -1.f / 12, 1.f / 6, -1.f / 3, 2.f / 3},
                                             {0.f, 0.f, 0.f, 0.f, 1.f}};
 
+/// A 1-D transform of a column or row of vectors (in -> out), applied down a tile's columns and then along its rows.
+using WinogradTransform = void (*)(const gemm_vec* in, gemm_vec* out);
+
+/// The separable 2-D transform of one tile of 16 (L) channels, as every F(2x2, 5x5) and F(4x4, 5x5) function
+/// below runs it: First (Rows -> Mid values) down each of the tile's Cols columns, load(i, k) giving element (i,
+/// k); then Second (Cols -> Out values) along each of the first `rows` (<= Mid) rows of that result, store(u, e)
+/// taking row u's Out values. So out[u][w] = Second(First(in)^T)..., e.g. B^T d B, A^T m A, G g G^T.
+///   r[k] = First(in[., k])          k < Cols          r [Cols][Mid]
+///   e    = Second(r[., u])          u < rows          e [Out]
+template <int Rows, int Cols, int Mid, int Out, WinogradTransform First, WinogradTransform Second, typename Load, typename Store>
+inline void winograd_separable(Load&& load, Store&& store, int rows = Mid) {
+    gemm_vec r[Cols][Mid];
+#pragma GCC unroll 8
+    for (int k = 0; k < Cols; ++k) {
+        gemm_vec column[Rows];
+#pragma GCC unroll 8
+        for (int i = 0; i < Rows; ++i) column[i] = load(i, k);
+        First(column, r[k]);
+    }
+#pragma GCC unroll 8
+    for (int u = 0; u < Mid; ++u) {
+        if (u >= rows) break;
+        gemm_vec row[Cols], e[Out];
+#pragma GCC unroll 8
+        for (int k = 0; k < Cols; ++k) row[k] = r[k][u];
+        Second(row, e);
+        store(u, e);
+    }
+}
+
 // F(2x2, 5x5)'s four 1-D transforms, each applied down a tile's columns and then along its rows.
 // out = B^T d (6 -> 6)
 inline void winograd5_bt(const gemm_vec* d, gemm_vec* out) {
@@ -131,14 +162,6 @@ inline void winograd5_g(const gemm_vec* g, gemm_vec* out) {
     for (int u = 1; u < 5; ++u) out[u] = G[u][0] * g[0] + G[u][1] * g[1] + G[u][2] * g[2] + G[u][3] * g[3] + G[u][4] * g[4];
     out[5] = g[4];
 }
-// out = G^T u (6 -> 5)
-inline void winograd5_gt(const gemm_vec* u, gemm_vec* out) {
-    constexpr auto& G = kWinogradG5;
-    out[0] = G[0][0] * u[0] + G[1][0] * u[1] + G[2][0] * u[2] + G[3][0] * u[3] + G[4][0] * u[4];
-#pragma GCC unroll 3
-    for (int a = 1; a < 4; ++a) out[a] = G[1][a] * u[1] + G[2][a] * u[2] + G[3][a] * u[3] + G[4][a] * u[4];
-    out[4] = G[1][4] * u[1] + G[2][4] * u[2] + G[3][4] * u[3] + G[4][4] * u[4] + u[5];
-}
 
 /// F(2x2, 5x5)'s U [36, R, width] from Wt [R, 25, width] (the taps of each row r channel-last; flipped: read
 /// tap 24 - k for k): G g G^T a vector of 16 columns at a time, G applied down the window's columns then along
@@ -146,27 +169,16 @@ inline void winograd5_gt(const gemm_vec* u, gemm_vec* out) {
 /// model's second conv, building U by that product cost more than the images).
 inline void winograd5_weights_channel_last(const float* Wt, Index R, Index width, bool flipped, float* U) {
     constexpr Index L = kGemmLanes;
+    const Index xi_stride = R * width;
     for (Index r = 0; r < R; ++r)
         for (Index s = 0; s < width; s += L) {
-            gemm_vec t[5][6];  // (G g)[u][b] as t[b][u]
-#pragma GCC unroll 5
-            for (int b = 0; b < 5; ++b) {
-                gemm_vec column[5];
-#pragma GCC unroll 5
-                for (int a = 0; a < 5; ++a) column[a] = gemm_load(Wt + (r * 25 + (flipped ? 24 - (5 * a + b) : 5 * a + b)) * width + s);
-                winograd5_g(column, t[b]);
-            }
             float* out = U + r * width + s;
-            const Index xi_stride = R * width;
+            winograd_separable<5, 5, 6, 6, winograd5_g, winograd5_g>(  // (G g G^T)[u][v]
+                [&](int a, int b) { return gemm_load(Wt + (r * 25 + (flipped ? 24 - (5 * a + b) : 5 * a + b)) * width + s); },
+                [&](int u, const gemm_vec* e) {
 #pragma GCC unroll 6
-            for (int u = 0; u < 6; ++u) {  // (G g G^T)[u][.]
-                gemm_vec row[5], e[6];
-#pragma GCC unroll 5
-                for (int b = 0; b < 5; ++b) row[b] = t[b][u];
-                winograd5_g(row, e);
-#pragma GCC unroll 6
-                for (int v = 0; v < 6; ++v) gemm_store(out + (6 * u + v) * xi_stride, e[v]);
-            }
+                    for (int v = 0; v < 6; ++v) gemm_store(out + (6 * u + v) * xi_stride, e[v]);
+                });
         }
 }
 
@@ -282,36 +294,31 @@ inline void winograd_output_tiles(const float* M, Index ldm, Index count, Index 
     }
 }
 
-/// F(2x2, 5x5): V [36, count, C] for tiles [t0, t0 + count) of xT [Hq, Wq, C], as winograd_input_tiles.
-/// B^T d a column at a time into r (36 vectors: more than the registers, so the compiler keeps some on the
-/// stack), then r B a row at a time.
-inline void winograd5_input_tiles(const float* xT, Index Wq, Index C, Index tw, Index t0, Index count, float* V) {
+/// V's tiles [0, count) from tiles [t0, t0 + count) (tile t = (t / tw, t % tw), its corner at (Step ti, Step tj))
+/// of xT [Hq, Wq, C], each N x N, by B^T down its columns and along its rows: V's N * N planes `planes`
+/// * C apart. F(2x2, 5x5): Step 2, N 6 (winograd5_input_tiles); F(4x4, 5x5): Step 4, N 8 (conv2d_winograd45.hpp).
+template <int Step, int N, WinogradTransform BT>
+inline void winograd_input_tiles_of(const float* xT, Index Wq, Index C, Index tw, Index t0, Index count, float* V, Index planes) {
     constexpr Index L = kGemmLanes;
-    const Index xi_stride = count * C;
+    const Index xi_stride = planes * C;
     for (Index t = 0; t < count; ++t) {
         const Index ti = (t0 + t) / tw, tj = (t0 + t) % tw;
-        const float* d0 = xT + (2 * ti * Wq + 2 * tj) * C;
+        const float* d0 = xT + (Step * ti * Wq + Step * tj) * C;
         for (Index c = 0; c < C; c += L) {
-            gemm_vec r[6][6];  // (B^T d)[u][k] as r[k][u]
-#pragma GCC unroll 6
-            for (int k = 0; k < 6; ++k) {
-                gemm_vec d[6];
-#pragma GCC unroll 6
-                for (int i = 0; i < 6; ++i) d[i] = gemm_load(d0 + (i * Wq + k) * C + c);
-                winograd5_bt(d, r[k]);
-            }
             float* v = V + t * C + c;
-#pragma GCC unroll 6
-            for (int u = 0; u < 6; ++u) {  // (B^T d B)[u][.]
-                gemm_vec row[6], e[6];
-#pragma GCC unroll 6
-                for (int k = 0; k < 6; ++k) row[k] = r[k][u];
-                winograd5_bt(row, e);
-#pragma GCC unroll 6
-                for (int w = 0; w < 6; ++w) gemm_store(v + (6 * u + w) * xi_stride, e[w]);
-            }
+            winograd_separable<N, N, N, N, BT, BT>(  // (B^T d B)[u][w]
+                [&](int i, int k) { return gemm_load(d0 + (i * Wq + k) * C + c); },
+                [&](int u, const gemm_vec* e) {
+#pragma GCC unroll 8
+                    for (int w = 0; w < N; ++w) gemm_store(v + (N * u + w) * xi_stride, e[w]);
+                });
         }
     }
+}
+
+/// F(2x2, 5x5): V [36, count, C] for tiles [t0, t0 + count) of xT [Hq, Wq, C], as winograd_input_tiles.
+inline void winograd5_input_tiles(const float* xT, Index Wq, Index C, Index tw, Index t0, Index count, float* V) {
+    winograd_input_tiles_of<2, 6, winograd5_bt>(xT, Wq, C, tw, t0, count, V, count);
 }
 
 /// F(2x2, 5x5): yT columns [o0, o1) for tiles [t0, t0 + count) from M [36, count, ldm], + bias[o], as
@@ -324,24 +331,15 @@ inline void winograd5_output_tiles(const float* M, Index ldm, Index count, Index
         const Index ti = (t0 + t) / tw, tj = (t0 + t) % tw;
         for (Index o = o0; o < o1; o += L) {
             const float* m = M + t * ldm + (o - o0);
-            gemm_vec s[6][2];  // (A^T m)[u][v] as s[v][u]
-#pragma GCC unroll 6
-            for (int v = 0; v < 6; ++v) {
-                gemm_vec c[6];
-#pragma GCC unroll 6
-                for (int i = 0; i < 6; ++i) c[i] = gemm_load(m + (6 * i + v) * xi_stride);
-                winograd5_at(c, s[v]);
-            }
             const gemm_vec b = bias ? gemm_load(bias + o) : gemm_vec{};
-            for (int u = 0; u < 2 && 2 * ti + u < OH; ++u) {
-                gemm_vec e[6], y[2];
-#pragma GCC unroll 6
-                for (int v = 0; v < 6; ++v) e[v] = s[v][u];
-                winograd5_at(e, y);
-                float* row = yT + ((2 * ti + u) * OW + 2 * tj) * ldy + o;
-                gemm_store(row, y[0] + b);
-                if (2 * tj + 1 < OW) gemm_store(row + ldy, y[1] + b);
-            }
+            winograd_separable<6, 6, 2, 2, winograd5_at, winograd5_at>(  // (A^T m A)[u][v], rows past OH dropped
+                [&](int i, int v) { return gemm_load(m + (6 * i + v) * xi_stride); },
+                [&](int u, const gemm_vec* y) {
+                    float* row = yT + ((2 * ti + u) * OW + 2 * tj) * ldy + o;
+                    gemm_store(row, y[0] + b);
+                    if (2 * tj + 1 < OW) gemm_store(row + ldy, y[1] + b);
+                },
+                static_cast<int>(std::min<Index>(2, OH - 2 * ti)));
         }
     }
 }
@@ -387,29 +385,20 @@ inline void winograd_image(const float* x, Index Cin, Index H, Index W, Index K,
 //        | 0 -1 |
 // The products over the tiles want V[xi] as [C, count]: transposed per group (48 tiles: whole 16 x 16
 // blocks). Output channels [o0, o1) only (a block [XI, C, o1 - o0] of dU): threads sharing an image each take
-// some; each element is summed over the tiles and images in the same order whatever the share. F(2x2, 5x5)
-// the same way with its 6x2 A (A^T above) and 6x5 G: dM = A g A^T [36], dW = G^T dU G [5x5].
+// some; each element is summed over the tiles and images in the same order whatever the share. 5x5 weight
+// gradients run by F(4x4, 5x5) (kernels/conv2d_winograd45.hpp; an F(2x2, 5x5) one was here before it).
 constexpr Index kWinogradWeightGroup = 48;
 
-/// (A h)[k] for a pair h = (h0, h1) of A's columns: rows (1, 0), (1, 1), (1, -1), then (0, -1) for F(2x2, 3x3)
-/// (N = 4) or (1, 2), (1, -2), (0, 1) for F(2x2, 5x5) (N = 6).
-template <int N>
+/// (A h)[k] for a pair h = (h0, h1) of A's columns: rows (1, 0), (1, 1), (1, -1), (0, -1).
 inline void winograd_gradient_pair(gemm_vec h0, gemm_vec h1, gemm_vec* out) {
     out[0] = h0;
     out[1] = h0 + h1;
     out[2] = h0 - h1;
-    if constexpr (N == 4) {
-        out[3] = gemm_vec{} - h1;
-    } else {
-        out[3] = h0 + 2.f * h1;
-        out[4] = h0 - 2.f * h1;
-        out[5] = h1;
-    }
+    out[3] = gemm_vec{} - h1;
 }
 
-/// dM [N*N, count, o1 - o0] for tiles [t0, t0 + count) from gt = dy_n^T [OH*OW, OC] (positions past OH, OW:
-/// 0): A g A^T of each 2x2 tile g, down the columns and then along the rows; N = K + 1.
-template <int N>
+/// dM [16, count, o1 - o0] for tiles [t0, t0 + count) from gt = dy_n^T [OH*OW, OC] (positions past OH, OW:
+/// 0): A g A^T of each 2x2 tile g, down the columns and then along the rows.
 inline void winograd_gradient_tiles(const float* gt, Index OC, Index OH, Index OW, Index tw, Index t0, Index count, Index o0,
                                     Index o1, float* dM) {
     constexpr Index L = kGemmLanes;
@@ -423,27 +412,29 @@ inline void winograd_gradient_tiles(const float* gt, Index OC, Index OH, Index O
                     const Index i = 2 * ti + u, j = 2 * tj + v;
                     g[u][v] = i < OH && j < OW ? gemm_load(gt + (i * OW + j) * OC + o) : gemm_vec{};
                 }
-            gemm_vec r[2][N];  // (A g)[k][v] as r[v][k]
-            for (int v = 0; v < 2; ++v) winograd_gradient_pair<N>(g[0][v], g[1][v], r[v]);
+            gemm_vec r[2][4];  // (A g)[k][v] as r[v][k]
+            for (int v = 0; v < 2; ++v) winograd_gradient_pair(g[0][v], g[1][v], r[v]);
             float* m = dM + t * width + (o - o0);
-            for (int k = 0; k < N; ++k) {  // (A g A^T)[k][.]
-                gemm_vec row[N];
-                winograd_gradient_pair<N>(r[0][k], r[1][k], row);
-                for (int l = 0; l < N; ++l) gemm_store(m + (N * k + l) * xi_stride, row[l]);
+            for (int k = 0; k < 4; ++k) {  // (A g A^T)[k][.]
+                gemm_vec row[4];
+                winograd_gradient_pair(r[0][k], r[1][k], row);
+                for (int l = 0; l < 4; ++l) gemm_store(m + (4 * k + l) * xi_stride, row[l]);
             }
         }
     }
 }
 
-/// The scratch winograd_weight_grad_image needs.
-inline Index winograd_weight_grad_scratch(Index C, Index OC, Index H, Index W, Index K, Index pad) {
+/// The scratch winograd_weight_grad_image needs (3x3).
+inline Index winograd_weight_grad_scratch(Index C, Index OC, Index H, Index W, Index pad) {
+    constexpr Index K = 3;
     const Index OH = H + 2 * pad - K + 1, OW = W + 2 * pad - K + 1, th = (OH + 1) / 2, tw = (OW + 1) / 2;
     return (2 * th + K - 1) * (2 * tw + K - 1) * C + H * W * C + winograd_tile_elements(K) * kWinogradWeightGroup * (2 * C + OC);
 }
 
-/// dU [XI, C, o1 - o0] += one image's (above): x [C, H, W] padded by pad, gt = dy_n^T [OH*OW, OC]; K 3 or 5.
-inline void winograd_weight_grad_image(const float* x, Index C, Index H, Index W, Index K, Index pad, const float* gt, Index OC,
-                                       Index o0, Index o1, float* dU, float* scratch) {
+/// dU [16, C, o1 - o0] += one image's (above) of a 3x3 conv: x [C, H, W] padded by pad, gt = dy_n^T [OH*OW, OC].
+inline void winograd_weight_grad_image(const float* x, Index C, Index H, Index W, Index pad, const float* gt, Index OC, Index o0,
+                                       Index o1, float* dU, float* scratch) {
+    constexpr Index K = 3;
     const Index OH = H + 2 * pad - K + 1, OW = W + 2 * pad - K + 1, th = (OH + 1) / 2, tw = (OW + 1) / 2, T = th * tw;
     const Index Hq = 2 * th + K - 1, Wq = 2 * tw + K - 1, width = o1 - o0, XI = winograd_tile_elements(K);
     float* xT = scratch;
@@ -454,13 +445,8 @@ inline void winograd_weight_grad_image(const float* x, Index C, Index H, Index W
     winograd_input_layout(x, C, H, W, pad, Hq, Wq, tmp, xT);
     for (Index t0 = 0; t0 < T; t0 += kWinogradWeightGroup) {
         const Index count = std::min(kWinogradWeightGroup, T - t0);
-        if (K == 5) {
-            winograd5_input_tiles(xT, Wq, C, tw, t0, count, V);
-            winograd_gradient_tiles<6>(gt, OC, OH, OW, tw, t0, count, o0, o1, dM);
-        } else {
-            winograd_input_tiles(xT, Wq, C, tw, t0, count, V);
-            winograd_gradient_tiles<4>(gt, OC, OH, OW, tw, t0, count, o0, o1, dM);
-        }
+        winograd_input_tiles(xT, Wq, C, tw, t0, count, V);
+        winograd_gradient_tiles(gt, OC, OH, OW, tw, t0, count, o0, o1, dM);
         for (Index xi = 0; xi < XI; ++xi) {
             transpose(V + xi * count * C, count, C, VT + xi * count * C);  // [C, count]
             gemm(C, width, count, VT + xi * count * C, count, dM + xi * count * width, width, dU + xi * C * width, width, true);
@@ -468,38 +454,10 @@ inline void winograd_weight_grad_image(const float* x, Index C, Index H, Index W
     }
 }
 
-/// F(2x2, 5x5): part [R + 1, OC] weight rows, columns [o0, o1) = G^T dU G, dU [36, C, o1 - o0], as winograd_weight_grad_finish.
-inline void winograd5_weight_grad_finish(const float* dU, Index C, Index OC, Index o0, Index o1, float* part) {
-    constexpr Index L = kGemmLanes;
-    const Index width = o1 - o0;
-    for (Index c = 0; c < C; ++c)
-        for (Index o = o0; o < o1; o += L) {
-            gemm_vec s[6][5];  // (G^T u)[a][v] as s[v][a], u = dU[., c, o] (6x6)
-#pragma GCC unroll 6
-            for (int v = 0; v < 6; ++v) {
-                gemm_vec u[6];
-#pragma GCC unroll 6
-                for (int i = 0; i < 6; ++i) u[i] = gemm_load(dU + ((6 * i + v) * C + c) * width + (o - o0));
-                winograd5_gt(u, s[v]);
-            }
-            float* row = part + c * 25 * OC + o;
-#pragma GCC unroll 5
-            for (int a = 0; a < 5; ++a) {  // (G^T u G)[a][.]
-                gemm_vec e[6], w[5];
-#pragma GCC unroll 6
-                for (int v = 0; v < 6; ++v) e[v] = s[v][a];
-                winograd5_gt(e, w);
-#pragma GCC unroll 5
-                for (int b = 0; b < 5; ++b) gemm_store(row + (5 * a + b) * OC, w[b]);
-            }
-        }
-}
-
 /// part [R + 1, OC] (rows r = (c, a, b), then the bias row) weight rows, columns [o0, o1) = G^T dU G, dU
-/// [XI, C, o1 - o0]; K 3 or 5. Set, not added: dU holds the whole chunk's sums, so the caller need not zero
+/// [16, C, o1 - o0] of a 3x3 conv. Set, not added: dU holds the whole chunk's sums, so the caller need not zero
 /// those rows (zeroing them a row of 16 columns at a time cost a third of a batch-1 weight gradient).
-inline void winograd_weight_grad_finish(const float* dU, Index C, Index OC, Index K, Index o0, Index o1, float* part) {
-    if (K == 5) return winograd5_weight_grad_finish(dU, C, OC, o0, o1, part);
+inline void winograd_weight_grad_finish(const float* dU, Index C, Index OC, Index o0, Index o1, float* part) {
     constexpr Index L = kGemmLanes;
     const Index width = o1 - o0;
     const gemm_vec half = gemm_vec{} + 0.5f;

@@ -98,62 +98,25 @@ inline Index winograd45_weights_scratch(Index C, Index OC) { return 25 * C * OC;
 /// width]), then G g G^T a vector of 16 channels at a time, G down the window's columns then along its rows.
 inline void winograd45_weights(const float* W, Index C, Index o0, Index o1, float* U, float* scratch) {
     constexpr Index L = kGemmLanes;
-    const Index width = o1 - o0;
+    const Index width = o1 - o0, xi_stride = C * width;
     float* Wt = scratch;
     transpose(W + o0 * C * 25, width, C * 25, Wt);  // rows (o, .) -> [(c, tap), o - o0]
     for (Index c = 0; c < C; ++c)
         for (Index s = 0; s < width; s += L) {
-            gemm_vec t[5][8];  // (G g)[u][b] as t[b][u]
-#pragma GCC unroll 5
-            for (int b = 0; b < 5; ++b) {
-                gemm_vec column[5];
-#pragma GCC unroll 5
-                for (int a = 0; a < 5; ++a) column[a] = gemm_load(Wt + (c * 25 + 5 * a + b) * width + s);
-                winograd45_g(column, t[b]);
-            }
             float* out = U + c * width + s;
-            const Index xi_stride = C * width;
+            winograd_separable<5, 5, 8, 8, winograd45_g, winograd45_g>(  // (G g G^T)[u][v]
+                [&](int a, int b) { return gemm_load(Wt + (c * 25 + 5 * a + b) * width + s); },
+                [&](int u, const gemm_vec* e) {
 #pragma GCC unroll 8
-            for (int u = 0; u < 8; ++u) {  // (G g G^T)[u][.]
-                gemm_vec row[5], e[8];
-#pragma GCC unroll 5
-                for (int b = 0; b < 5; ++b) row[b] = t[b][u];
-                winograd45_g(row, e);
-#pragma GCC unroll 8
-                for (int v = 0; v < 8; ++v) gemm_store(out + (8 * u + v) * xi_stride, e[v]);
-            }
+                    for (int v = 0; v < 8; ++v) gemm_store(out + (8 * u + v) * xi_stride, e[v]);
+                });
         }
 }
 
 /// V's tiles [0, count) from tiles [t0, t0 + count) (tile t = (t / tw, t % tw)) of xT [Hq, Wq, C]; V's 64
 /// planes `planes` * C apart. B^T d a column at a time, then (B^T d) B a row at a time.
 inline void winograd45_input_tiles(const float* xT, Index Wq, Index C, Index tw, Index t0, Index count, float* V, Index planes) {
-    constexpr Index L = kGemmLanes;
-    const Index xi_stride = planes * C;
-    for (Index t = 0; t < count; ++t) {
-        const Index ti = (t0 + t) / tw, tj = (t0 + t) % tw;
-        const float* d0 = xT + (4 * ti * Wq + 4 * tj) * C;
-        for (Index c = 0; c < C; c += L) {
-            gemm_vec r[8][8];  // (B^T d)[u][k] as r[k][u]
-#pragma GCC unroll 8
-            for (int k = 0; k < 8; ++k) {
-                gemm_vec d[8];
-#pragma GCC unroll 8
-                for (int i = 0; i < 8; ++i) d[i] = gemm_load(d0 + (i * Wq + k) * C + c);
-                winograd45_bt(d, r[k]);
-            }
-            float* v = V + t * C + c;
-#pragma GCC unroll 8
-            for (int u = 0; u < 8; ++u) {  // (B^T d B)[u][.]
-                gemm_vec row[8], e[8];
-#pragma GCC unroll 8
-                for (int k = 0; k < 8; ++k) row[k] = r[k][u];
-                winograd45_bt(row, e);
-#pragma GCC unroll 8
-                for (int w = 0; w < 8; ++w) gemm_store(v + (8 * u + w) * xi_stride, e[w]);
-            }
-        }
-    }
+    winograd_input_tiles_of<4, 8, winograd45_bt>(xT, Wq, C, tw, t0, count, V, planes);
 }
 
 /// yT [OH*OW, ldy] columns [0, width) for tiles [t0, t0 + count) from M's tiles [0, count) (M's 64 planes
@@ -167,23 +130,14 @@ inline void winograd45_output_tiles(const float* M, Index width, Index count, In
         const Index ti = (t0 + t) / tw, tj = (t0 + t) % tw;
         for (Index o = 0; o < width; o += L) {
             const float* m = M + t * width + o;
-            gemm_vec s[8][4];  // (A^T m)[u][v] as s[v][u]
-#pragma GCC unroll 8
-            for (int v = 0; v < 8; ++v) {
-                gemm_vec c[8];
-#pragma GCC unroll 8
-                for (int i = 0; i < 8; ++i) c[i] = gemm_load(m + (8 * i + v) * xi_stride);
-                winograd45_at(c, s[v]);
-            }
             const gemm_vec b = bias ? gemm_load(bias + o) : gemm_vec{};
-            for (int u = 0; u < 4 && 4 * ti + u < OH; ++u) {
-                gemm_vec e[8], y[4];
-#pragma GCC unroll 8
-                for (int v = 0; v < 8; ++v) e[v] = s[v][u];
-                winograd45_at(e, y);
-                float* row = yT + ((4 * ti + u) * OW + 4 * tj) * ldy + o;
-                for (int w = 0; w < 4 && 4 * tj + w < OW; ++w) gemm_store(row + w * ldy, y[w] + b);
-            }
+            winograd_separable<8, 8, 4, 4, winograd45_at, winograd45_at>(  // (A^T m A)[u][w], past OH, OW dropped
+                [&](int i, int v) { return gemm_load(m + (8 * i + v) * xi_stride); },
+                [&](int u, const gemm_vec* y) {
+                    float* row = yT + ((4 * ti + u) * OW + 4 * tj) * ldy + o;
+                    for (int w = 0; w < 4 && 4 * tj + w < OW; ++w) gemm_store(row + w * ldy, y[w] + b);
+                },
+                static_cast<int>(std::min<Index>(4, OH - 4 * ti)));
         }
     }
 }
@@ -287,25 +241,16 @@ inline void winograd45_gradient_tiles(const float* gt, Index OC, Index OH, Index
     for (Index t = 0; t < count; ++t) {
         const Index ti = (t0 + t) / tw, tj = (t0 + t) % tw;
         for (Index o = o0; o < o1; o += L) {
-            gemm_vec r[4][8];  // (A g)[k][v] as r[v][k]
-            for (int v = 0; v < 4; ++v) {
-                gemm_vec h[4];
-                for (int u = 0; u < 4; ++u) {
-                    const Index i = 4 * ti + u, j = 4 * tj + v;
-                    h[u] = i < OH && j < OW ? gemm_load(gt + (i * OW + j) * OC + o) : gemm_vec{};
-                }
-                winograd45_a(h, r[v]);
-            }
             float* m = dM + t * width + (o - o0);
+            winograd_separable<4, 4, 8, 8, winograd45_a, winograd45_a>(  // (A g A^T)[k][l]
+                [&](int u, int v) {
+                    const Index i = 4 * ti + u, j = 4 * tj + v;
+                    return i < OH && j < OW ? gemm_load(gt + (i * OW + j) * OC + o) : gemm_vec{};
+                },
+                [&](int k, const gemm_vec* e) {
 #pragma GCC unroll 8
-            for (int k = 0; k < 8; ++k) {  // (A g A^T)[k][.]
-                gemm_vec row[4], e[8];
-#pragma GCC unroll 4
-                for (int v = 0; v < 4; ++v) row[v] = r[v][k];
-                winograd45_a(row, e);
-#pragma GCC unroll 8
-                for (int l = 0; l < 8; ++l) gemm_store(m + (8 * k + l) * xi_stride, e[l]);
-            }
+                    for (int l = 0; l < 8; ++l) gemm_store(m + (8 * k + l) * xi_stride, e[l]);
+                });
         }
     }
 }
@@ -373,24 +318,13 @@ inline void winograd45_weight_grad_finish(const float* dU, Index C, Index OC, In
     const Index width = o1 - o0;
     for (Index c = 0; c < C; ++c)
         for (Index o = o0; o < o1; o += L) {
-            gemm_vec s[8][5];  // (G^T u)[a][v] as s[v][a], u = dU[., c, o] (8x8)
-#pragma GCC unroll 8
-            for (int v = 0; v < 8; ++v) {
-                gemm_vec u[8];
-#pragma GCC unroll 8
-                for (int i = 0; i < 8; ++i) u[i] = gemm_load(dU + ((8 * i + v) * C + c) * width + (o - o0));
-                winograd45_gt(u, s[v]);
-            }
             float* row = part + c * 25 * OC + o;
+            winograd_separable<8, 8, 5, 5, winograd45_gt, winograd45_gt>(  // (G^T u G)[a][b], u = dU[., c, o] (8x8)
+                [&](int i, int v) { return gemm_load(dU + ((8 * i + v) * C + c) * width + (o - o0)); },
+                [&](int a, const gemm_vec* w) {
 #pragma GCC unroll 5
-            for (int a = 0; a < 5; ++a) {  // (G^T u G)[a][.]
-                gemm_vec e[8], w[5];
-#pragma GCC unroll 8
-                for (int v = 0; v < 8; ++v) e[v] = s[v][a];
-                winograd45_gt(e, w);
-#pragma GCC unroll 5
-                for (int b = 0; b < 5; ++b) gemm_store(row + (5 * a + b) * OC, w[b]);
-            }
+                    for (int b = 0; b < 5; ++b) gemm_store(row + (5 * a + b) * OC, w[b]);
+                });
         }
 }
 

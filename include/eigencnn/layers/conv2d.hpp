@@ -433,7 +433,7 @@ private:
             winograd_group_ = k_ == 5 ? detail::winograd45_weight_grad_images(H, W, pad_) : 1;
             winograd_held_.assign(static_cast<std::size_t>(num_threads()), 0);
             const Index scratch = k_ == 5 ? detail::winograd45_weight_grad_scratch(winograd_group_, in_, out_, H, W, pad_)
-                                          : detail::winograd_weight_grad_scratch(in_, out_, H, W, k_, pad_);
+                                          : detail::winograd_weight_grad_scratch(in_, out_, H, W, pad_);
             winograd_dw_.resize(Shape{num_threads(), winograd_du_size() + scratch});
         }
 #endif
@@ -446,7 +446,7 @@ private:
             const T* x_n = input_.data() + n * in_ * H * W;
             T* scratch = winograd_du(t) + winograd_du_size();
             detail::winograd_bias_grad(gt, out_shape_[2] * out_shape_[3], out_, o0, o1, part + R * out_);
-            if (k_ != 5) return detail::winograd_weight_grad_image(x_n, in_, H, W, k_, pad_, gt, out_, o0, o1, winograd_du(t), scratch);
+            if (k_ == 3) return detail::winograd_weight_grad_image(x_n, in_, H, W, pad_, gt, out_, o0, o1, winograd_du(t), scratch);
             Index& held = winograd_held_[static_cast<std::size_t>(t)];
             detail::winograd45_weight_grad_hold(x_n, in_, H, W, pad_, gt, out_, o0, o1, held, winograd_group_, winograd_du(t), scratch);
             if (winograd_group_ > 1 && ++held == winograd_group_) flush_winograd_weight_grad(o0, o1, t);
@@ -469,7 +469,7 @@ private:
     void winograd_weight_grad_finish(Index o0, Index o1, T* part, int t) {
 #ifdef EIGENCNN_WINOGRAD
         if constexpr (std::is_same_v<T, float>) {
-            if (k_ != 5) return detail::winograd_weight_grad_finish(winograd_du(t), in_, out_, k_, o0, o1, part);
+            if (k_ == 3) return detail::winograd_weight_grad_finish(winograd_du(t), in_, out_, o0, o1, part);
             flush_winograd_weight_grad(o0, o1, t);
             detail::winograd45_weight_grad_finish(winograd_du(t), in_, out_, o0, o1, part);
         }
