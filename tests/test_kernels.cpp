@@ -133,9 +133,12 @@ TEST_CASE("gemm on the seed model's conv and linear shapes") {
 
 TEST_CASE("gemm: a row of C does not depend on which other rows are computed with it") {
     // Conv2d and Linear split rows among threads; the result must not change. With enough rows gemm() packs B
-    // a block of rows at a time (kernels/gemm.hpp: for 64-wide panels, blocks of 128 rows; 32-wide, 256; 16-wide,
-    // 512), and 5 rows at a time it reads B in place: the shapes below take several blocks, a last partial one,
+    // a block of rows at a time (kernels/gemm.hpp: with a 48 KB L1, for 64-wide panels blocks of 128 rows; 32-wide,
+    // 256; 16-wide, 512; with a 32 KB one 84, 168, 336), and 5 rows at a time it reads B in place: the shapes below take several blocks, a last partial one,
     // narrower panels and a tail, with and without accumulation.
+    // the packed block: about 2/3 of this machine's L1 data cache, in whole rows of every panel width
+    CHECK(detail::gemm_pack_floats() >= 2048);
+    CHECK(detail::gemm_pack_floats() % 256 == 0);
     Rng rng(3);
     for (const Case& s : {Case{37, 75, 50}, Case{40, 232, 300}, Case{48, 40, 600}, Case{40, 20, 1100}, Case{19, 64, 129}})
         for (bool accumulate : {false, true}) {

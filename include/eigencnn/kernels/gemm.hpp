@@ -16,10 +16,12 @@
 // by NV vectors of C (NV*L columns, L = lanes of the widest vector the
 // target has: 16 with AVX-512) lives in registers for the whole K loop;
 // each step k loads NV vectors of row k of B, broadcasts A[m, k] and does
-// MR*NV fused multiply-adds. No packing: B's rows are read in place (the
-// layers lay B out so that they are contiguous), A is read a scalar at a
-// time. Columns past the last whole vector go through the same kernel on a
-// zero-padded copy.
+// MR*NV fused multiply-adds. B's rows are read in place where the layers
+// lay them out contiguously; where B is wide (its panel's rows far apart)
+// and enough tiles of rows reuse it, a panel is first copied a block of rows
+// at a time into a contiguous block L1 holds (gemm_packed_panels). A is read
+// a scalar at a time. Columns past the last whole vector go through the same
+// kernel on a zero-padded copy.
 // Every element is the k-ordered sum c = a0*b0 + a1*b1 + ..., the same
 // wherever the element sits in a tile, so results do not depend on how the
 // caller splits M among threads.
@@ -33,6 +35,10 @@
 #include <cstdint>
 #include <type_traits>
 #include <vector>
+
+#if __has_include(<unistd.h>)
+#include <unistd.h>  // sysconf: the L1 data cache's size
+#endif
 
 #if defined(__GNUC__) && (defined(__AVX__) || defined(__FMA__) || defined(__SSE__))
 #include <immintrin.h>
@@ -56,6 +62,21 @@ void gemm_eigen(Index M, Index N, Index K, const T* A, Index lda, const T* B, In
     else c.noalias() = a * b;
 }
 
+// The packed block takes about 2/3 of the L1 data cache, with room for A's rows and C's tile: 32 KB of a 48 KB L1
+// (best of 16, 24 and 32 KB here), 21 KB of a 32 KB one. The size is the system's (sysconf, where there is one),
+// read once; the blocking changes no bit.
+constexpr Index kGemmPackFloatsDefault = 8192;
+inline Index gemm_pack_floats() {
+    static const Index floats = [] {
+        long l1 = 0;
+#if defined(_SC_LEVEL1_DCACHE_SIZE)
+        l1 = sysconf(_SC_LEVEL1_DCACHE_SIZE);
+#endif
+        if (l1 < 16 * 1024 || l1 > 1024 * 1024) return kGemmPackFloatsDefault;  // unknown or implausible
+        return static_cast<Index>(l1 / 3 * 2) / Index(sizeof(float)) / 256 * 256;
+    }();
+    return floats;
+}
 #if defined(__GNUC__)
 #define EIGENCNN_GEMM_KERNEL 1
 #if defined(__AVX512F__)
@@ -188,11 +209,10 @@ inline void gemm_tail(Index M, Index cols, Index K, const float* A, Index lda, c
 // all fall in a quarter of L1's sets, and a panel of 64 rows already overflows their ways: every tile then
 // streamed the panel from L2 (one thread, 128 x 256 x 64 over 32 images: 58% of the FMA peak; 128 x 256 x
 // 576: 56%). Copying a whole row of several panels at a time, for the prefetchers, gained nothing.
-constexpr Index kGemmPackFloats = 8192;  // 32 KB of the 48 KB L1: the packed block, with room for A's rows and C's tile
 inline float* gemm_pack_buffer() {
     thread_local std::vector<float> buffer;
     constexpr Index align = 64 / sizeof(float);
-    if (buffer.empty()) buffer.resize(static_cast<std::size_t>(kGemmPackFloats + align));
+    if (buffer.empty()) buffer.resize(static_cast<std::size_t>(gemm_pack_floats() + align));
     float* p = buffer.data();
     return p + (align - static_cast<Index>(reinterpret_cast<std::uintptr_t>(p) / sizeof(float) % align)) % align;
 }
@@ -212,7 +232,8 @@ inline void gemm_pack_panel(Index rows, const float* B, Index ldb, float* packed
 template <int MR, int NV>
 inline Index gemm_packed_panels(Index M, Index N, Index K, const float* A, Index lda, const float* B, Index ldb, float* C,
                                 Index ldc, bool accumulate) {
-    constexpr Index width = NV * kGemmLanes, block = kGemmPackFloats / width;
+    constexpr Index width = NV * kGemmLanes;
+    const Index block = gemm_pack_floats() / width;
     float* packed = gemm_pack_buffer();
     Index j = 0;
     for (; j + width <= N; j += width)
