@@ -30,9 +30,7 @@
 #include "gemm.hpp"
 
 #include <algorithm>
-#include <cstdint>
 #include <type_traits>
-#include <vector>
 
 #if defined(EIGENCNN_GEMM_KERNEL) && defined(__AVX512F__)
 #include <immintrin.h>
@@ -41,14 +39,7 @@
 namespace eigencnn {
 namespace detail {
 
-/// A thread's buffer of at least `floats` floats, 64-byte aligned (the 1x1 kernel's packed runs).
-inline float* direct_planes_pack_buffer(Index floats) {
-    thread_local std::vector<float> buffer;
-    constexpr Index align = 64 / sizeof(float);
-    if (static_cast<Index>(buffer.size()) < floats + align) buffer.resize(static_cast<std::size_t>(floats + align));
-    float* p = buffer.data();
-    return p + (align - static_cast<Index>(reinterpret_cast<std::uintptr_t>(p) / sizeof(float) % align)) % align;
-}
+struct PlanesPackBuffer;  // the 1x1 kernel's packed runs: its own aligned_thread_buffer (kernels/gemm.hpp)
 
 /// direct_forward_planes' signature (a null one where there is no such kernel: without AVX-512).
 using DirectForwardPlanes = void (*)(Index C, Index OH, Index OW, Index i0, Index i1, Index Hp, Index Wp, const float* x,
@@ -140,7 +131,7 @@ void direct_forward_planes_window(Index C, Index OH, Index OW, Index i0, Index i
         // vectors in the same quarter of L1's sets: 64 channels overflow its ways, and each block of
         // channels read them again from L2 (as gemm's panels, kernels/gemm.hpp). The same values in the
         // same order: the same bits.
-        float* packed = direct_planes_pack_buffer(C * NV * L);
+        float* packed = aligned_thread_buffer<PlanesPackBuffer>(C * NV * L);
         Index packed_start[NV];
         for (int v = 0; v < NV; ++v) packed_start[v] = v * L;
         for (; run + NV <= last; run += NV) {

@@ -142,21 +142,28 @@ inline void winograd45_output_tiles(const float* M, Index width, Index count, In
     }
 }
 
+/// An image's tiles for a 5x5 conv of x [C, H, W] padded by pad: outputs OH x OW in th x tw tiles of 4x4 (T of
+/// them), read from the padded image channel-last, Hq x Wq (whole 8x8 tiles).
+struct Winograd45Tiles {
+    Index OH, OW, th, tw, T, Hq, Wq;
+    Winograd45Tiles(Index H, Index W, Index pad)
+        : OH(H + 2 * pad - 4), OW(W + 2 * pad - 4), th((OH + 3) / 4), tw((OW + 3) / 4), T(th * tw), Hq(4 * th + 4), Wq(4 * tw + 4) {}
+};
+
 /// Tiles a group takes, forward or weight gradient: G images' (G > 1), or one image's kWinograd45Tiles at a time.
 inline Index winograd45_group_tiles(Index G, Index T) { return G > 1 ? G * T : std::min(T, kWinograd45Tiles); }
 
 /// Images per call of winograd45_images: as many whole images as kWinograd45Tiles holds (at least one).
 inline Index winograd45_images_per_group(Index H, Index W, Index pad) {
-    const Index OH = H + 2 * pad - 4, OW = W + 2 * pad - 4, T = ((OH + 3) / 4) * ((OW + 3) / 4);
-    return std::max<Index>(1, kWinograd45Tiles / T);
+    return std::max<Index>(1, kWinograd45Tiles / Winograd45Tiles(H, W, pad).T);
 }
 
 /// The scratch winograd45_images needs for G images and `width` output channels: each image's padded image
 /// channel-last, one transposed image or y^T, V and M of a group.
 inline Index winograd45_images_scratch(Index G, Index Cin, Index width, Index H, Index W, Index pad) {
-    const Index OH = H + 2 * pad - 4, OW = W + 2 * pad - 4, th = (OH + 3) / 4, tw = (OW + 3) / 4, T = th * tw;
-    const Index group = winograd45_group_tiles(G, T);
-    return G * (4 * th + 4) * (4 * tw + 4) * Cin + std::max(H * W * Cin, OH * OW * width) + kWinograd45Elements * group * (Cin + width);
+    const Winograd45Tiles s(H, W, pad);
+    const Index group = winograd45_group_tiles(G, s.T);
+    return G * s.Hq * s.Wq * Cin + std::max(H * W * Cin, s.OH * s.OW * width) + kWinograd45Elements * group * (Cin + width);
 }
 
 /// Output channels [o0, o1) of G images: y_g [Cout, OH, OW] (ys[g], rows o0.. written) = the 5x5 conv of
@@ -165,8 +172,8 @@ inline Index winograd45_images_scratch(Index G, Index Cin, Index width, Index H,
 /// kWinograd45Tiles), or one image's tiles in groups of kWinograd45Tiles.
 inline void winograd45_images(const float* x, Index image_stride, Index G, Index Cin, Index H, Index W, Index pad, const float* U,
                               const float* bias, Index o0, Index o1, float* const* ys, float* scratch) {
-    const Index OH = H + 2 * pad - 4, OW = W + 2 * pad - 4, th = (OH + 3) / 4, tw = (OW + 3) / 4, T = th * tw;
-    const Index Hq = 4 * th + 4, Wq = 4 * tw + 4, width = o1 - o0, P = OH * OW;
+    const Winograd45Tiles s(H, W, pad);
+    const Index OH = s.OH, OW = s.OW, tw = s.tw, T = s.T, Hq = s.Hq, Wq = s.Wq, width = o1 - o0, P = OH * OW;
     const Index group = winograd45_group_tiles(G, T);
     float* xTs = scratch;
     float* tmp = xTs + G * Hq * Wq * Cin;  // a transposed image, then y^T [P, width]
@@ -261,10 +268,13 @@ inline Index winograd45_weight_grad_images(Index H, Index W, Index pad) { return
 /// The scratch the weight gradient needs beyond dU, for groups of G images and `width` output channels: the
 /// padded image channel-last, a transposed image, V, one plane of V^T, dM.
 inline Index winograd45_weight_grad_scratch(Index G, Index C, Index width, Index H, Index W, Index pad) {
-    const Index OH = H + 2 * pad - 4, OW = W + 2 * pad - 4, th = (OH + 3) / 4, tw = (OW + 3) / 4;
-    const Index GT = winograd45_group_tiles(G, th * tw);
-    return (4 * th + 4) * (4 * tw + 4) * C + H * W * C + kWinograd45Elements * GT * C + GT * C + kWinograd45Elements * GT * width;
+    const Winograd45Tiles s(H, W, pad);
+    const Index GT = winograd45_group_tiles(G, s.T);
+    return s.Hq * s.Wq * C + H * W * C + kWinograd45Elements * GT * C + GT * C + kWinograd45Elements * GT * width;
 }
+
+/// Where V starts in that scratch (after the padded image and the transposed one); V^T and dM follow it.
+inline Index winograd45_weight_grad_v_offset(const Winograd45Tiles& s, Index C, Index H, Index W) { return s.Hq * s.Wq * C + H * W * C; }
 
 // dU [64, C, width] += V[xi]^T dM[xi] over the group's first `rows` tiles (GT tiles a plane), per element xi.
 inline void winograd45_weight_grad_products(Index rows, Index GT, Index C, Index width, const float* V, float* VT, const float* dM,
@@ -280,11 +290,11 @@ inline void winograd45_weight_grad_products(Index rows, Index GT, Index C, Index
 /// dU [64, C, o1 - o0] at once, kWinograd45Tiles tiles at a time.
 inline void winograd45_weight_grad_hold(const float* x, Index C, Index H, Index W, Index pad, const float* gt, Index OC, Index o0,
                                         Index o1, Index g, Index G, float* dU, float* scratch) {
-    const Index OH = H + 2 * pad - 4, OW = W + 2 * pad - 4, th = (OH + 3) / 4, tw = (OW + 3) / 4, T = th * tw;
-    const Index Hq = 4 * th + 4, Wq = 4 * tw + 4, GT = winograd45_group_tiles(G, T), width = o1 - o0;
+    const Winograd45Tiles s(H, W, pad);
+    const Index OH = s.OH, OW = s.OW, tw = s.tw, T = s.T, Hq = s.Hq, Wq = s.Wq, GT = winograd45_group_tiles(G, T), width = o1 - o0;
     float* xT = scratch;
     float* tmp = xT + Hq * Wq * C;
-    float* V = tmp + H * W * C;
+    float* V = scratch + winograd45_weight_grad_v_offset(s, C, H, W);
     float* VT = V + kWinograd45Elements * GT * C;
     float* dM = VT + GT * C;
     winograd_input_layout(x, C, H, W, pad, Hq, Wq, tmp, xT);
@@ -304,11 +314,11 @@ inline void winograd45_weight_grad_hold(const float* x, Index C, Index H, Index 
 /// dU [64, C, width] += the first `held` images of a group of G > 1 (held by winograd45_weight_grad_hold).
 inline void winograd45_weight_grad_flush(Index held, Index G, Index C, Index width, Index H, Index W, Index pad, float* dU,
                                          float* scratch) {
-    const Index OH = H + 2 * pad - 4, OW = W + 2 * pad - 4, th = (OH + 3) / 4, tw = (OW + 3) / 4, T = th * tw;
-    const Index GT = winograd45_group_tiles(G, T);
-    float* V = scratch + (4 * th + 4) * (4 * tw + 4) * C + H * W * C;
+    const Winograd45Tiles s(H, W, pad);
+    const Index GT = winograd45_group_tiles(G, s.T);
+    float* V = scratch + winograd45_weight_grad_v_offset(s, C, H, W);
     float* VT = V + kWinograd45Elements * GT * C;
-    winograd45_weight_grad_products(held * T, GT, C, width, V, VT, VT + GT * C, dU);
+    winograd45_weight_grad_products(held * s.T, GT, C, width, V, VT, VT + GT * C, dU);
 }
 
 /// part [R + 1, OC] weight rows (r = (c, a, b)), columns [o0, o1) = G^T dU G, dU [64, C, o1 - o0]; set, not

@@ -62,6 +62,17 @@ void gemm_eigen(Index M, Index N, Index K, const T* A, Index lda, const T* B, In
     else c.noalias() = a * b;
 }
 
+/// A buffer of at least `floats` floats, 64-byte aligned, one per thread and per Owner (a tag type: each user of
+/// such a buffer its own, so that one cannot overwrite another's while it is in use). It grows, never shrinks.
+template <typename Owner>
+float* aligned_thread_buffer(Index floats) {
+    thread_local std::vector<float> buffer;
+    constexpr Index align = 64 / sizeof(float);
+    if (static_cast<Index>(buffer.size()) < floats + align) buffer.resize(static_cast<std::size_t>(floats + align));
+    float* p = buffer.data();
+    return p + (align - static_cast<Index>(reinterpret_cast<std::uintptr_t>(p) / sizeof(float) % align)) % align;
+}
+
 // The packed block takes about 2/3 of the L1 data cache, with room for A's rows and C's tile: 32 KB of a 48 KB L1
 // (best of 16, 24 and 32 KB here), 21 KB of a 32 KB one. The size is the system's (sysconf, where there is one),
 // read once; the blocking changes no bit.
@@ -209,13 +220,8 @@ inline void gemm_tail(Index M, Index cols, Index K, const float* A, Index lda, c
 // all fall in a quarter of L1's sets, and a panel of 64 rows already overflows their ways: every tile then
 // streamed the panel from L2 (one thread, 128 x 256 x 64 over 32 images: 58% of the FMA peak; 128 x 256 x
 // 576: 56%). Copying a whole row of several panels at a time, for the prefetchers, gained nothing.
-inline float* gemm_pack_buffer() {
-    thread_local std::vector<float> buffer;
-    constexpr Index align = 64 / sizeof(float);
-    if (buffer.empty()) buffer.resize(static_cast<std::size_t>(gemm_pack_floats() + align));
-    float* p = buffer.data();
-    return p + (align - static_cast<Index>(reinterpret_cast<std::uintptr_t>(p) / sizeof(float) % align)) % align;
-}
+struct GemmPackBuffer;  // gemm()'s own aligned_thread_buffer
+inline float* gemm_pack_buffer() { return aligned_thread_buffer<GemmPackBuffer>(gemm_pack_floats()); }
 
 //   packed[k][0, NV * L) = B[k, (0, NV * L)],  k < rows
 template <int NV>
